@@ -1,0 +1,52 @@
+"""The behaviour library: generic checks, parameterised from YAML and reused across assignments.
+
+A check is a function `(ctx: Context, params) -> None` that raises `BehaviourFailed` when the submission
+misbehaves. It is registered with `@check(name, Params, kinds=...)`; `Params` is a pydantic model, so a
+spec's parameters are validated (with file:line errors) when the spec is loaded, long before anything runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
+
+from grader.checks.failure import BehaviourFailed
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class CheckDef:
+    name: str
+    params: type[Params]
+    kinds: tuple[str, ...]
+    func: Callable
+    needs_run: bool  # False for static checks: they only read the source
+    doc: str
+
+
+CHECKS: dict[str, CheckDef] = {}
+
+
+def check(name: str, params: type[Params] = Params, *, kinds: tuple[str, ...] = ("server",),
+          needs_run: bool = True) -> Callable[[Callable], Callable]:
+    def register(func: Callable) -> Callable:
+        if name in CHECKS:
+            raise ValueError(f"check {name!r} registered twice")
+        CHECKS[name] = CheckDef(name, params, kinds, func, needs_run, (func.__doc__ or "").strip())
+        return func
+
+    return register
+
+
+def _load_library() -> None:
+    from grader.checks import network, process, script, static  # noqa: F401  (registers the checks)
+
+
+_load_library()
+
+__all__ = ["CHECKS", "BehaviourFailed", "CheckDef", "Params", "check"]

@@ -1,0 +1,247 @@
+"""Network scenarios against a running server: the grader's clients talk, the grader watches."""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import Field
+
+from grader.checks import BehaviourFailed, Params, check
+from grader.context import Context
+from grader.sandbox.procfs import owned_sockets
+
+
+def upper(data: bytes) -> bytes:
+    return data.upper()
+
+
+class EchoParams(Params):
+    sizes: list[int] = Field(default=[5, 12, 100, 1024], min_length=1, description="bytes of each message")
+    reply_timeout: float = Field(default=2.0, gt=0, description="seconds to wait for each reply")
+
+
+@check("echo", EchoParams)
+def echo(ctx: Context, p: EchoParams) -> None:
+    """One client sends several messages (one of each size) on one connection; each comes back upper-cased."""
+    ctx.start()
+    c = ctx.client("client1", p.reply_timeout)
+    for size in p.sizes:
+        msg = ctx.payload(size)
+        c.exchange(msg, upper(msg), what=" (the message upper-cased)")
+    c.close()
+
+
+class ConcurrentParams(Params):
+    silent_clients: int = Field(default=1, ge=0, description="clients that connect first and never send")
+    active_clients: int = Field(default=20, ge=1, description="clients that exchange messages, interleaved")
+    rounds: int = Field(default=3, ge=1, description="messages each active client sends")
+    size: int = Field(default=64, ge=1)
+    reply_timeout: float = Field(default=3.0, gt=0)
+
+
+@check("concurrent_clients", ConcurrentParams)
+def concurrent_clients(ctx: Context, p: ConcurrentParams) -> None:
+    """Silent clients connect and say nothing; then active clients, all connected at once, take turns."""
+    ctx.start()
+    silent = [ctx.client(f"silent{i + 1}", p.reply_timeout) for i in range(p.silent_clients)]
+    if silent:
+        ctx.log(f"{len(silent)} silent client(s) connected and will never send")
+    active = [ctx.client(f"client{i + 1}", p.reply_timeout) for i in range(p.active_clients)]
+    for r in range(p.rounds):
+        msgs = [ctx.payload(p.size) for _ in active]
+        for c, m in zip(active, msgs, strict=True):  # everybody sends first, then everybody reads:
+            c.send(m)                                # the server must serve them all at once
+        for c, m in zip(active, msgs, strict=True):
+            c.expect(upper(m), what=f" (round {r + 1} of {p.rounds})")
+    ctx.require_alive("while serving concurrent clients")
+
+
+class DisconnectParams(Params):
+    reply_timeout: float = Field(default=2.0, gt=0)
+    size: int = Field(default=32, ge=1)
+
+
+@check("graceful_disconnect", DisconnectParams)
+def graceful_disconnect(ctx: Context, p: DisconnectParams) -> None:
+    """A client closes its connection (FIN); the server drops it and keeps serving the others and new ones."""
+    ctx.start()
+    leaver = ctx.client("leaver", p.reply_timeout)
+    stayer = ctx.client("stayer", p.reply_timeout)
+    m = ctx.payload(p.size)
+    leaver.exchange(m, upper(m))
+    leaver.close()
+    time.sleep(0.2)
+    ctx.require_alive("after a client closed its connection")
+    for _ in range(2):
+        m = ctx.payload(p.size)
+        stayer.exchange(m, upper(m), what=" (a client that stayed, after another one left)")
+    newcomer = ctx.client("newcomer", p.reply_timeout)
+    m = ctx.payload(p.size)
+    newcomer.exchange(m, upper(m), what=" (a client that connected after another one left)")
+    ctx.require_alive("after a client closed its connection")
+
+
+@check("abrupt_disconnect", DisconnectParams)
+def abrupt_disconnect(ctx: Context, p: DisconnectParams) -> None:
+    """Clients reset their connections (RST, SO_LINGER 0) while idle and mid-conversation; the server survives."""
+    ctx.start()
+    stayer = ctx.client("stayer", p.reply_timeout)
+    idle = ctx.client("idle_resetter", p.reply_timeout)
+    m = ctx.payload(p.size)
+    idle.exchange(m, upper(m))
+    idle.reset()
+    time.sleep(0.2)
+    ctx.require_alive("after a client reset its connection while idle")
+    m = ctx.payload(p.size)
+    stayer.exchange(m, upper(m), what=" (a client that stayed, after another one reset)")
+    mid = ctx.client("midway_resetter", p.reply_timeout)
+    mid.send(ctx.payload(p.size * 64))  # a large request, reset before the reply is read
+    mid.reset()
+    time.sleep(0.2)
+    ctx.require_alive("after a client reset its connection in the middle of a conversation")
+    for name in ("stayer", "newcomer"):
+        c = stayer if name == "stayer" else ctx.client("newcomer", p.reply_timeout)
+        m = ctx.payload(p.size)
+        c.exchange(m, upper(m), what=f" ({'a client that stayed' if name == 'stayer' else 'a new client'}, "
+                                     "after resets)")
+    ctx.require_alive("after clients reset their connections")
+
+
+class LeakParams(Params):
+    cycles: int = Field(default=200, ge=1, description="connect/close cycles")
+    batch: int = Field(default=10, ge=1, description="connections open at once during the churn")
+    settle_timeout: float = Field(default=2.0, gt=0, description="seconds the server gets to close sockets")
+    fd_slack: int = Field(default=3, ge=0, description="extra fds tolerated over the baseline")
+    max_thread_growth: int | None = Field(default=None, ge=0,
+                                          description="if set, threads may not grow by more than this")
+    reply_timeout: float = Field(default=2.0, gt=0)
+
+
+def _fd_count(ctx: Context) -> int:
+    total = 0
+    for proc in ctx.server.processes():
+        try:
+            total += proc.num_fds()
+        except Exception:  # noqa: BLE001 - a process may vanish between listing and reading
+            continue
+    return total
+
+
+def _threads(ctx: Context) -> int:
+    total = 0
+    for proc in ctx.server.processes():
+        try:
+            total += proc.num_threads()
+        except Exception:  # noqa: BLE001
+            continue
+    return total
+
+
+def _close_wait(ctx: Context) -> int:
+    pids = [p.pid for p in ctx.server.processes()]
+    return sum(1 for _pid, _fd, s in owned_sockets(pids) if s.state == "CLOSE_WAIT")
+
+
+@check("no_leaks", LeakParams)
+def no_leaks(ctx: Context, p: LeakParams) -> None:
+    """After many connect/close cycles the server holds no CLOSE_WAIT sockets and its fds are back to baseline."""
+    ctx.start()
+    warm = ctx.client("warmup", p.reply_timeout)
+    m = ctx.payload(16)
+    warm.exchange(m, upper(m))
+    warm.close()
+    time.sleep(0.3)
+    base_fds, base_threads = _fd_count(ctx), _threads(ctx)
+    ctx.log(f"baseline: {base_fds} open fds, {base_threads} thread(s)")
+    kinds = ("echo+close", "close", "send+reset", "reset")
+    done = 0
+    quiet = ctx.transcript.limit  # keep the transcript short: log the churn as a summary
+    while done < p.cycles:
+        batch = []
+        for i in range(min(p.batch, p.cycles - done)):
+            c = ctx.client(f"churn{done + i + 1}", p.reply_timeout, connect=False)
+            c.log = lambda text: None  # type: ignore[method-assign]
+            c.connect()
+            batch.append(c)
+        for i, c in enumerate(batch):
+            kind = kinds[(done + i) % len(kinds)]
+            if kind == "echo+close":
+                m = ctx.payload(16)
+                c.exchange(m, upper(m))
+                c.close()
+            elif kind == "close":
+                c.close()
+            elif kind == "send+reset":
+                c.send(ctx.payload(16))
+                c.reset()
+            else:
+                c.reset()
+        done += len(batch)
+    del quiet
+    ctx.log(f"{p.cycles} connect/close cycles done ({', '.join(kinds)}, in turn)")
+    ctx.require_alive("during the connect/close cycles")
+    deadline = time.monotonic() + p.settle_timeout
+    while True:
+        cw, fds, threads = _close_wait(ctx), _fd_count(ctx), _threads(ctx)
+        thread_ok = p.max_thread_growth is None or threads - base_threads <= p.max_thread_growth
+        if (cw == 0 and fds <= base_fds + p.fd_slack and thread_ok) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    ctx.log(f"after {p.settle_timeout:.1f} s: {cw} CLOSE_WAIT socket(s), {fds} open fds, {threads} thread(s)")
+    evidence = {"close_wait": cw, "fds": fds, "baseline_fds": base_fds, "threads": threads,
+                "baseline_threads": base_threads}
+    if cw:
+        raise BehaviourFailed(
+            f"{cw} connection(s) left in CLOSE_WAIT: the server never closed sockets whose clients had left",
+            expected="0 sockets in CLOSE_WAIT once clients have closed (call conn.close() when recv returns b'')",
+            observed=f"{cw} CLOSE_WAIT socket(s) after {p.cycles} cycles, {fds} open fds (baseline {base_fds})",
+            reason="leak", evidence=evidence)
+    if fds > base_fds + p.fd_slack:
+        raise BehaviourFailed(
+            f"open file descriptors grew from {base_fds} to {fds}: sockets of departed clients are never closed",
+            expected=f"at most {base_fds + p.fd_slack} open fds after the clients left (baseline {base_fds})",
+            observed=f"{fds} open fds after {p.cycles} connect/close cycles",
+            reason="leak", evidence=evidence)
+    if not thread_ok:
+        raise BehaviourFailed(
+            f"the thread count grew from {base_threads} to {threads} with the connections served",
+            expected=f"handler threads end when their client leaves (growth ≤ {p.max_thread_growth})",
+            observed=f"{threads} threads after {p.cycles} connections had come and gone",
+            reason="leak", evidence=evidence)
+
+
+class IdleCpuParams(Params):
+    silent_clients: int = Field(default=3, ge=0)
+    window: float = Field(default=1.5, gt=0, description="seconds of idleness measured")
+    max_cpu_percent: float = Field(default=10.0, gt=0, description="CPU time / window, whole process tree")
+    disconnect_first: bool = Field(default=True, description="one client leaves before the window")
+    reply_timeout: float = Field(default=2.0, gt=0)
+
+
+@check("idle_cpu", IdleCpuParams)
+def idle_cpu(ctx: Context, p: IdleCpuParams) -> None:
+    """With silent clients connected (and after one client left), the server uses almost no CPU."""
+    ctx.start()
+    clients = [ctx.client(f"silent{i + 1}", p.reply_timeout) for i in range(p.silent_clients)]
+    if p.disconnect_first:
+        leaver = ctx.client("leaver", p.reply_timeout)
+        m = ctx.payload(16)
+        leaver.exchange(m, upper(m))
+        leaver.close()
+    time.sleep(0.3)
+    ctx.require_alive("before the idle window")
+    ctx.log(f"measuring CPU time for {p.window:.1f} s with {len(clients)} silent client(s) connected")
+    before, t0 = ctx.cpu_seconds(), time.monotonic()
+    time.sleep(p.window)
+    after, t1 = ctx.cpu_seconds(), time.monotonic()
+    used = max(0.0, after - before)
+    percent = 100.0 * used / (t1 - t0)
+    ctx.log(f"CPU time used while idle: {used:.3f} s in {t1 - t0:.2f} s ({percent:.0f}%)")
+    if percent > p.max_cpu_percent:
+        raise BehaviourFailed(
+            f"the server burns CPU while idle: {percent:.0f}% of a core",
+            expected=f"at most {p.max_cpu_percent:.0f}% CPU while all clients are silent (block in select/recv, "
+                     "do not poll in a loop)",
+            observed=f"{used:.2f} s of CPU time in {t1 - t0:.2f} s of idleness ({percent:.0f}%)",
+            reason="busy", evidence={"cpu_seconds": round(used, 3), "window": round(t1 - t0, 3),
+                                     "percent": round(percent, 1)})

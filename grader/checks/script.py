@@ -1,0 +1,3 @@
+"""Checks on scripts (programs that run and exit): output lines timestamped as they arrive."""
+
+from __future__ import annotations

@@ -1,0 +1,51 @@
+"""`grader`: the command line. Each subcommand lives in grader/commands/<name>.py.
+
+Exit codes: 0 every behaviour passed (or the command succeeded), 1 some behaviour failed, 2 usage or spec
+errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from grader import __version__
+from grader.errors import GraderError
+
+COMMANDS = ["check", "list", "validate"]
+
+EPILOG = """\
+exit codes: 0 all behaviours passed / success, 1 some behaviour failed, 2 usage or spec error.
+Run `grader COMMAND --help` for the options of each command."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="grader", description="Grades concurrent network servers and gevent scripts from the outside.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"grader {__version__}")
+    parser.add_argument("--course", metavar="FILE", help="course config (default: grader.yaml found upwards "
+                                                         "from the current folder)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        module = importlib.import_module(f"grader.commands.{name.replace('-', '_')}")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except GraderError as exc:
+        print(f"grader: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("grader: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""`grader check ASSIGNMENT [PATH]`: grade one submission and explain every failure."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from grader.reporters.gradescope import to_gradescope
+from grader.reporters.terminal import render
+from grader.runner import RunOptions, grade
+from grader.spec import find_spec, load_course, load_spec
+
+HELP = "grade one submission (PATH, default: the current folder) against an assignment"
+DESCRIPTION = """\
+Grade the submission in PATH against ASSIGNMENT (a name under assignments/, or a path to an
+assignment.yaml). Each behaviour runs on a fresh, sandboxed instance of the submission. Prints a line per
+behaviour and, for each failure, what the grader did, what it expected, what it observed, a hint and a
+command to rerun just that behaviour.
+
+exit codes: 0 every behaviour passed, 1 some failed, 2 usage or spec error."""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check", help=HELP, description=DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("assignment", help="assignment name (see `grader list`) or path to its assignment.yaml")
+    p.add_argument("path", nargs="?", default=".", help="folder with the submission (default: .)")
+    p.add_argument("--only", metavar="IDS", help="comma-separated behaviour ids to grade (default: all)")
+    p.add_argument("--seed", type=int, help="seed of the random payloads (to reproduce a run)")
+    p.add_argument("--jobs", type=int, default=0,
+                   help="behaviours graded at once, each on its own server (default: all at once where every "
+                        "run has its own network namespace, else 1)")
+    p.add_argument("--sandbox", choices=["auto", "netns", "plain"], default="auto",
+                   help="isolation tier (default: the best this machine allows)")
+    p.add_argument("--results", metavar="FILE", type=Path, help="also write Gradescope's results.json here")
+    p.add_argument("--junitxml", metavar="FILE", type=Path, help="also write JUnit XML here")
+    p.add_argument("--json", action="store_true", help="print the full result as JSON instead of text")
+    p.add_argument("-v", "--verbose", action="store_true", help="show the grading session's pytest output")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from grader.errors import UsageError
+    from grader.sandbox import choose_sandbox
+
+    course = load_course(Path(args.course) if args.course else None)
+    spec = load_spec(find_spec(course, args.assignment))
+    path = Path(args.path)
+    if not path.exists():
+        raise UsageError(f"submission folder {path} does not exist")
+    only = tuple(x.strip() for x in args.only.split(",")) if args.only else ()
+    unknown = [x for x in only if x not in {b.id for b in spec.behaviours}]
+    if unknown:
+        raise UsageError(f"unknown behaviour(s) {', '.join(unknown)} for {spec.name} "
+                         f"(known: {', '.join(b.id for b in spec.behaviours)})")
+    sandbox = None if args.sandbox == "auto" else args.sandbox
+    jobs = args.jobs
+    if jobs == 0 and choose_sandbox(sandbox).tier == "plain":
+        jobs = 1  # one port, one server at a time
+    result = grade(spec, path, course, RunOptions(jobs=jobs, sandbox=sandbox, seed=args.seed, only=only,
+                                                   junitxml=args.junitxml, verbose=args.verbose))
+    if args.results:
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text(json.dumps(to_gradescope(result), indent=2) + "\n", encoding="utf-8")
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    else:
+        print(render(result))
+    return 0 if result.all_passed else 1

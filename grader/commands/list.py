@@ -1,0 +1,30 @@
+"""`grader list`: the assignments of the course and their behaviours."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from grader.spec import list_assignments, load_course, load_spec
+
+HELP = "list the assignments and their behaviours"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("list", help=HELP, description=HELP + ".")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    course = load_course(Path(args.course) if args.course else None)
+    names = list_assignments(course)
+    if not names:
+        print(f"no assignments under {course.assignments_path}")
+        return 0
+    for name in names:
+        spec = load_spec(course.assignments_path / name / "assignment.yaml")
+        print(f"{name}: {spec.title} [{spec.kind}, entry {spec.entry}, {spec.max_score:g} points]")
+        for b in spec.behaviours:
+            vis = "" if b.visibility == "visible" else f" ({b.visibility})"
+            print(f"  {b.id:<22} {b.points:>4g} pt  {b.check}{vis}")
+    return 0

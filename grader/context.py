@@ -1,0 +1,151 @@
+"""What a check works with: the spec, a fresh sandboxed run of the submission, clients, observations."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import psutil
+
+from grader.checks.failure import BehaviourFailed
+from grader.client import Client, Transcript
+from grader.sandbox import Launch, Limits, Run, Sandbox
+from grader.sandbox.procfs import owned_sockets
+from grader.spec import Behaviour, Course, Spec
+
+WILDCARDS = {"0.0.0.0", "::"}
+SITE_DIR = Path(__file__).with_name("site")  # trusted helpers injected into the submission (sitecustomize)
+
+
+class Context:
+    def __init__(self, spec: Spec, behaviour: Behaviour, submission: Path, course: Course, sandbox: Sandbox,
+                 seed: int) -> None:
+        self.spec = spec
+        self.behaviour = behaviour
+        self.submission = submission
+        self.course = course
+        self.sandbox = sandbox
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.transcript = Transcript()
+        self.runs: list[Run] = []
+        self.teardowns: list = []
+        self._clients: list[Client] = []
+
+    # --- the submission --------------------------------------------------------------------------------
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.spec.address.host, self.spec.address.port
+
+    @property
+    def entry_path(self) -> Path:
+        return self.submission / self.spec.entry
+
+    def source(self) -> str:
+        return self.entry_path.read_text(encoding="utf-8", errors="replace")
+
+    def launch(self) -> Launch:
+        d = self.course.defaults
+        env = {}
+        pythonpath: tuple[Path, ...] = ()
+        if self.spec.options.windows_accept_inherits_nonblocking:
+            pythonpath = (SITE_DIR,)
+            env["GRADER_WINDOWS_ACCEPT"] = "1"
+        return Launch(self.submission, self.spec.entry,
+                      self.address if self.spec.kind == "server" else None,
+                      Limits(output_cap_bytes=d.output_cap_bytes), env=env, pythonpath=pythonpath)
+
+    def start(self) -> Run:
+        """Start the submission; for a server, wait until it listens on the spec's address."""
+        run = self.sandbox.start(self.launch())
+        self.runs.append(run)
+        self.transcript.log("grader", f"started {self.spec.entry} ({run.tier} sandbox)")
+        if self.spec.kind == "server":
+            self.wait_listening(run)
+        return run
+
+    @property
+    def server(self) -> Run:
+        return self.runs[-1]
+
+    def wait_listening(self, run: Run) -> None:
+        timeout = self.spec.startup_timeout or self.course.defaults.startup_timeout
+        host, port = self.address
+        deadline = time.monotonic() + timeout
+        elsewhere: set[str] = set()
+        while time.monotonic() < deadline:
+            procs = run.processes()
+            for _pid, _fd, s in owned_sockets([p.pid for p in procs]):
+                if s.state != "LISTEN":
+                    continue
+                if s.local[1] == port and (s.local[0] == host or s.local[0] in WILDCARDS):
+                    self.transcript.log("grader", f"server listening on {host}:{port} after {run.elapsed():.2f} s")
+                    return
+                elsewhere.add(f"{s.local[0]}:{s.local[1]}")
+            if not run.alive() and run.exit_code is not None:
+                self.transcript.log("grader", f"server exited with code {run.exit_code} before listening")
+                raise BehaviourFailed(
+                    "the server exited before it listened",
+                    expected=f"a server listening on {host}:{port}",
+                    observed=f"the process exited with code {run.exit_code} after {run.elapsed():.2f} s",
+                    reason="crashed",
+                )
+            time.sleep(0.01)
+        where = f"; it listens on {', '.join(sorted(elsewhere))} instead" if elsewhere else ""
+        self.transcript.log("grader", f"nothing listening on {host}:{port} after {timeout:.1f} s")
+        raise BehaviourFailed(
+            "the server never listened",
+            expected=f"a socket listening on {host}:{port} within {timeout:.1f} s of start",
+            observed=f"no listening socket on {host}:{port}{where}",
+            reason="never_listened",
+        )
+
+    # --- clients ----------------------------------------------------------------------------------------
+    def client(self, name: str | None = None, timeout: float = 2.0, connect: bool = True) -> Client:
+        name = name or f"client{len(self._clients) + 1}"
+        c = Client(self.server.socket, self.address, self.transcript, name, timeout)
+        self._clients.append(c)
+        if connect:
+            c.connect()
+        return c
+
+    def payload(self, size: int) -> bytes:
+        from grader.client import payload
+
+        return payload(self.rng, size)
+
+    def log(self, text: str) -> None:
+        self.transcript.log("grader", text)
+
+    # --- observations -----------------------------------------------------------------------------------
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of every live process of the submission, from the kernel."""
+        total = 0.0
+        for p in self.server.processes():
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                continue
+        return total
+
+    def require_alive(self, after: str) -> None:
+        run = self.server
+        if not run.alive():
+            raise BehaviourFailed(
+                f"the server died {after}",
+                expected="the server keeps running and serving other clients",
+                observed=f"the server process exited with code {run.exit_code}",
+                reason="crashed",
+            )
+
+    # --- teardown ---------------------------------------------------------------------------------------
+    def close(self) -> None:
+        for c in self._clients:
+            try:
+                c.discard()
+            except OSError:
+                pass
+        for run in self.runs:
+            self.teardowns.append(run.stop())

@@ -1,0 +1,110 @@
+"""Grade one behaviour of one submission: fresh sandboxed run, check, observations, teardown, result.
+
+`grade_behaviour` never raises for anything the submission does: a crash, hang or limit becomes a failed
+behaviour with a reason. Only a broken grader (a bug of ours, a sandbox that left survivors) becomes status
+`error`.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+import traceback
+from pathlib import Path
+
+from grader.checks import CHECKS, BehaviourFailed
+from grader.context import Context
+from grader.diagnose import explain_stuck
+from grader.results import BehaviourResult, Event
+from grader.sandbox import Sandbox
+from grader.spec import Behaviour, Course, Spec, params_for
+
+
+def rerun_command(spec: Spec, submission: Path, behaviour: Behaviour, seed: int | None) -> str:
+    parts = ["grader", "check", spec.name, str(submission), "--only", behaviour.id]
+    if seed is not None:
+        parts += ["--seed", str(seed)]
+    return shlex.join(parts)
+
+
+def preflight(spec: Spec, submission: Path) -> BehaviourFailed | None:
+    """Problems that fail every behaviour at once, found without running anything."""
+    entry = submission / spec.entry
+    if not submission.is_dir():
+        return BehaviourFailed(f"submission folder {submission} does not exist",
+                               expected=f"a folder containing {spec.entry}", observed="no such folder",
+                               reason="missing_entry")
+    if not entry.is_file():
+        present = sorted(p.name for p in submission.iterdir() if p.is_file())[:10]
+        return BehaviourFailed(f"{spec.entry} is missing", expected=f"a file named {spec.entry} in {submission}",
+                               observed=f"files present: {', '.join(present) or 'none'}", reason="missing_entry")
+    import ast
+
+    try:
+        ast.parse(entry.read_text(encoding="utf-8", errors="replace"), filename=spec.entry)
+    except SyntaxError as exc:
+        line = (exc.text or "").rstrip()
+        return BehaviourFailed(f"{spec.entry} does not parse", expected="valid Python 3 source",
+                               observed=f"SyntaxError at line {exc.lineno}: {exc.msg}"
+                                        + (f"\n    {line}" if line else ""),
+                               reason="syntax_error")
+    return None
+
+
+def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: Course, sandbox: Sandbox,
+                    seed: int | None = None) -> BehaviourResult:
+    seed = seed if seed is not None else int.from_bytes(os.urandom(4), "big")
+    check = CHECKS[behaviour.check]
+    params = params_for(spec, behaviour)
+    ctx = Context(spec, behaviour, submission, course, sandbox, seed)
+    start = time.monotonic()
+    failure: BehaviourFailed | None = None
+    harness_error = ""
+    diagnosis = ""
+    try:
+        failure = preflight(spec, submission) if check.needs_run else None
+        if failure is None:
+            check.func(ctx, params)
+    except BehaviourFailed as exc:
+        failure = exc
+        if ctx.runs and ctx.server.alive():
+            diagnosis = explain_stuck(ctx.server, exc)
+    except Exception as exc:  # noqa: BLE001 - a bug of the grader: report it, never lose the other results
+        harness_error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
+    finally:
+        ctx.close()
+    if failure is None and not harness_error:
+        for td in ctx.teardowns:
+            if not td.clean:
+                harness_error = f"the sandbox left processes alive after teardown: {td.survivors}"
+    # A crash is a fact worth stating whatever the check thought went wrong.
+    crashed = ctx.runs and ctx.runs[-1].exit_code not in (None, -9, 137) and not ctx.runs[-1].alive()
+    run = ctx.runs[-1] if ctx.runs else None
+    result = BehaviourResult(
+        id=behaviour.id, title=behaviour.title or check.doc.split("\n")[0], check=behaviour.check,
+        status="passed", score=behaviour.points, max_score=behaviour.points, visibility=behaviour.visibility,
+        hint=behaviour.hint, seed=seed, duration=round(time.monotonic() - start, 3),
+        transcript=[Event(t=e.t, actor=e.actor, text=e.text) for e in ctx.transcript.events],
+        rerun=rerun_command(spec, submission, behaviour, seed),
+    )
+    if run is not None:
+        result.stderr_tail = run.stderr.tail(3000)
+        result.stdout_tail = run.stdout.tail(1500)
+        result.evidence["stdout_bytes"] = run.stdout.total
+        result.evidence["stderr_bytes"] = run.stderr.total
+        result.evidence["tier"] = run.tier
+    if harness_error:
+        result.status, result.score, result.reason = "error", 0.0, "harness"
+        result.summary = "the grader itself failed on this behaviour (not your fault; tell your instructor)"
+        result.observed = harness_error
+    elif failure is not None:
+        result.status, result.score = "failed", 0.0
+        result.reason = failure.reason or ("crashed" if crashed else "")
+        result.summary, result.expected, result.observed = failure.summary, failure.expected, failure.observed
+        result.evidence.update(failure.evidence)
+        if crashed and failure.reason != "crashed" and run is not None:
+            diagnosis = (diagnosis + "\n" if diagnosis else "") + (
+                f"the server process exited with code {run.exit_code} during this behaviour")
+        result.diagnosis = diagnosis
+    return result

@@ -1,0 +1,1 @@
+"""Report writers: pure functions from result data to a format (terminal, Gradescope, ...)."""

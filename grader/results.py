@@ -1,0 +1,70 @@
+"""Results: plain data, JSON-safe, no output format and no grading policy.
+
+They cross from the pytest run process to the orchestrator as JSON lines written by the grader itself.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Status = Literal["passed", "failed", "error"]
+
+
+class Event(BaseModel):
+    t: float
+    actor: str
+    text: str
+
+
+class BehaviourResult(BaseModel):
+    id: str
+    title: str = ""
+    check: str = ""
+    status: Status
+    reason: str = ""  # machine-readable kind of failure: no_reply, crashed, never_listened, busy, leak, timeout…
+    score: float
+    max_score: float
+    visibility: str = "visible"
+    summary: str = ""
+    expected: str = ""
+    observed: str = ""
+    diagnosis: str = ""  # where a stuck server sits, from /proc
+    hint: str = ""
+    transcript: list[Event] = Field(default_factory=list)
+    stderr_tail: str = ""
+    stdout_tail: str = ""
+    rerun: str = ""
+    seed: int | None = None
+    duration: float = 0.0
+    evidence: dict = Field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+class RunResult(BaseModel):
+    assignment: str
+    title: str = ""
+    submission: str
+    student: str | None = None
+    tier: str = ""
+    tier_note: str = ""
+    grader_version: str = ""
+    started_at: str = ""
+    duration: float = 0.0
+    behaviours: list[BehaviourResult] = Field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return sum(b.score for b in self.behaviours)
+
+    @property
+    def max_score(self) -> float:
+        return sum(b.max_score for b in self.behaviours)
+
+    @property
+    def all_passed(self) -> bool:
+        return all(b.passed for b in self.behaviours)

@@ -1,0 +1,108 @@
+"""Run one pytest session per (submission, assignment) in a child process and collect its results.
+
+The session writes one JSON line per behaviour as it finishes; whatever the session does (a pytest-timeout
+backstop ending it, a crash, a kill), every behaviour it did not report becomes a failed result with a
+reason here, so no result is ever lost or left out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader import __version__
+from grader.results import BehaviourResult, RunResult
+from grader.spec import Course, Spec
+
+ENGINE_INI = Path(__file__).with_name("engine.ini")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    jobs: int = 0  # 0: every behaviour at once
+    sandbox: str | None = None
+    seed: int | None = None
+    only: tuple[str, ...] = ()
+    junitxml: Path | None = None
+    verbose: bool = False
+    session_timeout: float | None = None
+
+
+def pytest_argv(spec: Spec, submission: Path, results: Path, course: Course, opts: RunOptions) -> list[str]:
+    jobs = opts.jobs or len(spec.behaviours)
+    argv = [sys.executable, "-m", "pytest", "-c", str(ENGINE_INI), "--rootdir", str(spec.path.parent),
+            "-p", "grader.plugin", "-p", "no:cacheprovider", "-q", "--no-header",
+            "--grader-submission", str(submission), "--grader-results", str(results),
+            "--grader-jobs", str(jobs), str(spec.path)]
+    if course.root and (course.root / "grader.yaml").is_file():
+        argv += ["--grader-course", str(course.root / "grader.yaml")]
+    if opts.sandbox:
+        argv += ["--grader-sandbox", opts.sandbox]
+    if opts.seed is not None:
+        argv += ["--grader-seed", str(opts.seed)]
+    if opts.only:
+        argv += ["--grader-only", ",".join(opts.only)]
+    if opts.junitxml:
+        argv += ["--junitxml", str(opts.junitxml), "-o", "junit_family=xunit2"]
+    return argv
+
+
+def grade(spec: Spec, submission: Path, course: Course, opts: RunOptions = RunOptions(),
+          student: str | None = None) -> RunResult:
+    submission = submission.resolve()
+    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    t0 = time.monotonic()
+    from grader.sandbox import choose_sandbox
+
+    sandbox = choose_sandbox(opts.sandbox)
+    with tempfile.TemporaryDirectory(prefix="grader-session-") as tmp:
+        results = Path(tmp) / "results.jsonl"
+        results.touch()
+        argv = pytest_argv(spec, submission, results, course, opts)
+        wanted = [b for b in spec.behaviours if not opts.only or b.id in opts.only]
+        timeout = opts.session_timeout or sum(
+            (b.timeout or course.defaults.behaviour_timeout) for b in wanted) + 60
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        env.pop("PYTEST_ADDOPTS", None)
+        try:
+            proc = subprocess.run(argv, capture_output=not opts.verbose, text=True, timeout=timeout, env=env,
+                                  cwd=tmp, check=False)
+            session_out = "" if opts.verbose else (proc.stdout[-3000:] + proc.stderr[-3000:])
+            code: int | str = proc.returncode
+        except subprocess.TimeoutExpired:
+            session_out, code = "", f"killed after {timeout:.0f} s"
+        got: dict[str, BehaviourResult] = {}
+        for line in results.read_text(encoding="utf-8").splitlines():
+            msg = json.loads(line)
+            if msg.get("event") != "behaviour":
+                raise ValueError(f"unknown event from the grading session: {msg.get('event')!r}")
+            r = BehaviourResult.model_validate(msg["result"])
+            got[r.id] = r
+    behaviours = []
+    for b in wanted:
+        if b.id in got:
+            behaviours.append(got[b.id])
+        else:
+            behaviours.append(BehaviourResult(
+                id=b.id, title=b.title, check=b.check, status="failed", reason="timeout", score=0.0,
+                max_score=b.points, visibility=b.visibility, hint=b.hint,
+                summary="this behaviour did not finish: the grading session ended before it reported",
+                expected="the behaviour completes within its time limit",
+                observed=f"grading session ended ({code}); {_last_words(session_out)}",
+            ))
+    return RunResult(assignment=spec.name, title=spec.title, submission=str(submission), student=student,
+                     tier=sandbox.tier, tier_note=getattr(sandbox, "fallback_reason", None) or "",
+                     grader_version=__version__, started_at=started, duration=round(time.monotonic() - t0, 2),
+                     behaviours=behaviours)
+
+
+def _last_words(out: str) -> str:
+    lines = [ln for ln in out.strip().splitlines() if ln.strip()]
+    return " / ".join(lines[-3:])[-500:] if lines else "no output"
