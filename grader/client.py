@@ -55,16 +55,18 @@ class Client:
     """One TCP connection of the grader to the submission."""
 
     def __init__(self, make_socket, address: tuple[str, int], transcript: Transcript, name: str,
-                 timeout: float = 2.0) -> None:
+                 timeout: float = 2.0, quiet: bool = False) -> None:
         self._make_socket = make_socket
+        self.quiet = quiet
         self.address = address
         self.transcript = transcript
         self.name = name
         self.timeout = timeout
         self.sock: socket.socket | None = None
 
-    def log(self, text: str) -> None:
-        self.transcript.log(self.name, text)
+    def log(self, text: str, failure: bool = False) -> None:
+        if failure or not self.quiet:
+            self.transcript.log(self.name, text)
 
     def connect(self) -> Client:
         family = socket.AF_INET6 if ":" in self.address[0] else socket.AF_INET
@@ -73,7 +75,7 @@ class Client:
         try:
             self.sock.connect(self.address)
         except OSError as exc:
-            self.log(f"connect failed: {exc.strerror or exc}")
+            self.log(f"connect failed: {exc.strerror or exc}", failure=True)
             raise BehaviourFailed(
                 f"{self.name} could not connect",
                 expected=f"the server accepts connections on {self.address[0]}:{self.address[1]}",
@@ -87,7 +89,7 @@ class Client:
         try:
             self.sock.sendall(data)
         except OSError as exc:
-            self.log(f"send of {len(data)} B failed: {exc.strerror or exc}")
+            self.log(f"send of {len(data)} B failed: {exc.strerror or exc}", failure=True)
             raise BehaviourFailed(f"{self.name} could not send", expected="the server keeps the connection open",
                                   observed=f"send() failed: {exc.strerror or exc}") from None
         self.log(f"sent {len(data)} B {preview(data)}")
@@ -131,7 +133,7 @@ class Client:
             return
         did = f" to the {len(sent)} B it sent" if sent is not None else ""
         if why == "ok":
-            self.log(f"got {len(got)} B {preview(got)}: not what was expected")
+            self.log(f"got {len(got)} B {preview(got)}: not what was expected", failure=True)
             first = next(i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b)
             raise BehaviourFailed(
                 f"{self.name} got a wrong reply{did}",
@@ -140,7 +142,7 @@ class Client:
             )
         stop = {"timeout": f"no more bytes within {timeout:.1f} s", "eof": "the server closed the connection",
                 "reset": "the connection was reset by the server"}[why]
-        self.log(f"got {len(got)} of {len(expected)} B, then {stop}")
+        self.log(f"got {len(got)} of {len(expected)} B, then {stop}", failure=True)
         raise BehaviourFailed(
             f"{self.name} got no complete reply{did}" if got else f"{self.name} got no reply{did}",
             expected=f"{len(expected)} B {preview(expected)}{what} within {timeout:.1f} s",

@@ -102,9 +102,11 @@ class Context:
         )
 
     # --- clients ----------------------------------------------------------------------------------------
-    def client(self, name: str | None = None, timeout: float = 2.0, connect: bool = True) -> Client:
+    def client(self, name: str | None = None, timeout: float = 2.0, connect: bool = True,
+               quiet: bool = False) -> Client:
+        """A client of the current server; `quiet` ones log only their failures."""
         name = name or f"client{len(self._clients) + 1}"
-        c = Client(self.server.socket, self.address, self.transcript, name, timeout)
+        c = Client(self.server.socket, self.address, self.transcript, name, timeout, quiet=quiet)
         self._clients.append(c)
         if connect:
             c.connect()

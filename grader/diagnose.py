@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import psutil
+
 from grader.checks.failure import BehaviourFailed
 from grader.sandbox import Run
 from grader.sandbox.procfs import current_syscall, is_nonblocking, owned_sockets, where_stuck
@@ -16,6 +18,14 @@ WINDOWS_NOTE = (
 )
 
 
+def _cpu(pid: int) -> float:
+    try:
+        t = psutil.Process(pid).cpu_times()
+        return t.user + t.system
+    except psutil.Error:
+        return 0.0
+
+
 def explain_stuck(run: Run, failure: BehaviourFailed) -> str:
     """A sentence or two on where the server sits; empty if it is not blocked anywhere telling."""
     pid = run.main_pid()
@@ -23,13 +33,20 @@ def explain_stuck(run: Run, failure: BehaviourFailed) -> str:
         return ""
     # A busy server is 'running'; a blocked one sits in a syscall. Sample a few times to catch the block.
     where = None
+    cpu0 = _cpu(pid)
     for _ in range(5):
         where = where_stuck(pid)
         if where:
             break
         time.sleep(0.02)
+    if run.main_pid() is None:
+        return ""  # it died meanwhile: the crash speaks for itself
     if where is None:
-        return "the server was running (busy on the CPU) when the reply was due, not waiting for input"
+        busy = _cpu(pid) - cpu0
+        if busy > 0.05:
+            return ("The server was running on the CPU (busy in a loop) when the reply was due, "
+                    "instead of waiting for input.")
+        return ""
     lines = [f"The server's main thread is {where}."]
     sc = current_syscall(pid)
     if sc and sc[0] in ("recvfrom", "read", "recvmsg") and is_nonblocking(pid, sc[1][0]) is False:

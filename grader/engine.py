@@ -52,6 +52,21 @@ def preflight(spec: Spec, submission: Path) -> BehaviourFailed | None:
     return None
 
 
+def crash_cause(stderr: str) -> str:
+    """` (ConnectionResetError at line 9)` from a Python traceback on stderr, or ''."""
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    if not lines or not any(ln.startswith("Traceback") for ln in lines):
+        return ""
+    exc = lines[-1].split(":")[0].strip()
+    where = ""
+    for ln in reversed(lines):
+        s = ln.strip()
+        if s.startswith("File ") and ", line " in s:
+            where = " at line " + s.split(", line ")[1].split(",")[0]
+            break
+    return f" ({exc}{where})" if exc and " " not in exc else ""
+
+
 def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: Course, sandbox: Sandbox,
                     seed: int | None = None) -> BehaviourResult:
     seed = seed if seed is not None else int.from_bytes(os.urandom(4), "big")
@@ -104,7 +119,11 @@ def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: 
         result.summary, result.expected, result.observed = failure.summary, failure.expected, failure.observed
         result.evidence.update(failure.evidence)
         if crashed and failure.reason != "crashed" and run is not None:
-            diagnosis = (diagnosis + "\n" if diagnosis else "") + (
-                f"the server process exited with code {run.exit_code} during this behaviour")
+            # The crash is the root cause; what the client saw is its consequence.
+            result.reason = "crashed"
+            result.summary = f"the server crashed{crash_cause(run.stderr.text())}: {failure.summary}"
+            diagnosis = f"The server process exited with code {run.exit_code} during this behaviour."
+        elif failure.reason == "crashed" and run is not None:
+            result.summary = failure.summary + crash_cause(run.stderr.text())
         result.diagnosis = diagnosis
     return result
