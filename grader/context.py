@@ -20,13 +20,14 @@ SITE_DIR = Path(__file__).with_name("site")  # trusted helpers injected into the
 
 class Context:
     def __init__(self, spec: Spec, behaviour: Behaviour, submission: Path, course: Course, sandbox: Sandbox,
-                 seed: int) -> None:
+                 seed: int, run_as: tuple[int, int] | None = None) -> None:
         self.spec = spec
         self.behaviour = behaviour
         self.submission = submission
         self.course = course
         self.sandbox = sandbox
         self.seed = seed
+        self.run_as = run_as
         self.rng = random.Random(seed)
         self.transcript = Transcript()
         self.runs: list[Run] = []
@@ -54,7 +55,8 @@ class Context:
             env["GRADER_WINDOWS_ACCEPT"] = "1"
         return Launch(self.submission, self.spec.entry,
                       self.address if self.spec.kind == "server" else None,
-                      Limits(output_cap_bytes=d.output_cap_bytes), env=env, pythonpath=pythonpath)
+                      Limits(output_cap_bytes=d.output_cap_bytes), env=env, pythonpath=pythonpath,
+                      run_as=self.run_as)
 
     def start(self) -> Run:
         """Start the submission; for a server, wait until it listens on the spec's address."""

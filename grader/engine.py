@@ -52,6 +52,22 @@ def preflight(spec: Spec, submission: Path) -> BehaviourFailed | None:
     return None
 
 
+def user_ids(name: str | None) -> tuple[int, int] | None:
+    """(uid, gid) of a user name or number, for running the submission unprivileged."""
+    if not name:
+        return None
+    import pwd
+
+    try:
+        pw = pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)
+    except KeyError:
+        from grader.errors import UsageError
+
+        raise UsageError(f"no such user {name!r} to run submissions as (create it, e.g. `adduser --system "
+                         f"{name}`)") from None
+    return pw.pw_uid, pw.pw_gid
+
+
 def crash_cause(stderr: str) -> str:
     """` (ConnectionResetError at line 9)` from a Python traceback on stderr, or ''."""
     lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
@@ -68,11 +84,11 @@ def crash_cause(stderr: str) -> str:
 
 
 def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: Course, sandbox: Sandbox,
-                    seed: int | None = None) -> BehaviourResult:
+                    seed: int | None = None, run_as: str | None = None) -> BehaviourResult:
     seed = seed if seed is not None else int.from_bytes(os.urandom(4), "big")
     check = CHECKS[behaviour.check]
     params = params_for(spec, behaviour)
-    ctx = Context(spec, behaviour, submission, course, sandbox, seed)
+    ctx = Context(spec, behaviour, submission, course, sandbox, seed, run_as=user_ids(run_as))
     start = time.monotonic()
     failure: BehaviourFailed | None = None
     harness_error = ""
@@ -109,6 +125,16 @@ def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: 
         result.evidence["stdout_bytes"] = run.stdout.total
         result.evidence["stderr_bytes"] = run.stderr.total
         result.evidence["tier"] = run.tier
+        hits = run.limit_hits()
+        if "output_noted" in hits:
+            result.evidence["output"] = hits.pop("output_noted")
+        if hits and (failure is not None or crashed):
+            # A limit the sandbox enforced explains the failure better than what the client saw.
+            key, text = next(iter(hits.items()))
+            failure = failure or BehaviourFailed("the server was stopped by a limit")
+            failure.reason = key
+            failure.summary = f"{text}: {failure.summary}"
+            result.evidence["limits"] = dict(hits)
     if harness_error:
         result.status, result.score, result.reason = "error", 0.0, "harness"
         result.summary = "the grader itself failed on this behaviour (not your fault; tell your instructor)"
@@ -118,7 +144,7 @@ def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: 
         result.reason = failure.reason or ("crashed" if crashed else "")
         result.summary, result.expected, result.observed = failure.summary, failure.expected, failure.observed
         result.evidence.update(failure.evidence)
-        if crashed and failure.reason != "crashed" and run is not None:
+        if crashed and failure.reason != "crashed" and "limits" not in result.evidence and run is not None:
             # The crash is the root cause; what the client saw is its consequence.
             result.reason = "crashed"
             result.summary = f"the server crashed{crash_cause(run.stderr.text())}: {failure.summary}"

@@ -29,6 +29,7 @@ OPTIONS = {
     "grader_seed": ("--grader-seed", "seed for the random payloads (default: fresh per behaviour)", None),
     "grader_only": ("--grader-only", "comma-separated behaviour ids to grade (default: all)", None),
     "grader_course": ("--grader-course", "path to grader.yaml", None),
+    "grader_run_as": ("--grader-run-as", "user the submission runs as when grading as root", None),
 }
 
 
@@ -48,6 +49,7 @@ class Settings:
     seed: int | None
     only: frozenset[str]
     course: Path | None
+    run_as: str | None
 
 
 def _resolve(config: pytest.Config, name: str) -> str | None:
@@ -71,6 +73,7 @@ def pytest_configure(config: pytest.Config) -> None:
         seed=int(seed) if seed else None,
         only=frozenset(x.strip() for x in only.split(",") if x.strip()) if only else frozenset(),
         course=Path(course) if course else None,
+        run_as=_resolve(config, "grader_run_as"),
     )
     config.stash[pool_key] = {}
     config.addinivalue_line("markers", "grader_points(n): points of a custom check in an assignment folder")
@@ -127,7 +130,7 @@ class BehaviourItem(pytest.Item):
         if s.submission is None:
             raise pytest.UsageError("--grader-submission DIR is required to grade an assignment spec")
         return grade_behaviour(self.spec, self.behaviour, s.submission, self.course, choose_sandbox(s.sandbox),
-                               s.seed)
+                               s.seed, run_as=s.run_as)
 
     def _future(self) -> Future:
         """With jobs > 1 the first item starts every behaviour of the session at once."""

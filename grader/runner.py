@@ -33,6 +33,7 @@ class RunOptions:
     junitxml: Path | None = None
     verbose: bool = False
     session_timeout: float | None = None
+    run_as: str | None = None  # user name the submission runs as (when the grader runs as root)
 
 
 def pytest_argv(spec: Spec, submission: Path, results: Path, course: Course, opts: RunOptions) -> list[str]:
@@ -49,6 +50,8 @@ def pytest_argv(spec: Spec, submission: Path, results: Path, course: Course, opt
         argv += ["--grader-seed", str(opts.seed)]
     if opts.only:
         argv += ["--grader-only", ",".join(opts.only)]
+    if opts.run_as:
+        argv += ["--grader-run-as", opts.run_as]
     if opts.junitxml:
         argv += ["--junitxml", str(opts.junitxml), "-o", "junit_family=xunit2"]
     return argv

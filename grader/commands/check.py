@@ -33,6 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "run has its own network namespace, else 1)")
     p.add_argument("--sandbox", choices=["auto", "netns", "plain"], default="auto",
                    help="isolation tier (default: the best this machine allows)")
+    p.add_argument("--run-as", metavar="USER", help="run the submission as this unprivileged user (when the "
+                                                     "grader runs as root, e.g. on Gradescope)")
     p.add_argument("--results", metavar="FILE", type=Path, help="also write Gradescope's results.json here")
     p.add_argument("--junitxml", metavar="FILE", type=Path, help="also write JUnit XML here")
     p.add_argument("--json", action="store_true", help="print the full result as JSON instead of text")
@@ -59,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     if jobs == 0 and choose_sandbox(sandbox).tier == "plain":
         jobs = 1  # one port, one server at a time
     result = grade(spec, path, course, RunOptions(jobs=jobs, sandbox=sandbox, seed=args.seed, only=only,
-                                                   junitxml=args.junitxml, verbose=args.verbose))
+                                                   junitxml=args.junitxml, verbose=args.verbose,
+                                                   run_as=args.run_as))
     if args.results:
         args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text(json.dumps(to_gradescope(result), indent=2) + "\n", encoding="utf-8")

@@ -40,6 +40,7 @@ class Launch:
     limits: Limits = field(default_factory=Limits)
     env: dict[str, str] = field(default_factory=dict)
     pythonpath: tuple[Path, ...] = ()  # trusted helper dirs (e.g. an injected sitecustomize)
+    run_as: tuple[int, int] | None = None  # (uid, gid) the submission runs as, when the grader is root
 
 
 class Sandbox(Protocol):

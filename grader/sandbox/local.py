@@ -54,6 +54,11 @@ def prepare_scratch(launch: Launch) -> Path:
     work = scratch / "sub"
     shutil.copytree(launch.submission, work, symlinks=False,
                     ignore=shutil.ignore_patterns("__pycache__", ".git", "*.pyc", ".venv"))
+    if launch.run_as is not None:  # readable (not writable) by the unprivileged user
+        for d in [scratch, *(p for p in scratch.rglob("*") if p.is_dir())]:
+            d.chmod(0o755)
+        for f in (p for p in scratch.rglob("*") if p.is_file()):
+            f.chmod(0o644)
     return scratch
 
 
@@ -73,7 +78,10 @@ def launcher_argv(launch: Launch, scratch: Path, *, namespaces: bool) -> list[st
     if namespaces:
         argv += ["--netns", "--pidns"]
     argv += ["--nofile", str(lim.nofile), "--fsize", str(lim.fsize_bytes), "--cpu", str(lim.cpu_seconds),
-             "--cwd", str(scratch / "sub"), "--", sys.executable, launch.entry]
+             "--cwd", str(scratch / "sub")]
+    if launch.run_as is not None:
+        argv += ["--uid", str(launch.run_as[0]), "--gid", str(launch.run_as[1])]
+    argv += ["--", sys.executable, launch.entry]
     return argv
 
 

@@ -69,6 +69,15 @@ class Run:
     def elapsed(self) -> float:
         return time.monotonic() - self.t0
 
+    def limit_hits(self) -> dict[str, str]:
+        """Limits the run ran into, e.g. {"memory_limit": "killed at 256 MiB"}; tiers that enforce limits
+        override this. The engine turns a hit into the failed behaviour's reason."""
+        hits = {}
+        if self.stdout.capped or self.stderr.capped:
+            total = self.stdout.total + self.stderr.total
+            hits["output_noted"] = f"printed {total} bytes (only the first and last {self.stdout.cap // 2} kept)"
+        return hits
+
     # --- reaching it --------------------------------------------------------------------------------------
     def socket(self, family: int = socket.AF_INET) -> socket.socket:
         """A fresh TCP socket that lives where the submission's loopback is."""
