@@ -71,6 +71,29 @@ class Context:
     def server(self) -> Run:
         return self.runs[-1]
 
+    def wait_exit(self, timeout: float) -> int | None:
+        """For scripts: wait until the program exits (and its output is drained); None if it did not."""
+        run = self.server
+        deadline = time.monotonic() + timeout
+        while run.alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if run.alive():
+            self.transcript.log("grader", f"still running after {timeout:.1f} s")
+            return None
+        try:  # the main process is gone; the sandbox's own processes follow within moments
+            run.popen.wait(timeout=5)
+        except Exception:  # noqa: BLE001 - subprocess.TimeoutExpired: reported as code None below
+            pass
+        run.stdout.wait_closed(2.0)
+        run.stderr.wait_closed(2.0)
+        code = run.exit_code
+        self.transcript.log("grader", f"exited with code {code} after {run.elapsed():.2f} s")
+        return code
+
+    def output_lines(self) -> list[tuple[float, str]]:
+        """(seconds since start, line) of the program's stdout, stamped as each line arrived."""
+        return list(self.server.stdout.lines)
+
     def wait_listening(self, run: Run) -> None:
         timeout = self.spec.startup_timeout or self.course.defaults.startup_timeout
         host, port = self.address

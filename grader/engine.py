@@ -110,7 +110,11 @@ def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: 
             if not td.clean:
                 harness_error = f"the sandbox left processes alive after teardown: {td.survivors}"
     # A crash is a fact worth stating whatever the check thought went wrong.
-    crashed = ctx.runs and ctx.runs[-1].exit_code not in (None, -9, 137) and not ctx.runs[-1].alive()
+    last = ctx.runs[-1] if ctx.runs else None
+    if spec.kind == "server":  # a server must run until the grader stops it
+        crashed = last is not None and last.exit_code not in (None, 137) and not last.alive()
+    else:  # a script must exit 0 by itself
+        crashed = last is not None and last.exit_code not in (None, 0, 137)
     run = ctx.runs[-1] if ctx.runs else None
     result = BehaviourResult(
         id=behaviour.id, title=behaviour.title or check.doc.split("\n")[0], check=behaviour.check,
@@ -147,8 +151,9 @@ def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: 
         if crashed and failure.reason != "crashed" and "limits" not in result.evidence and run is not None:
             # The crash is the root cause; what the client saw is its consequence.
             result.reason = "crashed"
-            result.summary = f"the server crashed{crash_cause(run.stderr.text())}: {failure.summary}"
-            diagnosis = f"The server process exited with code {run.exit_code} during this behaviour."
+            who = "server" if spec.kind == "server" else "program"
+            result.summary = f"the {who} crashed{crash_cause(run.stderr.text())}: {failure.summary}"
+            diagnosis = f"The {who} process exited with code {run.exit_code} during this behaviour."
         elif failure.reason == "crashed" and run is not None:
             result.summary = failure.summary + crash_cause(run.stderr.text())
         result.diagnosis = diagnosis

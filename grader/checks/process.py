@@ -48,3 +48,56 @@ def single_thread(ctx: Context, p: ThreadParams) -> None:
             f"the server uses threads: {worst_threads} threads observed",
             expected=f"at most {p.max_threads} thread(s): one thread serving every client through readiness",
             observed=f"{worst_threads} threads while serving {p.clients} clients", reason="structure")
+
+
+class NonblockingParams(Params):
+    clients: int = Field(default=3, ge=1, description="silent clients connected before looking")
+    settle: float = Field(default=0.5, gt=0, description="seconds the server gets to accept them")
+    forbidden_imports: list[str] = Field(default=[], description="modules the server must not use")
+    requirement: str = ""
+
+
+@check("nonblocking_sockets", NonblockingParams)
+def nonblocking_sockets(ctx: Context, p: NonblockingParams) -> None:
+    """The listening socket and every accepted connection are in nonblocking mode (O_NONBLOCK, from /proc)."""
+    from grader.checks.static import Imports, matches, parse
+    from grader.sandbox.procfs import is_nonblocking, owned_sockets
+
+    tree = parse(ctx)
+    for mod, line in Imports(tree).modules:
+        if matches(mod, p.forbidden_imports):
+            raise BehaviourFailed(
+                f"{ctx.spec.entry} imports {mod}, which this assignment forbids",
+                expected=p.requirement or f"no import of {', '.join(p.forbidden_imports)}",
+                observed=f"line {line}: import of {mod}", reason="structure")
+    ctx.start()
+    for i in range(p.clients):
+        ctx.client(f"silent{i + 1}")
+    time.sleep(p.settle)
+    ctx.require_alive("with silent clients connected")
+    socks = owned_sockets([proc.pid for proc in ctx.server.processes()])
+    blocking = []
+    accepted = 0
+    for pid, fd, s in socks:
+        kind = "listening socket" if s.state == "LISTEN" else "accepted connection"
+        accepted += kind == "accepted connection"
+        mode = is_nonblocking(pid, fd)
+        ctx.log(f"fd {fd}: {kind} {s.local[0]}:{s.local[1]}"
+                + ("" if s.state == "LISTEN" else f" <- {s.remote[0]}:{s.remote[1]}")
+                + f", {'nonblocking' if mode else 'blocking'}")
+        if mode is False:
+            blocking.append((fd, kind))
+    if blocking:
+        listener_blocking = any(k == "listening socket" for _, k in blocking)
+        why = ("the listening socket is blocking: call sk.setblocking(False) after listen()" if listener_blocking
+               else "on Linux an accepted socket does not inherit the listener's nonblocking mode (on Windows it "
+                    "does): call conn.setblocking(False) right after accept()")
+        raise BehaviourFailed(
+            f"{len(blocking)} socket(s) in blocking mode: " + ", ".join(f"fd {fd} ({k})" for fd, k in blocking),
+            expected="the listener and every accepted connection in nonblocking mode",
+            observed=why, reason="blocking_socket")
+    if accepted == 0:
+        raise BehaviourFailed(
+            "the server had not accepted any of the connected clients",
+            expected=f"{p.clients} accepted connections within {p.settle:.1f} s",
+            observed="only the listening socket is open", reason="no_accept")

@@ -82,6 +82,7 @@ def matches(name: str, patterns: list[str]) -> bool:
 
 class UsesParams(Params):
     any_of: list[str] = Field(default=[], description="dotted call names; one must be called (wildcards ok)")
+    all_of: list[str] = Field(default=[], description="dotted call names that must each be called")
     forbidden_imports: list[str] = Field(default=[], description="modules that must not be imported")
     forbidden_calls: list[str] = Field(default=[], description="dotted call names that must not appear")
     requirement: str = Field(default="", description="what the student must do, in words (shown on failure)")
@@ -105,6 +106,14 @@ def uses(ctx: Context, p: UsesParams) -> None:
                 f"{ctx.spec.entry} calls {name}, which this assignment forbids",
                 expected=p.requirement or f"no call of {', '.join(p.forbidden_calls)}",
                 observed=f"line {line}: {name}(...)", reason="structure")
+    for want in p.all_of:
+        if not any(matches(n, [want]) for n, _ in seen):
+            bare = _mentioned_not_called(tree, imports, want)
+            observed = (f"line {bare}: {want.split('.')[-1]} is written without () — it is never called"
+                        if bare else f"{want}(...) is not called anywhere in the source")
+            raise BehaviourFailed(f"{ctx.spec.entry} never calls {want}()",
+                                  expected=p.requirement or f"a call of {want}()", observed=observed,
+                                  reason="structure")
     if p.any_of:
         hits = [(n, ln) for n, ln in seen if matches(n, p.any_of)]
         if not hits:
@@ -113,3 +122,54 @@ def uses(ctx: Context, p: UsesParams) -> None:
                 expected=p.requirement or f"a call of one of: {', '.join(p.any_of)}",
                 observed="none of them is called anywhere in the source", reason="structure")
         ctx.log(f"found {hits[0][0]}(...) at line {hits[0][1]}")
+
+
+def _mentioned_not_called(tree: ast.Module, imports: Imports, name: str) -> int | None:
+    """Line where `name` appears as a bare expression statement (e.g. `monkey.patch_all` without ())."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Expr) and isinstance(node.value, (ast.Attribute, ast.Name)):
+            if name in imports.resolve(node.value):
+                return node.lineno
+    return None
+
+
+PATCHED = ["socket", "time", "threading", "select", "selectors", "ssl", "os", "subprocess", "queue"]
+
+
+class PatchParams(Params):
+    patch: str = Field(default="gevent.monkey.patch_all", description="the call that must come first")
+    modules: list[str] = Field(default=PATCHED, description="modules whose names must not be imported "
+                                                            "before the patch")
+
+
+@check("patches_first", PatchParams, kinds=("server", "script"), needs_run=False)
+def patches_first(ctx: Context, p: PatchParams) -> None:
+    """`monkey.patch_all()` is called, before any `from <patched module> import ...`."""
+    tree = parse(ctx)
+    imports = Imports(tree)
+    patch_line = next((ln for n, ln in sorted(calls(tree, imports), key=lambda x: x[1]) if n == p.patch), None)
+    if patch_line is None:
+        bare = _mentioned_not_called(tree, imports, p.patch)
+        if bare:
+            raise BehaviourFailed(
+                f"line {bare}: {p.patch.split('.')[-1]} is written without (), so nothing is patched",
+                expected=f"{p.patch.rsplit('.', 2)[-2]}.{p.patch.split('.')[-1]}() called, with parentheses",
+                observed=f"line {bare}: the function is named but never called", reason="structure")
+        raise BehaviourFailed(f"{ctx.spec.entry} never calls {p.patch}()",
+                              expected=f"{p.patch}() at the top of the program",
+                              observed="no such call", reason="structure")
+    for node in tree.body:
+        if node.lineno >= patch_line:
+            break
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            mod = node.module.split(".")[0]
+            if mod in p.modules:
+                names = ", ".join(a.name for a in node.names)
+                what = "every name of it" if names == "*" else names
+                raise BehaviourFailed(
+                    f"line {node.lineno}: `from {node.module} import {names}` comes before the patch at line "
+                    f"{patch_line}",
+                    expected=f"{p.patch}() before any `from {mod} import ...`",
+                    observed=f"{what} from {node.module} was bound before patching, so it keeps the original, "
+                             f"blocking version (gevent cannot switch greenlets on it)",
+                    reason="patch_order")
