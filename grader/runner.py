@@ -65,6 +65,10 @@ def grade(spec: Spec, submission: Path, course: Course, opts: RunOptions = RunOp
     from grader.sandbox import choose_sandbox
 
     sandbox = choose_sandbox(opts.sandbox)
+    if sandbox.tier == "plain" and spec.kind == "server":
+        from grader.sandbox.local import require_free
+
+        require_free((spec.address.host, spec.address.port))  # say so now, not once per behaviour
     with tempfile.TemporaryDirectory(prefix="grader-session-") as tmp:
         results = Path(tmp) / "results.jsonl"
         results.touch()

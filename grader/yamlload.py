@@ -88,7 +88,9 @@ def validate(model: type[M], data: Any, node: yaml.Node | None, path: Path, *, c
 
 def spec_error_from(exc: ValidationError, model: type[BaseModel], data: Any, node: yaml.Node | None,
                     path: Path, loc_prefix: tuple[Any, ...] = ()) -> SpecError:
-    err = exc.errors(include_url=False)[0]
+    # A misspelt key also shows up as a missing one: report the misspelling, whose fix explains both.
+    errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
     loc = loc_prefix + tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     unknown = err["type"] == "extra_forbidden"
     line = line_of(node, loc, unknown_key=unknown)

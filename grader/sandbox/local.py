@@ -299,7 +299,7 @@ class PlainSandbox:
         lock = None
         if launch.address:
             lock = _port_lock(launch.address)
-            _require_free(launch.address)
+            require_free(launch.address)
         scratch = prepare_scratch(launch)
         t0 = time.monotonic()
         popen = subprocess.Popen(launcher_argv(launch, scratch, namespaces=False), stdin=subprocess.DEVNULL,
@@ -315,7 +315,7 @@ def _port_lock(address: tuple[str, int]):
     return fh
 
 
-def _require_free(address: tuple[str, int]) -> None:
+def require_free(address: tuple[str, int]) -> None:
     family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
