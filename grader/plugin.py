@@ -148,9 +148,7 @@ class BehaviourItem(pytest.Item):
         s = self.config.stash[settings_key]
         self.result = self._future().result() if s.jobs > 1 else self._grade()
         self.user_properties += [("score", self.result.score), ("status", self.result.status)]
-        if s.results is not None:
-            with _write_lock, open(s.results, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps({"event": "behaviour", "result": self.result.model_dump()}) + "\n")
+        _record(self, self.result)
         if self.result.status == "error":
             raise GradingHarnessError(self.result.observed)
         if not self.result.passed:
@@ -173,6 +171,107 @@ class BehaviourFailure(Exception):
     def __init__(self, result: BehaviourResult) -> None:
         super().__init__(result.summary)
         self.result = result
+
+
+# --- custom checks: plain pytest tests in the assignment folder ------------------------------------------
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    only = config.stash[settings_key].only
+    if only:
+        keep = [i for i in items if isinstance(i, BehaviourItem) or i.name in only]
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
+
+
+def _record(item: pytest.Item, result: BehaviourResult) -> None:
+    s = item.config.stash[settings_key]
+    if s.results is not None:
+        with _write_lock, open(s.results, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"event": "behaviour", "result": result.model_dump()}) + "\n")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if isinstance(item, BehaviourItem):
+        return report
+    # a custom check: record it once, at its call phase (or at a failed setup)
+    if (report.when == "call") or (report.when == "setup" and not report.passed):
+        marker = item.get_closest_marker("grader_points")
+        points = float(marker.args[0]) if marker and marker.args else 1.0
+        kwargs = marker.kwargs if marker else {}
+        passed = report.passed
+        summary = observed = ""
+        if not passed and call.excinfo is not None:
+            text = str(call.excinfo.value).strip()
+            summary = text.splitlines()[0] if text else call.excinfo.typename
+            observed = str(getattr(report.longrepr, "reprcrash", "") or "")[-2000:]
+        _record(item, BehaviourResult(
+            id=item.name, title=(getattr(item, "obj", None).__doc__ or "").strip().split("\n")[0]
+            if getattr(item, "obj", None) is not None else "", check="custom",
+            status="passed" if passed else "failed", score=points if passed else 0.0, max_score=points,
+            visibility=kwargs.get("visibility", "visible"), hint=kwargs.get("hint", ""), summary=summary,
+            observed=observed, duration=round(report.duration, 3)))
+    return report
+
+
+def _spec_for(request: pytest.FixtureRequest):
+    from grader.spec import load_spec
+
+    path = Path(request.path).parent / "assignment.yaml"
+    if not path.is_file():
+        raise pytest.UsageError(f"custom check {request.node.nodeid}: no assignment.yaml beside it")
+    return load_spec(path)
+
+
+@pytest.fixture
+def submission_path(request: pytest.FixtureRequest) -> Path:
+    """The folder of the submission being graded."""
+    s = request.config.stash[settings_key]
+    if s.submission is None:
+        raise pytest.UsageError("--grader-submission DIR is required")
+    return s.submission
+
+
+@pytest.fixture
+def submission_source(request: pytest.FixtureRequest, submission_path: Path) -> str:
+    """The text of the submission's entry file (never imported)."""
+    spec = _spec_for(request)
+    return (submission_path / spec.entry).read_text(encoding="utf-8", errors="replace")
+
+
+@pytest.fixture
+def grader_context(request: pytest.FixtureRequest, submission_path: Path):
+    """A Context for this test: start the submission with .start(), make clients with .client()."""
+    import os
+
+    from grader.context import Context
+    from grader.sandbox import choose_sandbox
+    from grader.spec import Behaviour, load_course
+
+    s = request.config.stash[settings_key]
+    spec = _spec_for(request)
+    ctx = Context(spec, Behaviour(id="custom", check="custom"), submission_path, load_course(s.course),
+                  choose_sandbox(s.sandbox), s.seed if s.seed is not None else int.from_bytes(os.urandom(4), "big"))
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def server(grader_context):
+    """A fresh sandboxed instance of the submission, already listening on its address."""
+    return grader_context.start()
+
+
+@pytest.fixture
+def server_address(grader_context) -> tuple[str, int]:
+    return grader_context.address
+
+
+@pytest.fixture
+def client(grader_context, server):
+    """Factory: client(name=None, timeout=2.0) -> a connected grader Client (exchange/send/expect/close)."""
+    return lambda name=None, timeout=2.0: grader_context.client(name, timeout)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -41,7 +41,7 @@ def pytest_argv(spec: Spec, submission: Path, results: Path, course: Course, opt
     argv = [sys.executable, "-m", "pytest", "-c", str(ENGINE_INI), "--rootdir", str(spec.path.parent),
             "-p", "grader.plugin", "-p", "no:cacheprovider", "-q", "--no-header",
             "--grader-submission", str(submission), "--grader-results", str(results),
-            "--grader-jobs", str(jobs), str(spec.path)]
+            "--grader-jobs", str(jobs), str(spec.path.parent)]  # the folder: custom test_*.py too
     if course.root and (course.root / "grader.yaml").is_file():
         argv += ["--grader-course", str(course.root / "grader.yaml")]
     if opts.sandbox:
@@ -104,6 +104,8 @@ def grade(spec: Spec, submission: Path, course: Course, opts: RunOptions = RunOp
                 expected="the behaviour completes within its time limit",
                 observed=f"grading session ended ({code}); {_last_words(session_out)}",
             ))
+    # custom checks (test_*.py in the assignment folder) come after the spec's behaviours
+    behaviours += [r for rid, r in got.items() if rid not in {b.id for b in wanted}]
     return RunResult(assignment=spec.name, title=spec.title, submission=str(submission), student=student,
                      tier=sandbox.tier, tier_note=getattr(sandbox, "fallback_reason", None) or "",
                      grader_version=__version__, started_at=started, duration=round(time.monotonic() - t0, 2),
