@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -19,17 +21,21 @@ from tests.conftest import REPO, needs_root
 GRADER = [sys.executable, "-m", "grader.cli"]
 
 
+SCRATCH = Path(tempfile.mkdtemp(prefix="grader-cli-tests-"))
+ENV = dict(os.environ, GRADER_SCRATCH=str(SCRATCH))  # this module's runs, told apart from any others
+
+
 def grader(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([*GRADER, *args], capture_output=True, text=True, cwd=cwd or REPO, timeout=timeout,
-                          check=False)
+                          check=False, env=ENV)
 
 
 def survivors() -> list[str]:
-    """Processes of graded submissions still alive (their scratch copies are named grader-run-*)."""
+    """Processes of submissions graded by this module still alive (their copies live under SCRATCH)."""
     left = []
     for p in psutil.process_iter(["cmdline", "cwd"]):
         try:
-            if "grader-run-" in " ".join(p.info["cmdline"] or []) + (p.info["cwd"] or ""):
+            if str(SCRATCH) in " ".join(p.info["cmdline"] or []) + (p.info["cwd"] or ""):
                 left.append(f"{p.pid} {p.info['cmdline']}")
         except psutil.Error:
             continue
@@ -134,7 +140,7 @@ def test_every_command_has_help_and_is_in_the_readme():
 def test_two_checks_on_port_9000_at_once_do_not_touch_each_other():
     """Both servers hard-code 127.0.0.1:9000; each run has its own network namespace."""
     cmd = [*GRADER, "check", "select_server", "reference/select_server", "--only", "echo,concurrent_clients"]
-    procs = [subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs = [subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
              for _ in range(2)]
     outs = [p.communicate(timeout=120) for p in procs]
     for p, (out, err) in zip(procs, outs, strict=True):

@@ -50,7 +50,8 @@ def netns_available() -> str | None:
 
 def prepare_scratch(launch: Launch) -> Path:
     """A private copy of the submission: the run never touches the original folder."""
-    scratch = Path(tempfile.mkdtemp(prefix="grader-run-"))
+    # GRADER_SCRATCH: where runs' private copies go (default: the system temp dir)
+    scratch = Path(tempfile.mkdtemp(prefix="grader-run-", dir=os.environ.get("GRADER_SCRATCH") or None))
     work = scratch / "sub"
     shutil.copytree(launch.submission, work, symlinks=False,
                     ignore=shutil.ignore_patterns("__pycache__", ".git", "*.pyc", ".venv"))
