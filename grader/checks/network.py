@@ -36,8 +36,8 @@ class ConcurrentParams(Params):
     silent_clients: int = Field(default=1, ge=0, description="clients that connect first and never send")
     active_clients: int = Field(default=20, ge=1, description="clients that exchange messages, interleaved")
     rounds: int = Field(default=3, ge=1, description="messages each active client sends")
-    size: int = Field(default=64, ge=1)
-    reply_timeout: float = Field(default=3.0, gt=0)
+    size: int = Field(default=64, ge=1, description="bytes per message")
+    reply_timeout: float = Field(default=3.0, gt=0, description="seconds to wait for each reply")
 
 
 @check("concurrent_clients", ConcurrentParams)
@@ -58,8 +58,8 @@ def concurrent_clients(ctx: Context, p: ConcurrentParams) -> None:
 
 
 class DisconnectParams(Params):
-    reply_timeout: float = Field(default=2.0, gt=0)
-    size: int = Field(default=32, ge=1)
+    reply_timeout: float = Field(default=2.0, gt=0, description="seconds to wait for each reply")
+    size: int = Field(default=32, ge=1, description="bytes per message")
 
 
 @check("graceful_disconnect", DisconnectParams)
@@ -115,10 +115,11 @@ class LeakParams(Params):
     fd_slack: int = Field(default=3, ge=0, description="extra fds tolerated over the baseline")
     kinds: list[Literal["echo+close", "close", "send+close", "send+reset", "reset"]] = Field(
         default=["echo+close", "close"], min_length=1,
-        description="what each cycle does, in turn; send+close makes the kernel reset (unread reply), so resets are abrupt_disconnect's business by default")
+        description="what each cycle does, in turn; send+close makes the kernel reset (unread reply), "
+                    "so resets are left to abrupt_disconnect by default")
     max_thread_growth: int | None = Field(default=None, ge=0,
                                           description="if set, threads may not grow by more than this")
-    reply_timeout: float = Field(default=2.0, gt=0)
+    reply_timeout: float = Field(default=2.0, gt=0, description="seconds to wait for each reply")
 
 
 def _fd_count(ctx: Context) -> int:
@@ -205,11 +206,11 @@ def no_leaks(ctx: Context, p: LeakParams) -> None:
 
 
 class IdleCpuParams(Params):
-    silent_clients: int = Field(default=3, ge=0)
+    silent_clients: int = Field(default=3, ge=0, description="clients connected and silent during the window")
     window: float = Field(default=1.5, gt=0, description="seconds of idleness measured")
     max_cpu_percent: float = Field(default=10.0, gt=0, description="CPU time / window, whole process tree")
     disconnect_first: bool = Field(default=True, description="one client leaves before the window")
-    reply_timeout: float = Field(default=2.0, gt=0)
+    reply_timeout: float = Field(default=2.0, gt=0, description="seconds to wait for each reply")
 
 
 @check("idle_cpu", IdleCpuParams)

@@ -13,9 +13,9 @@ from grader.context import Context
 
 class ThreadParams(Params):
     clients: int = Field(default=10, ge=1, description="clients connected while the tree is observed")
-    max_threads: int = Field(default=1, ge=1)
-    max_processes: int = Field(default=1, ge=1)
-    reply_timeout: float = Field(default=2.0, gt=0)
+    max_threads: int = Field(default=1, ge=1, description="threads allowed in any one process")
+    max_processes: int = Field(default=1, ge=1, description="processes allowed in the tree")
+    reply_timeout: float = Field(default=2.0, gt=0, description="seconds to wait for each reply")
 
 
 @check("single_thread", ThreadParams)
@@ -54,7 +54,7 @@ class NonblockingParams(Params):
     clients: int = Field(default=3, ge=1, description="silent clients connected before looking")
     settle: float = Field(default=0.5, gt=0, description="seconds the server gets to accept them")
     forbidden_imports: list[str] = Field(default=[], description="modules the server must not use")
-    requirement: str = ""
+    requirement: str = Field(default="", description="what the student must do, in words (shown on failure)")
 
 
 @check("nonblocking_sockets", NonblockingParams)

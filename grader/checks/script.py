@@ -58,7 +58,7 @@ class OrderParams(Params):
     before: str = Field(description="regex of the lines that must all come first (e.g. 'worker \\d+ done')")
     before_count: int = Field(ge=1, description="how many such lines")
     after: str = Field(description="regex of the line that must come after all of them (e.g. 'all done')")
-    timeout: float = Field(default=10.0, gt=0)
+    timeout: float = Field(default=10.0, gt=0, description="seconds the program may run")
 
 
 @check("output_order", OrderParams, kinds=("script",))
@@ -92,10 +92,10 @@ def output_order(ctx: Context, p: OrderParams) -> None:
 class SpanParams(Params):
     start: str = Field(description="regex of a worker's start line")
     done: str = Field(description="regex of a worker's done line")
-    workers: int = Field(ge=2)
+    workers: int = Field(ge=2, description="how many workers must start and finish")
     max_span: float = Field(gt=0, description="seconds from first start to last done; put it midway between "
                                               "the concurrent and the sequential time")
-    timeout: float = Field(default=15.0, gt=0)
+    timeout: float = Field(default=15.0, gt=0, description="seconds the program may run")
 
 
 @check("concurrent_span", SpanParams, kinds=("script",))

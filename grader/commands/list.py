@@ -12,10 +12,24 @@ HELP = "list the assignments and their behaviours"
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help=HELP, description=HELP + ".")
+    p.add_argument("--checks", action="store_true", help="list the behaviour library (checks and parameters)")
+    p.add_argument("--markdown", action="store_true", help="with --checks: as Markdown (docs/checks.md)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.checks:
+        from grader.checks import CHECKS
+        from grader.checkdocs import checks_markdown
+
+        if args.markdown:
+            print(checks_markdown(), end="")
+        else:
+            for name in sorted(CHECKS):
+                c = CHECKS[name]
+                params = ", ".join(c.params.model_fields) or "no parameters"
+                print(f"{name:<20} {c.doc.splitlines()[0] if c.doc else ''}\n{'':<20} params: {params}")
+        return 0
     course = load_course(Path(args.course) if args.course else None)
     names = list_assignments(course)
     if not names:
