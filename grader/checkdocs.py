@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-
-
 from grader.checks import CHECKS
 
 

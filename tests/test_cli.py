@@ -111,9 +111,11 @@ def test_usage_errors_exit_2_with_a_fix(tmp_path):
     assert proc.returncode == 2
     assert "did you mean 'select_server'?" in proc.stderr
     proc = grader("check", "select_server", str(tmp_path / "nope"))
-    assert proc.returncode == 2 and "does not exist" in proc.stderr
+    assert proc.returncode == 2
+    assert "does not exist" in proc.stderr
     proc = grader("check", "select_server", ".", "--only", "ecco")
-    assert proc.returncode == 2 and "unknown behaviour(s) ecco" in proc.stderr
+    assert proc.returncode == 2
+    assert "unknown behaviour(s) ecco" in proc.stderr
 
 
 def test_list_shows_assignments_and_behaviours():
@@ -121,7 +123,8 @@ def test_list_shows_assignments_and_behaviours():
     assert proc.returncode == 0
     for name in ("gevent_join", "nonblocking_server", "select_server", "gevent_server", "threaded_server"):
         assert f"{name}:" in proc.stdout
-    assert "uses_select" in proc.stdout and "idle_cpu" in proc.stdout
+    assert "uses_select" in proc.stdout
+    assert "idle_cpu" in proc.stdout
 
 
 def test_every_command_has_help_and_is_in_the_readme():
@@ -132,7 +135,8 @@ def test_every_command_has_help_and_is_in_the_readme():
         assert sub.choices[name].description or sub.choices[name].format_help()
         assert f"grader {name}" in readme, f"`grader {name}` is not documented in README.md"
     proc = grader("check", "--help")
-    assert proc.returncode == 0 and "exit codes" in proc.stdout
+    assert proc.returncode == 0
+    assert "exit codes" in proc.stdout
 
 
 @pytest.mark.slow

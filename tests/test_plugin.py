@@ -45,7 +45,8 @@ def test_behaviours_are_items_with_points_in_user_properties(pytester, assignmen
     res.assert_outcomes(passed=2)
     res.stdout.fnmatch_lines(["*assignment.yaml::runs PASSED*", "*assignment.yaml::uses_print PASSED*"])
     xml = (pytester.path / "out.xml").read_text()
-    assert 'name="points" value="2' in xml and 'name="visibility" value="hidden"' in xml
+    assert 'name="points" value="2' in xml
+    assert 'name="visibility" value="hidden"' in xml
     lines = [json.loads(x) for x in (pytester.path / "r.jsonl").read_text().splitlines()]
     assert [x["result"]["id"] for x in lines] == ["runs", "uses_print"]
     assert all(x["event"] == "behaviour" and x["result"]["status"] == "passed" for x in lines)
@@ -96,9 +97,14 @@ def test_custom_check_in_assignment_folder_uses_fixtures(pytester):
              (json.loads(ln)["result"] for ln in (pytester.path / "r.jsonl").read_text().splitlines())}
     assert set(lines) == {"uses_print", "test_has_a_comment", "test_says_goodbye"}
     good, bad = lines["test_has_a_comment"], lines["test_says_goodbye"]
-    assert good["max_score"] == 3 and good["score"] == 3 and good["check"] == "custom"
-    assert bad["score"] == 0 and bad["max_score"] == 2 and bad["status"] == "failed"
-    assert bad["summary"].startswith("main.py never says goodbye") and bad["hint"] == "say goodbye"
+    assert good["max_score"] == 3
+    assert good["score"] == 3
+    assert good["check"] == "custom"
+    assert bad["score"] == 0
+    assert bad["max_score"] == 2
+    assert bad["status"] == "failed"
+    assert bad["summary"].startswith("main.py never says goodbye")
+    assert bad["hint"] == "say goodbye"
 
 
 def _doc_example() -> str:

@@ -65,27 +65,36 @@ def test_misspelt_param_names_line_and_suggests(tmp_path):
 
 def test_misspelt_behaviour_key_suggests(tmp_path):
     msg = error_of(tmp_path, GOOD.replace("    points: 2", "    pionts: 2"))
-    assert ":7:" in msg and "unknown key 'pionts'" in msg and "did you mean 'points'?" in msg
+    assert ":7:" in msg
+    assert "unknown key 'pionts'" in msg
+    assert "did you mean 'points'?" in msg
 
 
 def test_misspelt_top_level_key(tmp_path):
     msg = error_of(tmp_path, GOOD.replace("entry:", "entyr:"))
-    assert ":2:" in msg and "did you mean 'entry'?" in msg
+    assert ":2:" in msg
+    assert "did you mean 'entry'?" in msg
 
 
 def test_unknown_check_suggests(tmp_path):
     msg = error_of(tmp_path, GOOD.replace("check: echo", "check: ecoh"))
-    assert ":6:" in msg and "unknown check 'ecoh'" in msg and "did you mean 'echo'?" in msg
+    assert ":6:" in msg
+    assert "unknown check 'ecoh'" in msg
+    assert "did you mean 'echo'?" in msg
 
 
 def test_wrong_type_names_the_key(tmp_path):
     msg = error_of(tmp_path, GOOD.replace("points: 2", "points: lots"))
-    assert ":7:" in msg and "points" in msg and "number" in msg
+    assert ":7:" in msg
+    assert "points" in msg
+    assert "number" in msg
 
 
 def test_bad_visibility_lists_choices(tmp_path):
     msg = error_of(tmp_path, GOOD.replace("    points: 2", "    points: 2\n    visibility: secret"))
-    assert "visibility" in msg and "'hidden'" in msg and "'secret'" in msg
+    assert "visibility" in msg
+    assert "'hidden'" in msg
+    assert "'secret'" in msg
 
 
 def test_missing_required_key(tmp_path):
@@ -95,17 +104,21 @@ def test_missing_required_key(tmp_path):
 
 def test_duplicate_behaviour_id(tmp_path):
     msg = error_of(tmp_path, GOOD.replace("id: idle_cpu", "id: echo"))
-    assert ":8:" in msg and "duplicate behaviour id" in msg
+    assert ":8:" in msg
+    assert "duplicate behaviour id" in msg
 
 
 def test_malformed_yaml_has_line_and_fix(tmp_path):
     msg = error_of(tmp_path, GOOD.replace("  - id: echo\n", "  - id: echo\n   bad: [\n"))
-    assert "assignment.yaml:" in msg and "YAML syntax" in msg and "indentation" in msg
+    assert "assignment.yaml:" in msg
+    assert "YAML syntax" in msg
+    assert "indentation" in msg
 
 
 def test_bad_address(tmp_path):
     msg = error_of(tmp_path, GOOD.replace("kind: server\n", "kind: server\naddress: nowhere\n"))
-    assert ":4:" in msg and "127.0.0.1:9000" in msg
+    assert ":4:" in msg
+    assert "127.0.0.1:9000" in msg
 
 
 def test_check_of_wrong_kind(tmp_path):
@@ -118,7 +131,8 @@ def test_course_config_errors_point_at_line(tmp_path):
     p.write_text("course: x\ndefaults:\n  startup_timout: 3\n")
     with pytest.raises(SpecError) as exc:
         load_course(p)
-    assert "grader.yaml:3:" in str(exc.value) and "did you mean 'startup_timeout'?" in str(exc.value)
+    assert "grader.yaml:3:" in str(exc.value)
+    assert "did you mean 'startup_timeout'?" in str(exc.value)
 
 
 def test_cli_reports_spec_error_without_traceback(tmp_path, capsys):

@@ -19,8 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.checks:
-        from grader.checks import CHECKS
         from grader.checkdocs import checks_markdown
+        from grader.checks import CHECKS
 
         if args.markdown:
             print(checks_markdown(), end="")

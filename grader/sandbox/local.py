@@ -66,7 +66,7 @@ def prepare_scratch(launch: Launch) -> Path:
 def submission_env(launch: Launch) -> dict[str, str]:
     """A minimal environment: nothing of the grader's (no secrets, no PYTHONPATH of ours)."""
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1",
-           "PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp"}
+           "PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp"}  # noqa: S108 - the sandbox's own /tmp
     if launch.pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(str(p) for p in launch.pythonpath)
     env.update(launch.env)
