@@ -53,7 +53,8 @@ def pytest_argv(spec: Spec, submission: Path, results: Path, course: Course, opt
     if opts.run_as:
         argv += ["--grader-run-as", opts.run_as]
     if opts.junitxml:
-        argv += ["--junitxml", str(opts.junitxml), "-o", "junit_family=xunit2"]
+        # absolute: the session runs in a temporary folder
+        argv += ["--junitxml", str(Path(opts.junitxml).resolve()), "-o", "junit_family=xunit2"]
     return argv
 
 

@@ -38,11 +38,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--results", metavar="FILE", type=Path, help="also write Gradescope's results.json here")
     p.add_argument("--junitxml", metavar="FILE", type=Path, help="also write JUnit XML here")
     p.add_argument("--json", action="store_true", help="print the full result as JSON instead of text")
+    p.add_argument("--classroom", action="store_true",
+                   help="GitHub Classroom: print the runner result JSON (the report goes to stderr), write "
+                        "result=<base64> to $GITHUB_OUTPUT and a Markdown summary to $GITHUB_STEP_SUMMARY; "
+                        "exits 0 once graded (the reporter step fails the job)")
     p.add_argument("-v", "--verbose", action="store_true", help="show the grading session's pytest output")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from grader.errors import GraderError
+
+    try:
+        return _run(args)
+    except GraderError as exc:
+        if getattr(args, "classroom", False):  # the reporter step then prints why and fails the job
+            from grader.reporters import classroom
+
+            classroom.emit(classroom.error_result(f"grader: {exc}"))
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
     from grader.errors import UsageError
     from grader.sandbox import choose_sandbox
 
@@ -66,6 +83,16 @@ def run(args: argparse.Namespace) -> int:
     if args.results:
         args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text(json.dumps(to_gradescope(result), indent=2) + "\n", encoding="utf-8")
+    if getattr(args, "classroom", False):
+        import sys
+
+        from grader.reporters import classroom
+
+        runner = classroom.to_classroom(result)
+        classroom.emit(runner, classroom.step_summary(result))
+        print(render(result), file=sys.stderr, flush=True)
+        print(json.dumps(runner, indent=2))
+        return 0
     if args.json:
         print(result.model_dump_json(indent=2))
     else:

@@ -1,0 +1,104 @@
+"""GitHub Classroom: the runner result read by `classroom-resources/autograding-grading-reporter@v1`.
+
+The reporter reads, for each name in its `runners` input, the environment variable `<NAME>_RESULTS`
+(upper-cased), base64-decodes it and parses JSON of this shape (the one the classroom-resources graders emit):
+
+    {"version": 1, "status": "pass" | "fail" | "error", "max_score": N,
+     "tests": [{"name", "status": "pass" | "fail" | "error", "score", "message", "test_code",
+                "filename", "line_no", "duration"}]}
+
+GitHub Classroom is then told `Points <sum of tests[].score>/<max_score>`; the reporter's console line
+"Total points for X" instead uses (tests passed / tests) * max_score, which equals the sum only when every
+behaviour is worth the same (reporter issue #10). The reporter fails the job when status is fail or error.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+
+from grader.reporters.gradescope import behaviour_markdown, rerun_here
+from grader.results import BehaviourResult, RunResult
+
+MESSAGE_CAP = 2000
+STATUS = {"passed": "pass", "failed": "fail", "error": "error"}
+
+
+def _num(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else x
+
+
+def _message(b: BehaviourResult) -> str:
+    if b.passed:
+        return ""
+    parts = [b.summary or b.title]
+    if b.expected:
+        parts.append(f"expected: {b.expected}")
+    if b.observed:
+        parts.append(f"observed: {b.observed}")
+    if b.diagnosis:
+        parts.append(f"why: {b.diagnosis}")
+    if b.hint:
+        parts.append(f"hint: {b.hint}")
+    text = "\n".join(p for p in parts if p)
+    return text if len(text) <= MESSAGE_CAP else text[: MESSAGE_CAP - 1] + "…"
+
+
+def to_classroom(result: RunResult) -> dict:
+    tests = [{
+        "name": f"{b.id}: {b.title}" if b.title else b.id,
+        "status": STATUS[b.status],
+        "score": _num(b.score),
+        "message": _message(b),
+        "test_code": rerun_here(result.assignment, b),
+        "filename": "",
+        "line_no": 0,
+        "duration": int(round(b.duration * 1000)),
+    } for b in result.behaviours]
+    statuses = {t["status"] for t in tests}
+    status = "error" if "error" in statuses else "fail" if "fail" in statuses else "pass"
+    return {"version": 1, "status": status, "max_score": _num(result.max_score), "tests": tests}
+
+
+def error_result(message: str) -> dict:
+    """Nothing could be graded (e.g. a broken spec): the reporter prints the message and fails the job."""
+    return {"version": 1, "status": "error", "max_score": 0,
+            "tests": [{"name": "grader", "status": "error", "score": 0, "message": message,
+                       "test_code": "", "filename": "", "line_no": 0, "duration": 0}]}
+
+
+def encode(runner_result: dict) -> str:
+    """The base64 value of the step output (one line, as `<ID>_RESULTS` expects)."""
+    return base64.b64encode(json.dumps(runner_result, ensure_ascii=False).encode("utf-8")).decode("ascii")
+
+
+def step_summary(result: RunResult) -> str:
+    """Markdown for $GITHUB_STEP_SUMMARY: a table of behaviours, then the failures explained."""
+    lines = [f"## {result.title or result.assignment}: {result.score:g}/{result.max_score:g} points", "",
+             "| | behaviour | points |", "|---|---|---|"]
+    for b in result.behaviours:
+        mark = "✅" if b.passed else ("⚠️" if b.status == "error" else "❌")
+        title = (b.title or "").replace("|", "\\|")
+        lines.append(f"| {mark} | `{b.id}` {title} | {b.score:g}/{b.max_score:g} |")
+    failed = [b for b in result.behaviours if not b.passed]
+    if failed:
+        lines += ["", "### Why they failed"]
+        for b in failed:
+            lines += ["", f"#### `{b.id}`", "", behaviour_markdown(b, result.assignment)]
+    lines += ["", f"*Graded by grader {result.grader_version} (isolation: {result.tier}) in "
+                  f"{result.duration:.1f} s. These points come from your repository's workflow; your "
+                  f"instructor's own grading run is the official grade.*", ""]
+    return "\n".join(lines)
+
+
+def emit(runner_result: dict, markdown: str | None = None, env: dict | None = None) -> None:
+    """Write `result=<base64>` to $GITHUB_OUTPUT and the Markdown to $GITHUB_STEP_SUMMARY, when set."""
+    env = os.environ if env is None else env
+    if env.get("GITHUB_OUTPUT"):
+        with open(Path(env["GITHUB_OUTPUT"]), "a", encoding="utf-8") as fh:
+            fh.write(f"result={encode(runner_result)}\n")
+    if markdown and env.get("GITHUB_STEP_SUMMARY"):
+        with open(Path(env["GITHUB_STEP_SUMMARY"]), "a", encoding="utf-8") as fh:
+            fh.write(markdown + "\n")
