@@ -13,10 +13,14 @@ PYTHON_VERSION="@@PYTHON@@"
 STUDENT_USER="@@RUN_AS@@"
 
 export DEBIAN_FRONTEND=noninteractive
-if ! command -v "python$PYTHON_VERSION" >/dev/null 2>&1; then
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "python$PYTHON_VERSION" "python$PYTHON_VERSION-venv" \
-        ca-certificates || apt-get install -y -qq --no-install-recommends python3 python3-venv ca-certificates
+if command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq || true
+    # bubblewrap lets the grader use its strongest sandbox where the container allows it (it falls back if not)
+    apt-get install -y -qq --no-install-recommends ca-certificates bubblewrap || true
+    if ! command -v "python$PYTHON_VERSION" >/dev/null 2>&1; then
+        apt-get install -y -qq --no-install-recommends "python$PYTHON_VERSION" "python$PYTHON_VERSION-venv" \
+            || apt-get install -y -qq --no-install-recommends python3 python3-venv
+    fi
 fi
 if command -v "python$PYTHON_VERSION" >/dev/null 2>&1; then
     PY="python$PYTHON_VERSION"
@@ -25,7 +29,7 @@ else
     echo "setup.sh: python$PYTHON_VERSION is not available on this image; using $($PY --version)" >&2
 fi
 "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "the grader needs Python >= 3.10")'
-"$PY" -m venv "$VENV" || { apt-get install -y -qq "python3-venv" && "$PY" -m venv "$VENV"; }
+"$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 CONSTRAINTS=()
 if [ -s "$SRC/constraints.txt" ]; then CONSTRAINTS=(-c "$SRC/constraints.txt"); fi
@@ -36,7 +40,7 @@ chmod -R go-w "$VENV" && chmod -R a+rX "$VENV"
 if [ -n "$STUDENT_USER" ] && ! id -u "$STUDENT_USER" >/dev/null 2>&1; then
     useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$STUDENT_USER"
 fi
-# The spec, the grader's config and the results are root's business only.
+# The spec and the course config are root's business only.
 chmod -R o-rwx "$SRC"
 chmod +x "$SRC/run_autograder"
 
