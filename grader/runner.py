@@ -34,6 +34,9 @@ class RunOptions:
     verbose: bool = False
     session_timeout: float | None = None
     run_as: str | None = None  # user name the submission runs as (when the grader runs as root)
+    # batch runs: the session gets its own process group (the terminal's Ctrl-C reaches only the batch,
+    # which decides what to keep) and ends itself when the process that started it dies (batch/tether.py)
+    detached: bool = False
 
 
 def pytest_argv(spec: Spec, submission: Path, results: Path, course: Course, opts: RunOptions) -> list[str]:
@@ -52,6 +55,8 @@ def pytest_argv(spec: Spec, submission: Path, results: Path, course: Course, opt
         argv += ["--grader-only", ",".join(opts.only)]
     if opts.run_as:
         argv += ["--grader-run-as", opts.run_as]
+    if opts.detached:
+        argv += ["-p", "grader.batch.tether"]
     if opts.junitxml:
         # absolute: the session runs in a temporary folder
         argv += ["--junitxml", str(Path(opts.junitxml).resolve()), "-o", "junit_family=xunit2"]
@@ -79,9 +84,11 @@ def grade(spec: Spec, submission: Path, course: Course, opts: RunOptions = RunOp
             (b.timeout or course.defaults.behaviour_timeout) for b in wanted) + 60
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         env.pop("PYTEST_ADDOPTS", None)
+        if opts.detached:
+            env["GRADER_TETHER_PID"] = str(os.getpid())
         try:
             proc = subprocess.run(argv, capture_output=not opts.verbose, text=True, timeout=timeout, env=env,
-                                  cwd=tmp, check=False)
+                                  cwd=tmp, check=False, start_new_session=opts.detached)
             session_out = "" if opts.verbose else (proc.stdout[-3000:] + proc.stderr[-3000:])
             code: int | str = proc.returncode
         except subprocess.TimeoutExpired:

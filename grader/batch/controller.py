@@ -1,0 +1,211 @@
+"""The batch controller: discover → plan (what the journal already holds) → schedule → journal → outputs.
+
+    cfg = BatchConfig(root=Path("submissions"), layout="{student}/{assignment}", out=Path("grader-out"))
+    report = run_batch(course, cfg)
+
+Each finished run is journalled (fsync) before anything else is done with it, then its results.json and
+feedback.md are written; the gradebook and the class reports are written at the end from the journal, so
+they always agree with it. Run the same command again after an interruption and it continues.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader import __version__
+from grader.batch.discover import Discovery, Submission, discover, submission_digest
+from grader.batch.journal import Entry, Journal
+from grader.batch.outputs import write_class, write_run
+from grader.batch.progress import Progress
+from grader.batch.scheduler import Job, Outcome, Scheduler, default_workers
+from grader.errors import UsageError
+from grader.results import RunResult
+from grader.runner import RunOptions
+from grader.spec import Course, Spec, list_assignments, load_spec
+
+JOURNAL = "journal.jsonl"
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    root: Path  # the submissions folder
+    layout: str  # e.g. "{student}/{assignment}" (discover.py)
+    out: Path
+    assignments: tuple[str, ...] = ()  # () = every assignment of the course
+    students: tuple[str, ...] = ()  # --only: () = everyone
+    workers: int | None = None  # None = default_workers()
+    jobs: int = 0  # behaviours of one run graded at once (0 = all)
+    rerun_failed: bool = False  # grade again the journalled runs that lost points
+    fresh: bool = False  # start a new journal (the old one is kept as journal.N.jsonl)
+    sandbox: str | None = None
+    seed: int | None = None
+    run_as: str | None = None
+    grade: bool = True  # False: only rewrite the outputs from the journal
+
+
+@dataclass
+class Plan:
+    discovery: Discovery
+    specs: dict[str, Spec]
+    selected: list[Submission]  # what this invocation is about (after --assignment / --only)
+    jobs: list[Job]  # what must be graded now
+    reused: list[Entry]  # journalled runs that still match their submission: not graded again
+    changed: int  # journalled runs whose submission, spec or grader changed since: graded again
+    entries: dict[str, Entry] = field(default_factory=dict)  # the journal, updated as runs finish
+    per_assignment_layout: bool = True  # the layout names the assignment (so "missing" is known)
+
+    def missing(self, assignments: list[str]) -> list[tuple[str, str]]:
+        """(student, assignment) pairs of the roster (everyone with any submission) with no folder."""
+        if not self.per_assignment_layout:
+            return []
+        have = {(s.student, s.assignment) for s in self.discovery.submissions}
+        roster = sorted({s.student for s in self.discovery.submissions})
+        return [(st, a) for a in assignments for st in roster if (st, a) not in have]
+
+
+@dataclass
+class BatchReport:
+    plan: Plan
+    outcome: Outcome
+    workers: int
+    wall: float
+    outputs: list[Path]
+    results: list[RunResult]
+    tier: str = ""
+
+
+def fingerprint(spec: Spec, course: Course, submission: Path) -> str:
+    """Same submission files, spec, course config and grader version ⇒ same fingerprint ⇒ no regrade."""
+    h = hashlib.sha256(__version__.encode())
+    h.update(b"\0" + spec.path.read_bytes())
+    course_file = course.root / "grader.yaml"
+    if course_file.is_file():
+        h.update(b"\0" + course_file.read_bytes())
+    h.update(b"\0" + submission_digest(submission).encode())
+    return h.hexdigest()[:20]
+
+
+def _specs(course: Course, names: list[str]) -> dict[str, Spec]:
+    return {n: load_spec(course.assignments_path / n / "assignment.yaml") for n in names}
+
+
+def plan(course: Course, cfg: BatchConfig, journal: Journal) -> Plan:
+    known = list_assignments(course)
+    if not known:
+        raise UsageError(f"no assignments under {course.assignments_path} (each needs an assignment.yaml)")
+    unknown = [a for a in cfg.assignments if a not in known]
+    if unknown:
+        raise UsageError(f"unknown assignment(s) {', '.join(unknown)} (known: {', '.join(known)})")
+    wanted = list(cfg.assignments) or known
+    # Discover with every assignment name: the roster (for "missing") is everyone with any submission.
+    has_assignment = "{assignment}" in cfg.layout
+    discovery = discover(cfg.root, cfg.layout, known if has_assignment else wanted)
+    roster = {s.student for s in discovery.submissions}
+    if cfg.students:
+        absent = [s for s in cfg.students if s not in roster]
+        if absent:
+            raise UsageError(f"no submissions found for {', '.join(absent)} under {cfg.root} "
+                             f"(layout {cfg.layout!r})")
+    specs = _specs(course, wanted)
+    selected = [s for s in discovery.submissions if s.assignment in wanted
+                and (not cfg.students or s.student in cfg.students)]
+    entries = journal.load()
+    jobs, reused, changed = [], [], 0
+    for sub in selected:
+        spec = specs[sub.assignment]
+        fp = fingerprint(spec, course, sub.path)
+        entry = entries.get(sub.key)
+        if entry is not None and entry.fingerprint == fp and cfg.grade:
+            if not (cfg.rerun_failed and not _full_marks(entry.result)):
+                reused.append(entry)
+                continue
+        elif entry is not None and cfg.grade:
+            changed += 1
+        if cfg.grade:
+            jobs.append(Job(sub, spec, fp))
+    return Plan(discovery, specs, selected, jobs, reused, changed, entries, has_assignment)
+
+
+def _full_marks(result: RunResult) -> bool:
+    return result.all_passed
+
+
+def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None) -> BatchReport:
+    progress = progress or Progress()
+    out = cfg.out
+    out.mkdir(parents=True, exist_ok=True)
+    journal = Journal(out / JOURNAL)
+    if cfg.fresh:
+        moved = journal.archive()
+        if moved:
+            progress.notice(f"previous journal kept as {moved}")
+    p = plan(course, cfg, journal)
+    if journal.dropped_partial_line:
+        progress.notice("the journal's last line was cut short by an interruption; that run is graded again")
+    for path in p.discovery.ignored[:10]:
+        progress.notice(f"ignored (does not match the layout {cfg.layout!r}): {path}")
+    if len(p.discovery.ignored) > 10:
+        progress.notice(f"... and {len(p.discovery.ignored) - 10} more folders that do not match the layout")
+    from grader.sandbox import choose_sandbox
+
+    sandbox = choose_sandbox(cfg.sandbox)
+    plain = sandbox.tier.split("/")[-1] == "plain"
+    workers = cfg.workers or default_workers()
+    jobs = cfg.jobs
+    if plain:
+        jobs = 1  # one real port: each server run has the port to itself, one behaviour at a time
+    options = RunOptions(jobs=jobs, sandbox=cfg.sandbox, seed=cfg.seed, run_as=cfg.run_as)
+    t0 = time.monotonic()
+    outcome = Outcome()
+    if p.jobs:
+        journal.record_batch(started_at=_now(), grader_version=__version__, workers=workers, tier=sandbox.tier,
+                             runs=len(p.jobs), reused=len(p.reused))
+
+        def on_done(job: Job, result: RunResult) -> None:
+            entry = Entry(job.submission.student, job.submission.assignment, job.fingerprint, result)
+            journal.record_run(entry)  # first: from here on the run survives anything
+            p.entries[entry.key] = entry
+            write_run(out, result)
+            progress.run_done(job.submission.student, job.submission.assignment, result)
+
+        scheduler = Scheduler(p.jobs, course, options, workers, on_done=on_done, on_notice=progress.notice,
+                              one_at_a_time=lambda job: plain and job.spec.kind == "server")
+        progress.start(total=len(p.jobs) + len(p.reused), done=len(p.reused))
+        try:
+            outcome = scheduler.run()
+        finally:
+            progress.close()
+    results = final_results(p)
+    outputs: list[Path] = []
+    if not outcome.interrupted and not outcome.errors:
+        for r in results:  # also those journalled before a kill got to write them
+            write_run(out, r)
+        shown = sorted(set(p.specs) | {r.assignment for r in results})
+        specs = {**_specs(course, [a for a in shown if a not in p.specs and a in list_assignments(course)]),
+                 **p.specs}
+        outputs = write_class(out, results, missing=p.missing(shown), course=course.course, generated_at=_now(),
+                              titles={n: s.title for n, s in specs.items()},
+                              max_scores={n: s.max_score for n, s in specs.items()})
+    return BatchReport(plan=p, outcome=outcome, workers=workers, wall=round(time.monotonic() - t0, 2),
+                       outputs=outputs, results=results, tier=sandbox.tier)
+
+
+def final_results(p: Plan) -> list[RunResult]:
+    """The gradebook's runs: the latest journalled run of every submission that still exists."""
+    present = {s.key for s in p.discovery.submissions}
+    rows = []
+    for key, entry in sorted(p.entries.items()):
+        if key in present:
+            r = entry.result
+            if r.student is None:
+                r = r.model_copy(update={"student": entry.student})
+            rows.append(r)
+    return rows
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,187 @@
+"""Run a batch's jobs on N worker threads, each driving one grading session (a child process) at a time.
+
+Workers only wait: on a session's exit, which waits on sockets and timers. So N can exceed the core count
+by far; what bounds it is the CPU the sessions and the submissions need at once (see default_workers).
+
+Ctrl-C (SIGINT): the first stops starting new runs and lets the runs in flight finish, so their results
+are journalled; the second (or SIGTERM) abandons them: their sessions are interrupted and nothing of
+them is kept. Sessions run in their own process groups (RunOptions.detached), so the terminal's Ctrl-C
+reaches only this process, and they end themselves if this process dies (grader/batch/tether.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import psutil
+
+from grader.batch.discover import Submission
+from grader.results import RunResult
+from grader.runner import RunOptions, grade
+from grader.spec import Course, Spec
+
+# Measured on a 2-core machine (benchmarks/README.md): every run grades all its behaviours at once, each
+# on its own server, and costs ~1.5 s of CPU over ~3-7 s of waiting. More runs at once than this per core
+# starves the servers and the graders' own clients of CPU, and timing verdicts start to move.
+RUNS_PER_CORE = 4
+MAX_DEFAULT_WORKERS = 32
+
+
+def default_workers(cpus: int | None = None) -> int:
+    """Runs graded at once when --workers is not given: far more than the cores (runs mostly wait)."""
+    if not cpus:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(2, min(MAX_DEFAULT_WORKERS, RUNS_PER_CORE * cpus))
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run to do: a submission, its assignment's spec, and the fingerprint it is journalled under."""
+
+    submission: Submission
+    spec: Spec
+    fingerprint: str
+
+
+@dataclass
+class Outcome:
+    done: int = 0
+    interrupted: bool = False  # stopped before every job ran
+    abandoned: int = 0  # runs in flight whose sessions were interrupted (nothing kept)
+    not_started: int = 0
+    errors: list[tuple[Job, BaseException]] = field(default_factory=list)
+
+
+class Scheduler:
+    def __init__(self, jobs: list[Job], course: Course, options: RunOptions, workers: int, *,
+                 on_start: Callable[[Job], None] = lambda job: None,
+                 on_done: Callable[[Job, RunResult], None] = lambda job, result: None,
+                 on_notice: Callable[[str], None] = lambda text: None,
+                 one_at_a_time: Callable[[Job], bool] = lambda job: False) -> None:
+        self.jobs = jobs
+        self.course = course
+        self.options = replace(options, detached=True)
+        self.workers = max(1, workers)
+        self.on_start, self.on_done, self.on_notice = on_start, on_done, on_notice
+        self.one_at_a_time = one_at_a_time  # e.g. servers in the plain tier: one real port for all
+        self._queue: queue.Queue[Job] = queue.Queue()
+        self._serial = threading.Lock()
+        self._done_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._abandoned = threading.Event()
+        self._in_flight = 0
+        self.outcome = Outcome()
+
+    # --- workers ----------------------------------------------------------------------------------------
+    def _worker(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            serial = self._serial if self.one_at_a_time(job) else contextlib.nullcontext()
+            with serial:
+                if self._stopping.is_set():
+                    return
+                with self._done_lock:
+                    self._in_flight += 1
+                try:
+                    self.on_start(job)
+                    result = grade(job.spec, job.submission.path, self.course, self.options,
+                                   student=job.submission.student)
+                except BaseException as exc:  # noqa: BLE001 - a grader fault: stop the batch, say why
+                    with self._done_lock:
+                        self._in_flight -= 1
+                        self.outcome.errors.append((job, exc))
+                    self._stopping.set()
+                    return
+            with self._done_lock:
+                self._in_flight -= 1
+                if self._abandoned.is_set():
+                    self.outcome.abandoned += 1
+                    return
+                try:
+                    self.on_done(job, result)
+                    self.outcome.done += 1
+                except BaseException as exc:  # noqa: BLE001 - e.g. the journal's disk is full
+                    self.outcome.errors.append((job, exc))
+                    self._stopping.set()
+                    return
+
+    # --- interruption -----------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Start no new run; the runs in flight finish and are kept."""
+        if not self._stopping.is_set():
+            self._stopping.set()
+            with self._done_lock:
+                n = self._in_flight
+            if n:
+                self.on_notice(f"stopping: waiting for the {n} run(s) in flight to finish and be saved "
+                               "(Ctrl-C again to abandon them)")
+
+    def abandon(self) -> None:
+        """Interrupt the runs in flight; nothing of them is kept (they are graded again on resume)."""
+        self._stopping.set()
+        if self._abandoned.is_set():
+            return
+        self._abandoned.set()
+        self.on_notice("abandoning the runs in flight (they will be graded again when the batch resumes)")
+        for proc in _own_sessions():
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(signal.SIGINT)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if signum == signal.SIGINT and not self._stopping.is_set():
+            self.stop()
+        else:
+            self.abandon()
+
+    # --- main -------------------------------------------------------------------------------------------
+    def run(self) -> Outcome:
+        for job in self.jobs:
+            self._queue.put(job)
+        threads = [threading.Thread(target=self._worker, name=f"batch-worker-{i + 1}", daemon=True)
+                   for i in range(min(self.workers, len(self.jobs)))]
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, self._on_signal)
+        try:
+            for t in threads:
+                t.start()
+            abandoned_at = None
+            while any(t.is_alive() for t in threads):
+                for t in threads:
+                    t.join(0.1)  # short waits: signal handlers run in between
+                if self._abandoned.is_set():
+                    abandoned_at = abandoned_at or time.monotonic()
+                    if time.monotonic() - abandoned_at > 15:  # sessions that ignore SIGINT: leave them
+                        break  # to their tethers
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        self.outcome.not_started = self._queue.qsize()
+        self.outcome.interrupted = self._stopping.is_set() and (self.outcome.not_started > 0 or
+                                                                self._abandoned.is_set())
+        return self.outcome
+
+
+def _own_sessions() -> list[psutil.Process]:
+    """The grading sessions this process started (its children running the grader's pytest plugin)."""
+    out = []
+    try:
+        children = psutil.Process().children()
+    except psutil.Error:
+        return out
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            if "grader.plugin" in child.cmdline():
+                out.append(child)
+    return out

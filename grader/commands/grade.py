@@ -1,0 +1,142 @@
+"""`grader grade [SUBMISSIONS]`: grade a whole class, in parallel, resumably; write gradebook and reports."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+HELP = "grade every submission of a class (parallel, resumable) and write a gradebook and a class report"
+DESCRIPTION = """\
+Grade every submission found in SUBMISSIONS (default: submissions_dir of grader.yaml) for every assignment
+(or --assignment NAME), several runs at once, each in its own sandbox. Finished runs are journalled in
+OUT/journal.jsonl as they complete: run the same command again after an interruption (Ctrl-C, a kill, a
+reboot) and it continues where it stopped; a submission that changed since it was graded is graded again.
+
+Writes into OUT (default: grader-out):
+  <student>/<assignment>/results.json   Gradescope results.json
+  <student>/<assignment>/feedback.md    what the student reads: each failure, why, what to try
+  grades.csv                            student, assignment, score, max_score, one column per behaviour
+  report.html, report.md                class report: score distribution, pass rate per behaviour,
+                                        most common failures, per-student table linking the feedback
+
+The folder layout comes from submissions_layout in grader.yaml ("{student}/{assignment}"); for a folder of
+GitHub Classroom clones use e.g. --layout "{assignment}-{student}". See docs/batch.md.
+
+exit codes: 0 graded, 1 graded but the grader itself failed on some behaviour (see the report), 2 usage or
+spec error, 130 interrupted (run the same command again to continue)."""
+
+
+def _csv_list(values: list[str] | None) -> tuple[str, ...]:
+    out: list[str] = []
+    for v in values or []:
+        out += [x.strip() for x in v.split(",") if x.strip()]
+    return tuple(dict.fromkeys(out))
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("grade", help=HELP, description=DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("submissions", nargs="?", type=Path,
+                   help="folder of submissions (default: submissions_dir from grader.yaml)")
+    p.add_argument("--assignment", "-a", action="append", metavar="NAME",
+                   help="grade only this assignment (repeat or comma-separate for several; default: all)")
+    p.add_argument("--only", action="append", metavar="STUDENT",
+                   help="grade only this student (repeat or comma-separate); the reports still cover the class")
+    p.add_argument("--layout", metavar="PATTERN",
+                   help="where a student's work for an assignment lives, relative to SUBMISSIONS, e.g. "
+                        "'{student}/{assignment}' or '{assignment}-{student}' (default: submissions_layout "
+                        "from grader.yaml)")
+    p.add_argument("--out", "-o", type=Path, default=Path("grader-out"), metavar="DIR",
+                   help="output folder, also holding the journal that makes the batch resumable "
+                        "(default: grader-out)")
+    p.add_argument("--workers", "-w", type=int, metavar="N",
+                   help="runs graded at once (default: 4 per CPU core, at least 2; each run also grades its "
+                        "behaviours at once, each on its own server)")
+    p.add_argument("--jobs", type=int, default=0, metavar="N",
+                   help="behaviours of one run graded at once (default: all)")
+    p.add_argument("--rerun-failed", action="store_true",
+                   help="grade again the journalled runs that did not get full marks")
+    p.add_argument("--fresh", action="store_true",
+                   help="ignore the journal and grade everything again (the old journal is kept as "
+                        "journal.N.jsonl)")
+    p.add_argument("--report-only", action="store_true",
+                   help="grade nothing: rewrite the gradebook and reports from the journal")
+    p.add_argument("--sandbox", default="auto",
+                   help="isolation tier (default: the best this machine allows)")
+    p.add_argument("--require-isolation", metavar="TIER",
+                   help="refuse to grade below this isolation tier (A best, then B, C)")
+    p.add_argument("--run-as", metavar="USER", help="run submissions as this unprivileged user (as root)")
+    p.add_argument("--seed", type=int, help="seed of the random payloads for every run (default: fresh)")
+    p.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
+                   help="auto (default): a progress bar on a terminal, plain lines when not a tty or CI=true")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output (same as --progress none)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from grader.batch import progress as progress_mod
+    from grader.batch.controller import BatchConfig, run_batch
+    from grader.errors import UsageError
+    from grader.spec import load_course
+
+    course = load_course(Path(args.course) if args.course else None)
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if args.jobs < 0:
+        raise UsageError("--jobs must be 0 (all) or more")
+    if args.report_only and (args.rerun_failed or args.fresh):
+        raise UsageError("--report-only grades nothing: drop --rerun-failed / --fresh")
+    sandbox = None if args.sandbox == "auto" else args.sandbox
+    if args.require_isolation:
+        from grader import sandbox as sandbox_mod
+
+        require = getattr(sandbox_mod, "require_tier", None)
+        if require is None:
+            raise UsageError("--require-isolation is not supported by this grader's sandbox")
+        require(args.require_isolation, sandbox)
+    root = args.submissions if args.submissions is not None else course.submissions_path
+    cfg = BatchConfig(
+        root=root.resolve(), layout=args.layout or course.submissions_layout, out=args.out.resolve(),
+        assignments=_csv_list(args.assignment), students=_csv_list(args.only), workers=args.workers,
+        jobs=args.jobs, rerun_failed=args.rerun_failed, fresh=args.fresh, sandbox=sandbox, seed=args.seed,
+        run_as=args.run_as, grade=not args.report_only)
+    progress = progress_mod.choose("none" if args.quiet else args.progress)
+    report = run_batch(course, cfg, progress)
+    return _conclude(report, args.out)
+
+
+def _conclude(report, out: Path) -> int:
+    p, o = report.plan, report.outcome
+    rel = os.path.relpath(out) if not str(os.path.relpath(out)).startswith("..") else str(out)
+    if o.errors:
+        job, exc = o.errors[0]
+        from grader.errors import GraderError
+
+        if isinstance(exc, GraderError):
+            raise exc
+        raise RuntimeError(f"grading {job.submission.key} failed: {exc!r}") from exc
+    if o.interrupted:
+        saved = o.done
+        print(f"interrupted: {saved} run(s) finished and saved in {rel}/journal.jsonl; "
+              f"{o.not_started + o.abandoned} not done. Run the same command again to continue.")
+        return 130
+    graded = o.done
+    parts = [f"graded {graded} run(s)"]
+    if p.reused:
+        parts.append(f"{len(p.reused)} already graded (journal)")
+    if p.changed:
+        parts.append(f"{p.changed} changed since last graded")
+    if graded:
+        parts.append(f"{report.wall:.1f} s with {report.workers} worker(s), isolation {report.tier}")
+    print("; ".join(parts))
+    if not report.results:
+        print("nothing graded: no submission folder matches the layout (see docs/batch.md)")
+        return 0
+    errors = sum(1 for r in report.results if any(b.status == "error" for b in r.behaviours))
+    full = sum(1 for r in report.results if r.all_passed)
+    print(f"{len(report.results)} run(s) in the gradebook: {full} with full marks"
+          + (f", {errors} where the grader itself failed (regrade with --rerun-failed)" if errors else ""))
+    print(f"outputs in {rel}/: grades.csv, report.html, report.md, <student>/<assignment>/"
+          "{results.json,feedback.md}")
+    return 1 if errors else 0
