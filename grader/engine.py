@@ -17,7 +17,7 @@ from grader.checks import CHECKS, BehaviourFailed
 from grader.context import Context
 from grader.diagnose import explain_stuck
 from grader.results import BehaviourResult, Event
-from grader.sandbox import Sandbox
+from grader.sandbox import Sandbox, with_deadline
 from grader.spec import Behaviour, Course, Spec, params_for
 
 
@@ -88,7 +88,12 @@ def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: 
     seed = seed if seed is not None else int.from_bytes(os.urandom(4), "big")
     check = CHECKS[behaviour.check]
     params = params_for(spec, behaviour)
-    ctx = Context(spec, behaviour, submission, course, sandbox, seed, run_as=user_ids(run_as))
+    # The sandbox kills the behaviour's runs when its time budget is spent (reason "timeout"), before the
+    # session's pytest-timeout backstop (budget + 15 s) would end every behaviour at once.
+    budget = (behaviour.timeout or course.defaults.behaviour_timeout) + (
+        spec.startup_timeout or course.defaults.startup_timeout)
+    ctx = Context(spec, behaviour, submission, course, with_deadline(sandbox, budget), seed,
+                  run_as=user_ids(run_as))
     start = time.monotonic()
     failure: BehaviourFailed | None = None
     harness_error = ""
@@ -129,6 +134,8 @@ def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: 
         result.evidence["stdout_bytes"] = run.stdout.total
         result.evidence["stderr_bytes"] = run.stderr.total
         result.evidence["tier"] = run.tier
+        if getattr(run, "memory_peak", None):
+            result.evidence["memory_peak_bytes"] = run.memory_peak
         hits = run.limit_hits()
         if "output_noted" in hits:
             result.evidence["output"] = hits.pop("output_noted")

@@ -25,7 +25,7 @@ OPTIONS = {
     "grader_submission": ("--grader-submission", "folder with the submission to grade", None),
     "grader_results": ("--grader-results", "append one JSON line per graded behaviour to this file", None),
     "grader_jobs": ("--grader-jobs", "behaviours graded at once (each with its own server)", "1"),
-    "grader_sandbox": ("--grader-sandbox", "force an isolation tier: netns or plain", None),
+    "grader_sandbox": ("--grader-sandbox", "isolation tier: bwrap, netns, userns or plain", None),
     "grader_seed": ("--grader-seed", "seed for the random payloads (default: fresh per behaviour)", None),
     "grader_only": ("--grader-only", "comma-separated behaviour ids to grade (default: all)", None),
     "grader_course": ("--grader-course", "path to grader.yaml", None),

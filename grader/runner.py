@@ -34,6 +34,7 @@ class RunOptions:
     verbose: bool = False
     session_timeout: float | None = None
     run_as: str | None = None  # user name the submission runs as (when the grader runs as root)
+    require_isolation: str | None = None  # "A"/"B"/"C": refuse (UsageError) when the tier would be worse
     # batch runs: the session gets its own process group (the terminal's Ctrl-C reaches only the batch,
     # which decides what to keep) and ends itself when the process that started it dies (batch/tether.py)
     detached: bool = False
@@ -47,7 +48,7 @@ def pytest_argv(spec: Spec, submission: Path, results: Path, course: Course, opt
             "--grader-jobs", str(jobs), str(spec.path.parent)]  # the folder: custom test_*.py too
     if course.root and (course.root / "grader.yaml").is_file():
         argv += ["--grader-course", str(course.root / "grader.yaml")]
-    if opts.sandbox:
+    if opts.sandbox:  # the tier chosen once by the caller: the session neither probes nor announces again
         argv += ["--grader-sandbox", opts.sandbox]
     if opts.seed is not None:
         argv += ["--grader-seed", str(opts.seed)]
@@ -68,10 +69,16 @@ def grade(spec: Spec, submission: Path, course: Course, opts: RunOptions = RunOp
     submission = submission.resolve()
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     t0 = time.monotonic()
-    from grader.sandbox import choose_sandbox
+    from dataclasses import replace
 
-    sandbox = choose_sandbox(opts.sandbox)
-    if sandbox.tier == "plain" and spec.kind == "server":
+    from grader.sandbox import choose_sandbox, require_tier
+
+    if opts.require_isolation:
+        sandbox = require_tier(opts.require_isolation, opts.sandbox)
+    else:
+        sandbox = choose_sandbox(opts.sandbox)
+    opts = replace(opts, sandbox=sandbox.name)
+    if sandbox.name == "plain" and spec.kind == "server":
         from grader.sandbox.local import require_free
 
         require_free((spec.address.host, spec.address.port))  # say so now, not once per behaviour

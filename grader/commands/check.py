@@ -31,8 +31,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=int, default=0,
                    help="behaviours graded at once, each on its own server (default: all at once where every "
                         "run has its own network namespace, else 1)")
-    p.add_argument("--sandbox", choices=["auto", "netns", "plain"], default="auto",
-                   help="isolation tier (default: the best this machine allows)")
+    p.add_argument("--sandbox", choices=["auto", "bwrap", "netns", "userns", "plain"], default="auto",
+                   help="isolation tier to use (default: the best this machine allows; see docs/sandbox.md)")
+    p.add_argument("--require-isolation", metavar="TIER", choices=["A", "B", "C"], type=str.upper,
+                   help="refuse to grade (exit 2) unless the isolation tier is at least TIER: A (root, "
+                        "bubblewrap, cgroups: for official grades), B (namespaces), C (plain processes)")
     p.add_argument("--run-as", metavar="USER", help="run the submission as this unprivileged user (when the "
                                                      "grader runs as root, e.g. on Gradescope)")
     p.add_argument("--results", metavar="FILE", type=Path, help="also write Gradescope's results.json here")
@@ -75,11 +78,16 @@ def _run(args: argparse.Namespace) -> int:
                          f"(known: {', '.join(b.id for b in spec.behaviours)})")
     sandbox = None if args.sandbox == "auto" else args.sandbox
     jobs = args.jobs
-    if jobs == 0 and choose_sandbox(sandbox).tier == "plain":
+    if args.require_isolation:
+        from grader.sandbox import require_tier
+
+        require_tier(args.require_isolation, sandbox)  # exit 2 before anything runs
+    if jobs == 0 and choose_sandbox(sandbox).name == "plain":
         jobs = 1  # one port, one server at a time
     result = grade(spec, path, course, RunOptions(jobs=jobs, sandbox=sandbox, seed=args.seed, only=only,
                                                    junitxml=args.junitxml, verbose=args.verbose,
-                                                   run_as=args.run_as))
+                                                   run_as=args.run_as,
+                                                   require_isolation=args.require_isolation))
     if args.results:
         args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text(json.dumps(to_gradescope(result), indent=2) + "\n", encoding="utf-8")

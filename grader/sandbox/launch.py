@@ -1,13 +1,24 @@
-"""Trusted launcher that puts a submission in its own namespaces, then execs it.
+"""Trusted launcher: puts a submission in its cgroups, limits and namespaces, then execs it.
 
 Runs as `python -I -S launch.py [options] -- PROGRAM ARGS...` (standard library only, no grader imports,
-so nothing of the grader's environment leaks in). With --netns/--pidns (root):
+so nothing of the grader's environment leaks in). Every mode first joins the run's cgroups (--cgroup-procs)
+and sets the rlimits, so everything started afterwards is inside them.
 
-    launcher (host pid ns, new net ns) --fork--> init (pid 1 of a new pid ns) --fork--> submission
+    --exec            exec PROGRAM directly (tier A: PROGRAM is `setpriv ... bwrap ...`)
+    --netns --pidns   root: launcher (new net ns) --fork--> init (pid 1) --fork--> submission
+    --userns          unprivileged: a new user+net+pid+mount+ipc+uts namespace, same shape as above
+    --subreaper       no namespaces: the launcher is a child subreaper and kills what is left when the
+                      submission's main process exits (double-forked daemons included)
 
 init reaps orphans and exits when the submission's main process exits; the kernel then kills every
-process left in the pid namespace (a double-forked daemon included). Both launcher and init die when
-their parent dies (PR_SET_PDEATHSIG), so a killed grader takes the whole tree with it.
+process left in the pid namespace. Launcher and init die with their parent (PR_SET_PDEATHSIG), so a killed
+grader takes the whole tree with it. With --stub-fd, init also hands out TCP sockets created inside the
+run's network namespace over a Unix socket (SCM_RIGHTS): that is how an unprivileged grader reaches a
+server it cannot setns() to.
+
+--expose PATH (root) makes PATH reachable for an unprivileged uid without changing the host: in a private
+mount namespace, every ancestor directory that others may not enter (e.g. /root, mode 700, above a pyenv
+interpreter) is covered by a tmpfs holding only bind mounts of the exposed paths.
 """
 
 import argparse
@@ -15,27 +26,51 @@ import ctypes
 import fcntl
 import os
 import resource
+import select
 import signal
 import socket
 import struct
 import sys
 
-CLONE_NEWNET = 0x40000000
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 0x1, 0x2, 0x4, 0x8, 0x20
+MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 0x40000
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 
 libc = ctypes.CDLL(None, use_errno=True)
 
 
 def die_with_parent():
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    try:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except AttributeError:  # not Linux
+        pass
+
+
+def _check(ret, what):
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
 def unshare(flags):
-    if libc.unshare(flags) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"unshare: {os.strerror(err)}")
+    _check(libc.unshare(flags), "unshare")
+
+
+def mount(source, target, fstype, flags, data=None):
+    def enc(s):
+        return s.encode() if isinstance(s, str) else s
+
+    _check(libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
+           f"mount {target}")
 
 
 def loopback_up():
@@ -49,76 +84,295 @@ def status_code(status):
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
-def exec_submission(opts, argv):
+def join_cgroups(paths):
+    for path in paths:
+        with open(path, "w") as fh:
+            fh.write("0")
+
+
+def set_rlimits(opts):
+    wanted = [("RLIMIT_NOFILE", opts.nofile), ("RLIMIT_FSIZE", opts.fsize), ("RLIMIT_CORE", 0),
+              ("RLIMIT_CPU", opts.cpu), ("RLIMIT_NPROC", opts.nproc)]
+    for name, value in wanted:
+        if value is None or not hasattr(resource, name):
+            continue
+        lim = getattr(resource, name)
+        hard = resource.getrlimit(lim)[1]
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        # CPU: SIGXCPU at the soft limit, SIGKILL a second later
+        resource.setrlimit(lim, (value, value + 1 if name == "RLIMIT_CPU" and hard != value else value))
+
+
+def _blocked_ancestor(path):
+    """The outermost ancestor of `path` that a uid other than its owner may not enter, or None."""
+    parts = os.path.abspath(path).split("/")[1:-1]
+    cur = ""
+    for part in parts:
+        cur += "/" + part
+        if not os.stat(cur).st_mode & 0o001:
+            return cur
+    return None
+
+
+def expose(paths):
+    blocked = {}
+    for p in paths:
+        anc = _blocked_ancestor(p)
+        if anc:
+            blocked.setdefault(anc, []).append(p)
+    if not blocked:
+        return
+    unshare(CLONE_NEWNS)
+    mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing below ever propagates to the host
+    # opened in the new namespace (a bind mount's source must be in the caller's), before anything is covered
+    fds = {p: os.open(p, os.O_PATH | os.O_CLOEXEC) for ps in blocked.values() for p in ps}
+    for anc, ps in sorted(blocked.items()):
+        mount("tmpfs", anc, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=64k")
+        for p in ps:
+            os.makedirs(p, exist_ok=True)
+            mount(f"/proc/self/fd/{fds[p]}", p, None, MS_BIND | MS_REC)
+    for fd in fds.values():
+        os.close(fd)
+
+
+def enter_userns():
+    """A new user namespace (the caller's uid/gid mapped to themselves) and everything that needs one."""
+    uid, gid = os.getuid(), os.getgid()
+    unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS)
+    with open("/proc/self/setgroups", "w") as fh:
+        fh.write("deny")
+    with open("/proc/self/uid_map", "w") as fh:
+        fh.write(f"{uid} {uid} 1")
+    with open("/proc/self/gid_map", "w") as fh:
+        fh.write(f"{gid} {gid} 1")
+    loopback_up()
+
+
+def private_mounts(work, tmp_bytes):
+    """In the run's own mount namespace: a /proc that shows only its pid namespace (so not the grader, its
+    env or its argv); a small private /tmp and /dev/shm; the submission's copy read-only."""
     try:
-        _exec_submission(opts, argv)
+        mount(None, "/", None, MS_REC | MS_PRIVATE)
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    except OSError as exc:  # e.g. a container with a masked /proc: keep going, less private
+        sys.stderr.write(f"grader-launch: note: cannot mount a private /proc: {exc}\n")
+    if not work or not tmp_bytes:
+        return
+    try:
+        fd = os.open(work, os.O_PATH | os.O_CLOEXEC)
+        for d in ("/tmp", "/dev/shm"):  # noqa: S108
+            if os.path.isdir(d):
+                size = tmp_bytes if d == "/tmp" else 1 << 20  # noqa: S108
+                mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={size}")
+        os.makedirs(work, exist_ok=True)
+        mount(f"/proc/self/fd/{fd}", work, None, MS_BIND | MS_REC)
+        mount(None, work, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        os.close(fd)
+    except OSError as exc:
+        sys.stderr.write(f"grader-launch: note: cannot make a private /tmp: {exc}\n")
+
+
+def drop_privileges(uid, gid):
+    os.setgroups([])
+    gid = uid if gid is None else gid
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+
+
+def exec_submission(opts, argv, close_fds=()):
+    try:
+        for fd in close_fds:
+            os.close(fd)
+        try:
+            os.setsid()  # its own session: no terminal, and killpg reaches the whole group
+        except OSError:
+            pass  # already a session leader (started with start_new_session)
+        if opts.cwd:
+            os.chdir(opts.cwd)
+        if opts.uid is not None:
+            drop_privileges(opts.uid, opts.gid)
+        os.execv(argv[0], argv)  # noqa: S606 - no shell: an argv we built
     except OSError as exc:
         sys.stderr.write(f"grader-launch: cannot start the submission: {exc}\n")
         os._exit(126)
 
 
-def _exec_submission(opts, argv):
+FAMILIES = {b"4": socket.AF_INET, b"6": socket.AF_INET6}
+
+
+def serve_socket_request(stub):
+    """One request: a byte naming the address family; the reply carries a fresh TCP socket (or an errno)."""
     try:
-        os.setsid()  # its own session: no terminal, and killpg reaches the whole group
+        req = stub.recv(16)
     except OSError:
-        pass  # already a session leader (started with start_new_session)
-    for name, value in (("RLIMIT_NOFILE", opts.nofile), ("RLIMIT_FSIZE", opts.fsize),
-                        ("RLIMIT_CORE", 0), ("RLIMIT_CPU", opts.cpu)):
-        if value is not None:
-            lim = getattr(resource, name)
-            hard = resource.getrlimit(lim)[1]
-            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-            resource.setrlimit(lim, (value, value if name != "RLIMIT_CPU" else value + 1))
-    if opts.cwd:
-        os.chdir(opts.cwd)
-    if opts.uid is not None:
-        os.setgroups([])
-        os.setgid(opts.gid if opts.gid is not None else opts.uid)
-        os.setuid(opts.uid)
-    os.execv(argv[0], argv)
+        return False
+    if not req:
+        return False
+    try:
+        s = socket.socket(FAMILIES.get(req[:1], socket.AF_INET), socket.SOCK_STREAM)
+    except OSError as exc:
+        stub.sendmsg([b"E%d" % (exc.errno or 0)])
+        return True
+    try:
+        socket.send_fds(stub, [b"S"], [s.fileno()])
+    finally:
+        s.close()
+    return True
+
+
+def init_loop(child, stub_fd=None):
+    """pid 1 of the run: reap every orphan, serve socket requests, exit with the submission's status."""
+    stub = socket.socket(fileno=stub_fd) if stub_fd is not None else None
+    rd, wr = os.pipe()
+    os.set_blocking(wr, False)
+    signal.set_wakeup_fd(wr)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    watch = [rd] + ([stub] if stub is not None else [])
+    while True:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                os._exit(0)
+            if pid == 0:
+                break
+            if pid == child:
+                os._exit(status_code(status))
+        try:
+            ready, _, _ = select.select(watch, [], [], 1.0)
+        except InterruptedError:
+            continue
+        if rd in ready:
+            try:
+                os.read(rd, 512)
+            except BlockingIOError:
+                pass
+        if stub is not None and stub in ready and not serve_socket_request(stub):
+            watch.remove(stub)
+            stub.close()
+            stub = None
+
+
+def subreaper_loop(child):
+    """No namespaces: we are the child subreaper, so orphans of the submission become our children.
+    When its main process exits, kill whatever it left behind and reap it all."""
+    status = None
+    while status is None:
+        pid, st = os.wait()
+        if pid == child:
+            status = status_code(st)
+    for _ in range(200):
+        kids = _children()
+        if not kids:
+            break
+        for pid in kids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            break
+    os._exit(status)
+
+
+def _children():
+    me = str(os.getpid())
+    kids = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return kids
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 1 and fields[1] == me and fields[0] != "Z":
+            kids.append(int(name))
+    return kids
 
 
 def main():
     p = argparse.ArgumentParser()
+    p.add_argument("--cgroup-procs", action="append", default=[])
+    p.add_argument("--expose", action="append", default=[])
+    p.add_argument("--exec", action="store_true")
     p.add_argument("--netns", action="store_true")
     p.add_argument("--pidns", action="store_true")
+    p.add_argument("--userns", action="store_true")
+    p.add_argument("--subreaper", action="store_true")
+    p.add_argument("--stub-fd", type=int)
     p.add_argument("--uid", type=int)
     p.add_argument("--gid", type=int)
     p.add_argument("--nofile", type=int)
     p.add_argument("--fsize", type=int)
     p.add_argument("--cpu", type=int)
+    p.add_argument("--nproc", type=int)
     p.add_argument("--cwd")
+    p.add_argument("--tmp-bytes", type=int)
     p.add_argument("argv", nargs=argparse.REMAINDER)
     opts = p.parse_args()
     argv = opts.argv[1:] if opts.argv[:1] == ["--"] else opts.argv
     die_with_parent()
     try:
-        flags = (CLONE_NEWNET if opts.netns else 0) | (CLONE_NEWPID if opts.pidns else 0)
-        if flags:
-            unshare(flags)
-        if opts.netns:
-            loopback_up()
+        join_cgroups(opts.cgroup_procs)
+        if opts.expose:
+            expose(opts.expose)
+        if opts.userns:
+            if opts.uid is not None:  # started by root: become the unprivileged uid first, then unshare
+                drop_privileges(opts.uid, opts.gid)
+                opts.uid = opts.gid = None
+                die_with_parent()  # a credential change clears it
+                libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # and makes /proc/self root's: we write uid_map there
+            enter_userns()
+        else:
+            flags = (CLONE_NEWNET if opts.netns else 0) | (CLONE_NEWPID if opts.pidns else 0)
+            if flags:
+                unshare(flags)
+            if opts.netns:
+                loopback_up()
+        set_rlimits(opts)
     except OSError as exc:
         sys.stderr.write(f"grader-launch: cannot isolate the submission: {exc}\n")
         os._exit(125)
-    if not opts.pidns:
+    if opts.exec:
+        try:
+            os.execv(argv[0], argv)  # noqa: S606 - no shell: an argv we built
+        except OSError as exc:
+            sys.stderr.write(f"grader-launch: cannot start {argv[0]}: {exc}\n")
+            os._exit(126)
+    if opts.subreaper:
+        try:
+            libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        except AttributeError:
+            pass
+        child = os.fork()
+        if child == 0:
+            exec_submission(opts, argv)
+        subreaper_loop(child)
+    if not (opts.pidns or opts.userns):
         exec_submission(opts, argv)
     init = os.fork()
     if init:
+        if opts.stub_fd is not None:
+            os.close(opts.stub_fd)
         os._exit(status_code(os.waitpid(init, 0)[1]))
     # pid 1 of the new pid namespace
     die_with_parent()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if opts.userns:
+        private_mounts(opts.cwd, opts.tmp_bytes)
     child = os.fork()
     if child == 0:
-        exec_submission(opts, argv)
-    while True:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            os._exit(0)
-        if pid == child:
-            os._exit(status_code(status))
+        exec_submission(opts, argv, close_fds=[opts.stub_fd] if opts.stub_fd is not None else [])
+    init_loop(child, opts.stub_fd)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
-"""Two tiers that need nothing but the kernel.
+"""Helpers every tier shares, and two tiers that need nothing but the kernel and the launcher.
 
-* `NetnsSandbox` (root Linux): each run in its own network + pid namespace (launch.py). The grader reaches
+* `NetnsSandbox` (B/netns: root Linux without bubblewrap): each run in its own network + pid namespace
+  (launch.py), as its own slot uid, in a cgroup with limits where the machine has one. The grader reaches
   the server through a helper thread that setns()es into the run's network namespace and creates client
-  sockets there; the socket keeps its namespace, so any thread may use it afterwards.
-* `PlainSandbox` (anything else): a plain process in its own session on the real port. Runs on one address
-  are serialised across processes by a lock file; teardown kills the process group and every descendant.
+  sockets there; the socket keeps its namespace, so any thread may use it afterwards. The host filesystem
+  stays readable to the submission (that is what tier A adds).
+* `PlainSandbox` (C/plain: anything else): a plain process in its own session on the real port, under a
+  launcher that is its child subreaper (Linux), so a double-forked daemon is still found and killed. Runs
+  on one address are serialised across processes by a lock file.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import errno
 import fcntl
 import os
 import queue
+import secrets
 import shutil
 import signal
 import socket
@@ -27,20 +31,46 @@ from pathlib import Path
 import psutil
 
 from grader.errors import UsageError
-from grader.sandbox import Launch
+from grader.sandbox import Launch, is_root
 from grader.sandbox.run import Run, kill_pids
 
 LAUNCHER = Path(__file__).with_name("launch.py")
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
+_cgroups = None
+_cgroups_lock = threading.Lock()
 
 
-def netns_available() -> str | None:
-    """None if this machine can give each run its own namespaces, else why not."""
+def cgroup_layout():
+    """The machine's cgroup layout, detected once (None when not root / not Linux)."""
+    global _cgroups
+    from grader.sandbox.cgroup import detect
+
+    with _cgroups_lock:
+        if _cgroups is None:
+            _cgroups = detect() if sys.platform == "linux" and is_root() else False
+        return _cgroups or None
+
+
+def python_paths() -> list[str]:
+    """Directories the interpreter and the venv (gevent) live in; they must be readable in a sandbox."""
+    exe_dir = os.path.dirname(os.path.realpath(sys.executable))
+    out: list[str] = []
+    for p in (sys.base_prefix, sys.prefix, exe_dir):
+        p = os.path.realpath(p)
+        if not any(p == q or p.startswith(q + "/") for q in out):
+            out = [q for q in out if not q.startswith(p + "/")] + [p]
+    return out
+
+
+def netns_problem(quick: bool = False) -> str | None:
+    """None if this machine can give each run its own namespaces as root, else why not."""
     if sys.platform != "linux":
         return f"network namespaces are Linux-only (this is {sys.platform})"
-    if os.geteuid() != 0:
-        return "not running as root (namespaces for every run need root here)"
+    if not is_root():
+        return "not running as root"
+    if quick:
+        return None
     probe = subprocess.run([sys.executable, "-I", "-S", str(LAUNCHER), "--netns", "--pidns", "--", "/bin/true"],
                            capture_output=True, text=True, timeout=10, check=False)
     if probe.returncode != 0:
@@ -48,14 +78,14 @@ def netns_available() -> str | None:
     return None
 
 
-def prepare_scratch(launch: Launch) -> Path:
+def prepare_scratch(launch: Launch, readable: bool = False) -> Path:
     """A private copy of the submission: the run never touches the original folder."""
     # GRADER_SCRATCH: where runs' private copies go (default: the system temp dir)
     scratch = Path(tempfile.mkdtemp(prefix="grader-run-", dir=os.environ.get("GRADER_SCRATCH") or None))
     work = scratch / "sub"
     shutil.copytree(launch.submission, work, symlinks=False,
                     ignore=shutil.ignore_patterns("__pycache__", ".git", "*.pyc", ".venv"))
-    if launch.run_as is not None:  # readable (not writable) by the unprivileged user
+    if readable or launch.run_as is not None:  # readable (not writable) by an unprivileged user
         for d in [scratch, *(p for p in scratch.rglob("*") if p.is_dir())]:
             d.chmod(0o755)
         for f in (p for p in scratch.rglob("*") if p.is_file()):
@@ -63,31 +93,39 @@ def prepare_scratch(launch: Launch) -> Path:
     return scratch
 
 
-def submission_env(launch: Launch) -> dict[str, str]:
-    """A minimal environment: nothing of the grader's (no secrets, no PYTHONPATH of ours)."""
+def submission_env(launch: Launch, pythonpath: list[str] | None = None) -> dict[str, str]:
+    """A minimal environment: nothing of the grader's (no secrets, no PYTHONPATH of ours). GRADER_RUN marks
+    the run's processes (tier C finds escaped ones by it)."""
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1",
-           "PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp"}  # noqa: S108 - the sandbox's own /tmp
-    if launch.pythonpath:
-        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in launch.pythonpath)
+           "PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp",  # noqa: S108 - the sandbox's own /tmp
+           "GRADER_RUN": secrets.token_hex(6)}
+    paths = pythonpath if pythonpath is not None else [str(p) for p in launch.pythonpath]
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join(paths)
     env.update(launch.env)
     return env
 
 
-def launcher_argv(launch: Launch, scratch: Path, *, namespaces: bool) -> list[str]:
+def launcher_argv(launch: Launch, scratch: Path, *modes: str, cgroup=None, uid: tuple[int, int] | None = None,
+                  extra: list[str] | None = None) -> list[str]:
     lim = launch.limits
-    argv = [sys.executable, "-I", "-S", str(LAUNCHER)]
-    if namespaces:
-        argv += ["--netns", "--pidns"]
+    argv = [sys.executable, "-I", "-S", str(LAUNCHER), *modes]
+    if cgroup is not None:
+        for p in cgroup.join_paths:
+            argv += ["--cgroup-procs", str(p)]
     argv += ["--nofile", str(lim.nofile), "--fsize", str(lim.fsize_bytes), "--cpu", str(lim.cpu_seconds),
              "--cwd", str(scratch / "sub")]
-    if launch.run_as is not None:
-        argv += ["--uid", str(launch.run_as[0]), "--gid", str(launch.run_as[1])]
+    if uid is not None:
+        argv += ["--uid", str(uid[0]), "--gid", str(uid[1])]
+        for p in python_paths() + [str(p) for p in launch.pythonpath] + [str(scratch)]:
+            argv += ["--expose", p]
+    argv += extra or []
     argv += ["--", sys.executable, launch.entry]
     return argv
 
 
-class _NetnsSockets:
-    """A thread living in the run's network namespace that makes sockets on request."""
+class NetnsSockets:
+    """A thread living in the run's network namespace that makes sockets on request (needs root)."""
 
     def __init__(self, ns_path: str) -> None:
         self._requests: queue.Queue = queue.Queue()
@@ -135,116 +173,120 @@ class _NetnsSockets:
         self._requests.put(None)
 
 
-class NetnsRun(Run):
-    tier = "netns"
+class NamespacedRun(Run):
+    """launcher/bwrap -> init (pid 1 of the run's pid namespace) -> main, reached through setns()."""
 
-    def __init__(self, popen: subprocess.Popen, scratch: Path, cap: int, t0: float) -> None:
-        super().__init__(popen, scratch, cap, t0)
-        self._main: int | None = None
-        self._init: int | None = None
+    def __init__(self, popen, scratch, limits, t0, cgroup=None, slot=None) -> None:
+        super().__init__(popen, scratch, limits, t0)
+        self.cgroup = cgroup
+        self._slot = slot
         self._pidns: str | None = None
-        self._sockets: _NetnsSockets | None = None
-        self._find_main(timeout=5.0)
-
-    def _find_main(self, timeout: float) -> None:
-        """launcher -> init (pid 1 inside) -> main; wait until the exec'd main process exists."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.popen.poll() is None:
+        self._sockets: NetnsSockets | None = None
+        self._find_main()
+        if self._init is not None:
             try:
-                kids = psutil.Process(self.popen.pid).children()
-                if kids:
-                    init = kids[0]
-                    self._init = init.pid
-                    self._pidns = os.readlink(f"/proc/{init.pid}/ns/pid")
-                    grandkids = init.children()
-                    if grandkids and grandkids[0].exe() == os.path.realpath(sys.executable):
-                        self._main = grandkids[0].pid
-                        self._sockets = _NetnsSockets(f"/proc/{self._main}/ns/net")
-                        return
-            except (psutil.Error, OSError):
-                pass
-            time.sleep(0.005)
+                self._pidns = os.readlink(f"/proc/{self._init}/ns/pid")
+                self._setup_sockets()
+            except OSError:
+                pass  # it died already: socket() says so
+        self._start_monitor()
 
-    def main_pid(self) -> int | None:
-        if self._main is None:
-            return None
-        try:
-            p = psutil.Process(self._main)
-            if p.status() == psutil.STATUS_ZOMBIE:
-                return None
-            return self._main
-        except psutil.Error:
-            return None
-
-    def processes(self) -> list[psutil.Process]:
-        """Every live process of the run's pid namespace but its init: daemons that left main count too."""
-        if self._init is None:
-            return []
-        try:
-            procs = psutil.Process(self._init).children(recursive=True)
-        except psutil.Error:
-            return []
-        return [p for p in procs if _not_zombie(p)]
+    def _setup_sockets(self) -> None:
+        self._sockets = NetnsSockets(f"/proc/{self._init}/ns/net")
 
     def socket(self, family: int = socket.AF_INET) -> socket.socket:
         if self._sockets is None:
             raise OSError(errno.ENETUNREACH, "the submission's network namespace is gone")
         return self._sockets.socket(family)
 
-    def _kill_tree(self) -> None:
+    def _kill_without_cgroup(self) -> None:
         # SIGKILL of the namespace's init makes the kernel kill every process in the pid namespace.
         if self._init is not None:
             kill_pids([self._init])
         kill_pids([self.popen.pid])
 
-    def _leftovers(self) -> list[int]:
+    def _leftovers_without_cgroup(self) -> list[int]:
         if self._pidns is None:
             return []
-        left = []
-        for p in psutil.pids():
-            try:
-                if os.readlink(f"/proc/{p}/ns/pid") == self._pidns and p != os.getpid():
-                    st = psutil.Process(p).status()
-                    if st != psutil.STATUS_ZOMBIE:
-                        left.append(p)
-            except (OSError, psutil.Error):
-                continue
-        return left
+        return pids_in_namespace(self._pidns)
 
     def _on_stopped(self) -> None:
         if self._sockets:
             self._sockets.close()
+        if self._slot is not None:
+            self._slot.release()
 
 
-def _not_zombie(p: psutil.Process) -> bool:
-    try:
-        return p.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
+def pids_in_namespace(pidns: str) -> list[int]:
+    left = []
+    for p in psutil.pids():
+        try:
+            if os.readlink(f"/proc/{p}/ns/pid") == pidns and p != os.getpid():
+                if psutil.Process(p).status() != psutil.STATUS_ZOMBIE:
+                    left.append(p)
+        except (OSError, psutil.Error):
+            continue
+    return left
+
+
+class NetnsRun(NamespacedRun):
+    tier = "netns (tier B)"
 
 
 class NetnsSandbox:
-    tier = "netns"
-    description = "own network and pid namespace per run (root)"
+    name, level, tier = "netns", "B", "netns (tier B)"
+
+    def __init__(self, fallback_reason: str | None = None) -> None:
+        self.fallback_reason = fallback_reason
+        layout = cgroup_layout()
+        self._layout = layout if layout is not None and layout.v2 is not None else None
+        limits = f"cgroup limits ({self._layout.kind})" if self._layout and self._layout.limits else \
+            "limits by rlimits and polling"
+        self.description = (f"own network and pid namespace and uid per run, {limits}; "
+                            f"the host filesystem is readable")
 
     def start(self, launch: Launch) -> Run:
-        scratch = prepare_scratch(launch)
-        t0 = time.monotonic()
-        popen = subprocess.Popen(launcher_argv(launch, scratch, namespaces=True), stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=submission_env(launch),
-                                 start_new_session=True)
-        return NetnsRun(popen, scratch, launch.limits.output_cap_bytes, t0)
+        from grader.sandbox import slots
+        from grader.sandbox.cgroup import RunCgroup
+
+        lim = launch.limits
+        slot = None
+        uid = launch.run_as
+        if uid is None:
+            slot = slots.acquire()
+            uid = (slot.uid, slot.gid)
+        cg = None
+        try:
+            scratch = prepare_scratch(launch, readable=True)
+            if self._layout is not None:
+                cg = RunCgroup.create(self._layout, memory_bytes=lim.memory_bytes, processes=lim.processes,
+                                      cpus=lim.cpus)
+            t0 = time.monotonic()
+            popen = subprocess.Popen(launcher_argv(launch, scratch, "--netns", "--pidns", cgroup=cg, uid=uid),
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env=submission_env(launch), start_new_session=True)
+        except BaseException:
+            if cg is not None:
+                cg.remove()
+            if slot is not None:
+                slot.release()
+            raise
+        return NetnsRun(popen, scratch, lim, t0, cgroup=cg, slot=slot)
 
 
 class PlainRun(Run):
-    tier = "plain"
+    tier = "plain (tier C)"
+    init_is_popen = True  # the launcher is the child subreaper
 
-    def __init__(self, popen: subprocess.Popen, scratch: Path, cap: int, t0: float, lock: object) -> None:
-        super().__init__(popen, scratch, cap, t0)
+    def __init__(self, popen, scratch, limits, t0, lock: object, marker: str) -> None:
+        super().__init__(popen, scratch, limits, t0)
         self._lock = lock
+        self._marker = marker
         self._known: set[int] = {popen.pid}
+        self._find_main()
+        self._start_monitor()
 
-    def processes(self) -> list[psutil.Process]:
+    def processes(self):
         procs = super().processes()
         self._known.update(p.pid for p in procs)
         return procs
@@ -255,24 +297,30 @@ class PlainRun(Run):
             pids.update(p.pid for p in psutil.Process(self.popen.pid).children(recursive=True))
         except psutil.Error:
             pass
-        # double-forked daemons leave the tree but keep the session id
+        # without a subreaper (macOS), double-forked daemons leave the tree: find them by session or marker
         for p in psutil.process_iter(["pid"]):
             try:
-                if os.getsid(p.pid) == self.popen.pid:
+                if os.getsid(p.pid) in (self.popen.pid, self._main):
                     pids.add(p.pid)
-            except OSError:
+                elif p.pid not in pids and p.uids().real == os.getuid() and \
+                        p.environ().get("GRADER_RUN") == self._marker:
+                    pids.add(p.pid)
+            except (OSError, psutil.Error):
                 continue
+        pids.discard(os.getpid())
         return sorted(pids)
 
-    def _kill_tree(self) -> None:
+    def _kill_without_cgroup(self) -> None:
         pids = self._tree()
-        try:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        except OSError:
-            pass
+        for group in {self.popen.pid, self._main}:
+            if group:
+                try:
+                    os.killpg(group, signal.SIGKILL)
+                except OSError:
+                    pass
         kill_pids(pids)
 
-    def _leftovers(self) -> list[int]:
+    def _leftovers_without_cgroup(self) -> list[int]:
         left = []
         for pid in self._tree():
             try:
@@ -289,24 +337,28 @@ class PlainRun(Run):
 
 
 class PlainSandbox:
-    tier = "plain"
+    name, level, tier = "plain", "C", "plain (tier C)"
 
     def __init__(self, fallback_reason: str | None = None) -> None:
         self.fallback_reason = fallback_reason
-        self.description = "plain process on the real port, one run at a time" + (
-            f" (no namespaces: {fallback_reason})" if fallback_reason else "")
+        self.description = "plain process on the real port, one run at a time, limits by polling"
 
     def start(self, launch: Launch) -> Run:
         lock = None
         if launch.address:
             lock = _port_lock(launch.address)
-            require_free(launch.address)
+            try:
+                require_free(launch.address)
+            except BaseException:
+                lock.close()
+                raise
         scratch = prepare_scratch(launch)
+        env = submission_env(launch)
         t0 = time.monotonic()
-        popen = subprocess.Popen(launcher_argv(launch, scratch, namespaces=False), stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=submission_env(launch),
-                                 start_new_session=True)
-        return PlainRun(popen, scratch, launch.limits.output_cap_bytes, t0, lock)
+        popen = subprocess.Popen(launcher_argv(launch, scratch, "--subreaper", uid=launch.run_as),
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 env=env, start_new_session=True)
+        return PlainRun(popen, scratch, launch.limits, t0, lock, env["GRADER_RUN"])
 
 
 def _port_lock(address: tuple[str, int]):

@@ -2,18 +2,21 @@
 
 A server that prints on every poll writes up to ~1 MB/s; an undrained 64 KiB pipe would block it and look
 like a hang. A reader thread drains the pipe forever; it keeps the head and the tail up to a cap, counts
-every byte, and timestamps the first lines (for scripts whose output timing is graded).
+every byte, and timestamps the first lines (for scripts whose output timing is graded). `on_data` is told
+the size of every chunk (the run uses it for its output limit, far above what a chatty server prints).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import IO
 
 
 class CappedOutput:
-    def __init__(self, stream: IO[bytes], cap: int = 1 << 20, t0: float | None = None, max_lines: int = 10_000):
+    def __init__(self, stream: IO[bytes], cap: int = 1 << 20, t0: float | None = None, max_lines: int = 10_000,
+                 on_data: Callable[[int], None] | None = None):
         self.cap = cap
         self.total = 0
         self._head = bytearray()
@@ -22,6 +25,7 @@ class CappedOutput:
         self.lines: list[tuple[float, str]] = []  # (seconds since t0, line) as each line arrived
         self._max_lines = max_lines
         self._t0 = time.monotonic() if t0 is None else t0
+        self._on_data = on_data
         self._lock = threading.Lock()
         self.closed = threading.Event()
         self._thread = threading.Thread(target=self._drain, args=(stream,), daemon=True, name="drain")
@@ -48,6 +52,8 @@ class CappedOutput:
                     if len(self._tail) > half:
                         del self._tail[: len(self._tail) - half]
                     self._split_lines(chunk, now)
+                if self._on_data is not None:
+                    self._on_data(len(chunk))
         except (OSError, ValueError):
             pass
         finally:
@@ -61,9 +67,10 @@ class CappedOutput:
         if len(self.lines) >= self._max_lines:
             return
         self._partial += chunk
-        while b"\n" in self._partial and len(self.lines) < self._max_lines:
-            line, _, rest = bytes(self._partial).partition(b"\n")
-            self.lines.append((now, line.decode("utf-8", "replace").rstrip("\r")))
+        if b"\n" in chunk:
+            *complete, rest = bytes(self._partial).split(b"\n")
+            for line in complete[: self._max_lines - len(self.lines)]:
+                self.lines.append((now, line.decode("utf-8", "replace").rstrip("\r")))
             self._partial = bytearray(rest)
         if len(self._partial) > 65536:  # a line without end: keep memory bounded
             self._partial = self._partial[-65536:]

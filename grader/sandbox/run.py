@@ -1,4 +1,14 @@
-"""A running submission: its process tree, its output, a way to reach it, and its teardown."""
+"""A running submission: its process tree, its output, a way to reach it, its limits and its teardown.
+
+Every tier has the same shape: the grader starts one trusted process (`popen`: the launcher, or bwrap),
+which has one reaper (`init`: pid 1 of the run's pid namespace, or the launcher itself as a child
+subreaper), whose first child is the submission's main process. `processes()` are init's live
+descendants: a double-forked daemon counts too.
+
+Limits become verdicts: whatever the tier enforces (a cgroup, a poll of RSS and task counts, the output
+limit, the wall-clock deadline) is recorded the first time it is seen, in order, and `limit_hits()` hands
+it to the engine, which makes it the failed behaviour's reason.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +16,21 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 
 from grader.sandbox.output import CappedOutput
+
+if TYPE_CHECKING:
+    from grader.sandbox import Limits
+    from grader.sandbox.cgroup import RunCgroup
+
+MiB = 1 << 20
 
 
 @dataclass
@@ -26,35 +43,84 @@ class Teardown:
         return not self.survivors
 
 
+def _mib(n: int) -> str:
+    return f"{n / MiB:.0f} MiB" if n >= MiB else f"{n} bytes"
+
+
 class Run:
     """Handle on one started submission. Tiers subclass it for how to reach and kill the tree."""
 
     tier = "?"
+    init_is_popen = False  # the popen'd process is itself the reaper (no pid namespace)
+    poll_interval = 0.1
+    polls_resources = True  # RSS / task-count polling (tiers without a cgroup)
 
-    def __init__(self, popen: subprocess.Popen, scratch: Path, cap: int, t0: float) -> None:
+    def __init__(self, popen: subprocess.Popen, scratch: Path, limits: Limits, t0: float) -> None:
         self.popen = popen
         self.scratch = scratch
+        self.limits = limits
         self.t0 = t0
-        assert popen.stdout is not None and popen.stderr is not None
-        self.stdout = CappedOutput(popen.stdout, cap, t0)
-        self.stderr = CappedOutput(popen.stderr, cap, t0)
+        self._hits: dict[str, tuple[float, str]] = {}
+        self._hits_lock = threading.Lock()
         self._stopped: Teardown | None = None
+        self._stopping = threading.Event()
+        self._init: int | None = None
+        self._main: int | None = None
+        self._out_total = 0
+        self.cgroup: RunCgroup | None = None  # set by tiers that put the run in a cgroup
+        self.memory_peak: int | None = None  # bytes, from the cgroup, once stopped
+        assert popen.stdout is not None
+        assert popen.stderr is not None
+        self.stdout = CappedOutput(popen.stdout, limits.output_cap_bytes, t0, on_data=self._on_output)
+        self.stderr = CappedOutput(popen.stderr, limits.output_cap_bytes, t0, on_data=self._on_output)
 
     # --- who is the submission -------------------------------------------------------------------------
+    def _find_main(self, timeout: float = 5.0) -> None:
+        """popen -> init -> main: wait until the submission's main process exists."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.popen.poll() is None:
+            try:
+                if self._init is None:
+                    if self.init_is_popen:
+                        self._init = self.popen.pid
+                    else:
+                        kids = psutil.Process(self.popen.pid).children()
+                        if kids:
+                            self._init = kids[0].pid
+                if self._init is not None:
+                    kids = psutil.Process(self._init).children()
+                    if kids:
+                        self._main = kids[0].pid
+                        return
+            except psutil.Error:
+                pass
+            time.sleep(0.003)
+
     def main_pid(self) -> int | None:
         """Host pid of the submission's main process (None once it has exited)."""
-        return self.popen.pid if self.popen.poll() is None else None
+        if self._main is None:
+            return None
+        return self._main if _alive(self._main, self._init) else None
 
     def processes(self) -> list[psutil.Process]:
-        """The submission's live processes: the main one and all its descendants."""
-        pid = self.main_pid()
-        if pid is None:
+        """The submission's live processes: the main one first, then every other descendant of init."""
+        if self._init is None:
             return []
-        try:
-            main = psutil.Process(pid)
-            return [main, *main.children(recursive=True)]
-        except psutil.Error:
-            return []
+        if self.cgroup is not None:  # cheaper than a walk of /proc, and nothing can leave a cgroup
+            helpers = {self.popen.pid, self._init}
+            procs = []
+            for pid in self.cgroup.pids():
+                if pid not in helpers:
+                    try:
+                        procs.append(psutil.Process(pid))
+                    except psutil.Error:
+                        continue
+        else:
+            try:
+                procs = psutil.Process(self._init).children(recursive=True)
+            except psutil.Error:
+                return []
+        return _main_first([p for p in procs if _not_zombie(p)], self._main)
 
     def alive(self) -> bool:
         return self.main_pid() is not None
@@ -69,11 +135,110 @@ class Run:
     def elapsed(self) -> float:
         return time.monotonic() - self.t0
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the submission, from the kernel: the cgroup's (every process that ever
+        ran in it) where there is one, else the sum over the live processes."""
+        if self.cgroup is not None and not self._stopping.is_set():
+            used = self.cgroup.cpu_seconds()
+            if used is not None:
+                return used
+        total = 0.0
+        for p in self.processes():
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                continue
+        return total
+
+    # --- limits -------------------------------------------------------------------------------------------
+    def _hit(self, reason: str, text: str) -> None:
+        with self._hits_lock:
+            self._hits.setdefault(reason, (time.monotonic(), text))
+
+    def _limit_kill(self, reason: str, text: str) -> None:
+        """A limit the grader enforces itself: record it, then kill the tree."""
+        self._hit(reason, text)
+        try:
+            self._kill_tree()
+        except Exception:  # noqa: BLE001 - stop() kills again and reports survivors
+            pass
+
+    def _on_output(self, n: int) -> None:
+        with self._hits_lock:
+            self._out_total += n
+            over = self._out_total > self.limits.output_limit_bytes and "output_limit" not in self._hits
+        if over and not self._stopping.is_set():
+            self._limit_kill("output_limit",
+                             f"stopped after printing more than {_mib(self.limits.output_limit_bytes)} "
+                             f"(the output limit)")
+
+    kills_at_process_limit = True  # no kernel limit on processes: the poll enforces it
+
+    def _poll_limits(self) -> None:
+        """Read the cgroup's limit counters; without a cgroup, watch RSS and the task count (threads
+        included) from outside and enforce the limits by killing the tree."""
+        lim = self.limits
+        if self.cgroup is not None and self.cgroup.layout.limits:
+            if self.cgroup.oom_kills():
+                self._hit("memory_limit", f"killed by the {_mib(lim.memory_bytes)} memory limit")
+            if self.cgroup.process_limit_hits():
+                self._hit("process_limit", f"ran into the limit of {lim.processes} processes and threads "
+                                           f"(creating more failed)")
+            return
+        if not self.polls_resources:
+            return
+        procs = self.processes()
+        tasks, biggest = 0, 0
+        for p in procs:
+            try:
+                tasks += p.num_threads()
+                biggest = max(biggest, p.memory_info().rss)
+            except psutil.Error:
+                continue
+        if biggest > lim.memory_bytes:
+            self._limit_kill("memory_limit", f"killed by the {_mib(lim.memory_bytes)} memory limit")
+        elif tasks >= lim.processes - 2:
+            text = f"ran into the limit of {lim.processes} processes and threads"
+            if self.kills_at_process_limit:
+                self._limit_kill("process_limit", text + " (stopped)")
+            else:
+                self._hit("process_limit", text + " (creating more failed)")
+
+    def _monitor(self) -> None:
+        wall = self.limits.wall_seconds
+        while not self._stopping.wait(self.poll_interval):
+            if self.popen.poll() is not None and self._main is not None and not self.processes():
+                break
+            if wall is not None and self.elapsed() > wall:
+                self._limit_kill("timeout", f"stopped after {wall:.0f} s (the time limit)")
+                break
+            try:
+                self._poll_limits()
+            except Exception:  # noqa: BLE001 - a vanished process mid-poll; next round
+                continue
+
+    def _start_monitor(self) -> None:
+        threading.Thread(target=self._monitor, daemon=True, name="run-monitor").start()
+
+    def _exit_hits(self) -> None:
+        """What the exit status alone says (a CPU-time rlimit ends a process with SIGXCPU)."""
+        if self.exit_code == 128 + signal.SIGXCPU:
+            self._hit("timeout", f"killed after {self.limits.cpu_seconds} s of CPU time (the CPU-time limit)")
+
     def limit_hits(self) -> dict[str, str]:
-        """Limits the run ran into, e.g. {"memory_limit": "killed at 256 MiB"}; tiers that enforce limits
-        override this. The engine turns a hit into the failed behaviour's reason."""
-        hits = {}
-        if self.stdout.capped or self.stderr.capped:
+        """Limits the run ran into, first seen first, e.g. {"memory_limit": "killed by the 256 MiB memory
+        limit"}. The engine turns a hit into the failed behaviour's reason. "output_noted" is not a limit:
+        only a note that the output was longer than what is kept."""
+        if self._stopped is None:
+            try:
+                self._poll_limits()
+            except Exception:  # noqa: BLE001
+                pass
+        self._exit_hits()
+        with self._hits_lock:
+            hits = {k: text for k, (_t, text) in sorted(self._hits.items(), key=lambda kv: kv[1][0])}
+        if (self.stdout.capped or self.stderr.capped) and "output_limit" not in hits:
             total = self.stdout.total + self.stderr.total
             hits["output_noted"] = f"printed {total} bytes (only the first and last {self.stdout.cap // 2} kept)"
         return hits
@@ -85,14 +250,37 @@ class Run:
 
     # --- tearing down -------------------------------------------------------------------------------------
     def _kill_tree(self) -> None:
+        if self.cgroup is not None:
+            self.cgroup.kill()
+        self._kill_without_cgroup()
+
+    def _kill_without_cgroup(self) -> None:
         raise NotImplementedError
 
     def _leftovers(self) -> list[int]:
+        if self.cgroup is not None:
+            return self.cgroup.wait_empty(0.5)
+        return self._leftovers_without_cgroup()
+
+    def _leftovers_without_cgroup(self) -> list[int]:
         raise NotImplementedError
+
+    def _before_cleanup(self) -> None:
+        """Last readings before the run's resources go (the cgroup's counters)."""
+        try:
+            self._poll_limits()
+        except Exception:  # noqa: BLE001
+            pass
+        if self.cgroup is not None:
+            peak = self.cgroup.memory_peak()
+            if peak is not None:
+                self.memory_peak = peak
+            self.cgroup.remove()
 
     def stop(self) -> Teardown:
         if self._stopped is not None:
             return self._stopped
+        self._stopping.set()
         self._kill_tree()
         try:
             self.popen.wait(timeout=5)
@@ -103,9 +291,11 @@ class Run:
         survivors = self._leftovers()
         while survivors and time.monotonic() < deadline:
             time.sleep(0.02)
+            self._kill_tree()
             survivors = self._leftovers()
         self.stdout.wait_closed(1.0)
         self.stderr.wait_closed(1.0)
+        self._before_cleanup()
         shutil.rmtree(self.scratch, ignore_errors=True)
         self._stopped = Teardown(self.exit_code, survivors)
         self._on_stopped()
@@ -121,3 +311,22 @@ def kill_pids(pids: list[int]) -> None:
             psutil.Process(pid).send_signal(signal.SIGKILL)
         except psutil.Error:
             pass
+
+
+def _alive(pid: int, parent: int | None = None) -> bool:
+    try:
+        p = psutil.Process(pid)
+        return p.status() != psutil.STATUS_ZOMBIE and (parent is None or p.ppid() == parent)
+    except psutil.Error:
+        return False
+
+
+def _not_zombie(p: psutil.Process) -> bool:
+    try:
+        return p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _main_first(procs: list[psutil.Process], main: int | None) -> list[psutil.Process]:
+    return sorted(procs, key=lambda p: (p.pid != main, p.pid))

@@ -1,0 +1,178 @@
+"""Tier A: bubblewrap + a cgroup per run + a separate unprivileged uid per parallel slot (root Linux).
+
+    grader (root)
+      └ launch.py --exec         joins the run's cgroups, sets rlimits, exposes the interpreter (see below)
+          └ setpriv --reuid U    drops to the slot's uid BEFORE bwrap (bwrap --uid as root would keep root)
+              └ bwrap            user/pid/net/ipc/uts/cgroup/mount namespaces, --disable-userns,
+                  │              --die-with-parent, --new-session; read-only minimal root
+                  └ bwrap init   pid 1 of the run: reaps, and its exit kills the namespace
+                      └ python ENTRY   cwd /submission (read-only), /tmp a small tmpfs, stdin /dev/null
+
+What the submission sees: /usr (and the /bin, /lib... links), the interpreter and the venv read-only at
+their own paths, its own copy of the submission read-only at /submission, a sized /tmp, a private /proc and
+/dev, and synthetic /etc/passwd, /etc/group, /etc/hosts. Nothing of the grader, the course (reference
+solutions, hidden tests) or the results. Its environment is the minimal one bwrap itself is started with
+(bwrap's pid 1 keeps it in /proc/1/environ, bubblewrap #725); the bwrap options travel through a pipe
+(`--args FD`), so /proc/1/cmdline shows none of them (bubblewrap #503).
+
+The interpreter may live where the slot's uid cannot go (pyenv under /root, mode 700): launch.py covers
+such ancestors with a tmpfs holding only bind mounts of the interpreter and venv, in a private mount
+namespace, so bwrap (running as the slot uid) can bind them. The host's mounts never change.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from grader.sandbox import Launch, Limits, is_root
+from grader.sandbox.local import LAUNCHER, NamespacedRun, cgroup_layout, prepare_scratch, python_paths, submission_env
+
+SUBMISSION_DIR = "/submission"
+SITE_DIR = "/opt/grader/site"
+TOP_LEVEL = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+ETC_FILES = ("ld.so.cache", "localtime")
+
+
+def bwrap_problem(quick: bool = False) -> str | None:
+    """None if tier A works here, else why not (the first thing missing)."""
+    if sys.platform != "linux":
+        return f"bubblewrap and cgroups are Linux-only (this is {sys.platform})"
+    if not is_root():
+        return "not running as root (per-run cgroups and uids need root)"
+    if shutil.which("bwrap") is None:
+        return "bubblewrap (bwrap) is not installed"
+    if shutil.which("setpriv") is None:
+        return "setpriv (util-linux) is not installed"
+    layout = cgroup_layout()
+    if layout is None or layout.v2 is None:
+        return f"no usable cgroup: {layout.problem if layout else 'unknown'}"
+    if not layout.limits:
+        return (f"cgroup controllers pids/memory/cpu cannot be used here ({layout.kind}); "
+                f"enable them for the grader's cgroup")
+    if quick:
+        return None
+    return _trial_run()
+
+
+def _trial_run() -> str | None:
+    """Start one real sandbox: proves bwrap may create user namespaces here and sees Python and gevent."""
+    with tempfile.TemporaryDirectory(prefix="grader-probe-") as tmp:
+        Path(tmp, "probe.py").write_text("import socket, select\ntry:\n    import gevent\nexcept ImportError:\n"
+                                         "    pass\nprint('sandbox-ok')\n")
+        try:
+            run = BwrapSandbox().start(Launch(Path(tmp), "probe.py", limits=Limits(wall_seconds=20)))
+        except Exception as exc:  # noqa: BLE001 - any failure means: not this tier
+            return f"starting a sandbox failed: {exc}"
+        try:
+            run.popen.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+        run.stop()
+        if "sandbox-ok" in run.stdout.text():
+            return None
+        err = run.stderr.text().strip().splitlines()
+        return "a trial sandbox failed: " + (err[-1] if err else f"exit code {run.exit_code}")
+
+
+class BwrapRun(NamespacedRun):
+    tier = "bwrap (tier A)"
+
+
+class BwrapSandbox:
+    name, level, tier = "bwrap", "A", "bwrap (tier A)"
+
+    def __init__(self, fallback_reason: str | None = None) -> None:
+        self.fallback_reason = fallback_reason
+        self._bwrap = shutil.which("bwrap") or "bwrap"
+        self._setpriv = shutil.which("setpriv") or "setpriv"
+        layout = cgroup_layout()
+        self.description = (f"bubblewrap, own uid and namespaces per run, read-only minimal filesystem, "
+                            f"cgroup limits ({layout.kind if layout else '?'})")
+
+    def start(self, launch: Launch) -> BwrapRun:
+        from grader.sandbox import slots
+        from grader.sandbox.cgroup import RunCgroup
+
+        lim = launch.limits
+        layout = cgroup_layout()
+        assert layout is not None
+        assert layout.v2 is not None
+        slot = slots.acquire()
+        cg = None
+        fds: list[int] = []
+        try:
+            scratch = prepare_scratch(launch, readable=True)
+            cg = RunCgroup.create(layout, memory_bytes=lim.memory_bytes, processes=lim.processes, cpus=lim.cpus)
+            sites = [f"{SITE_DIR}{i}" for i in range(len(launch.pythonpath))]
+            data = {"/etc/passwd": f"student:x:{slot.uid}:{slot.gid}:student:/tmp:/bin/sh\n",
+                    "/etc/group": f"student:x:{slot.gid}:\n",
+                    "/etc/hosts": "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+                    "/etc/nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n"}
+            opts = _bwrap_options(launch, scratch, sites, lim)
+            for dest, text in data.items():
+                fds.append(_data_fd(text.encode()))
+                opts += ["--ro-bind-data", str(fds[-1]), dest]
+            opts += ["--remount-ro", "/", "--chdir", SUBMISSION_DIR]
+            fds.append(_data_fd(b"\0".join(a.encode() for a in opts) + b"\0"))
+            inner = [self._setpriv, f"--reuid={slot.uid}", f"--regid={slot.gid}", "--clear-groups", "--",
+                     self._bwrap, "--args", str(fds[-1]), "--", sys.executable, launch.entry]
+            argv = [sys.executable, "-I", "-S", str(LAUNCHER)]
+            for p in cg.join_paths:
+                argv += ["--cgroup-procs", str(p)]
+            for p in python_paths() + [str(p) for p in launch.pythonpath] + [str(scratch)]:
+                argv += ["--expose", p]
+            argv += ["--nofile", str(lim.nofile), "--fsize", str(lim.fsize_bytes), "--cpu", str(lim.cpu_seconds),
+                     "--exec", "--", *inner]
+            t0 = time.monotonic()
+            popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=submission_env(launch, sites), pass_fds=fds,
+                                     start_new_session=True)
+        except BaseException:
+            if cg is not None:
+                cg.remove()
+            slot.release()
+            raise
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return BwrapRun(popen, scratch, lim, t0, cgroup=cg, slot=slot)
+
+
+def _data_fd(data: bytes) -> int:
+    """A pipe's read end holding `data` (small: it must fit the pipe buffer)."""
+    r, w = os.pipe()
+    try:
+        os.write(w, data)
+    finally:
+        os.close(w)
+    return r
+
+
+def _bwrap_options(launch: Launch, scratch: Path, sites: list[str], lim: Limits) -> list[str]:
+    o = ["--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+         "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
+    for name in TOP_LEVEL:
+        p = Path("/", name)
+        if p.is_symlink():
+            o += ["--symlink", os.readlink(p), str(p)]
+        elif p.is_dir():
+            o += ["--ro-bind", str(p), str(p)]
+    for name in ETC_FILES:
+        if Path("/etc", name).exists():
+            o += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    for p in python_paths():
+        if not (p == "/usr" or p.startswith("/usr/")):
+            o += ["--ro-bind", p, p]
+    for src, dest in zip(launch.pythonpath, sites, strict=True):
+        o += ["--ro-bind", str(src), dest]
+    o += ["--ro-bind", str(scratch / "sub"), SUBMISSION_DIR,
+          "--proc", "/proc", "--dev", "/dev",
+          "--perms", "1777", "--size", str(lim.tmp_bytes), "--tmpfs", "/tmp",  # noqa: S108 - its own
+          "--perms", "1777", "--size", str(1 << 20), "--tmpfs", "/dev/shm"]  # noqa: S108
+    return o

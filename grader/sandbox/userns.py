@@ -1,0 +1,120 @@
+"""Tier B/userns: Linux without root, with unprivileged user namespaces (student laptops, CI without sudo).
+
+    grader (uid U)
+      └ launch.py --userns     new user (U mapped to itself) + net + pid + mount + ipc + uts namespaces,
+          │                    loopback up, rlimits incl. RLIMIT_NPROC (counted per user namespace)
+          └ init (pid 1)       private /proc; reaps; serves client sockets (below); its exit kills the ns
+              └ python ENTRY   same uid as the grader, own port 9000, sees only its own processes
+
+The grader cannot setns() into a namespace without root, so init, a trusted stub inside the namespace,
+creates each client socket there and passes it out over a Unix socket (SCM_RIGHTS); a socket keeps the
+namespace it was made in. Memory is watched by polling RSS (no cgroup without root); the filesystem is the
+user's own (the threat model here is accidents, not malice: only tier A verdicts are official).
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from grader.sandbox import Launch, is_root, slots
+from grader.sandbox.local import LAUNCHER, NamespacedRun, launcher_argv, prepare_scratch, submission_env
+
+APPARMOR_HINT = ("unprivileged user namespaces are blocked here (Ubuntu >= 23.10 restricts them: "
+                 "`sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`, or run the grader with sudo)")
+_probe: dict[str, str | None] = {}
+
+
+def userns_problem(quick: bool = False) -> str | None:
+    if sys.platform != "linux":
+        return f"user namespaces are Linux-only (this is {sys.platform})"
+    if "result" not in _probe:
+        try:
+            probe = subprocess.run([sys.executable, "-I", "-S", str(LAUNCHER), "--userns", "--", "/bin/true"],
+                                   capture_output=True, text=True, timeout=10, check=False)
+            ok = probe.returncode == 0
+            err = probe.stderr.strip()
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            ok, err = False, str(exc)
+        _probe["result"] = None if ok else f"{APPARMOR_HINT} ({err.splitlines()[-1] if err else 'failed'})"
+    return _probe["result"]
+
+
+class StubSockets:
+    """Client sockets made by the run's init inside its network namespace, received over SCM_RIGHTS."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._sock.settimeout(5)
+        self._lock = threading.Lock()
+
+    def socket(self, family: int) -> socket.socket:
+        with self._lock:
+            try:
+                self._sock.send(b"6" if family == socket.AF_INET6 else b"4")
+                msg, fds, _flags, _addr = socket.recv_fds(self._sock, 64, 1)
+            except OSError as exc:
+                raise OSError(errno.ENETUNREACH, f"the submission's network namespace is gone ({exc})") from None
+        if fds:
+            return socket.socket(fileno=fds[0])
+        if msg.startswith(b"E"):
+            code = int(msg[1:] or 0)
+            raise OSError(code, f"creating a socket in the sandbox failed: {errno.errorcode.get(code, code)}")
+        raise OSError(errno.ENETUNREACH, "the submission's network namespace is gone")
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class UsernsRun(NamespacedRun):
+    tier = "userns (tier B)"
+    kills_at_process_limit = False  # RLIMIT_NPROC (per user namespace) makes fork/thread creation fail
+
+    def __init__(self, popen, scratch, limits, t0, stub: socket.socket, slot=None) -> None:
+        self._stub = StubSockets(stub)
+        super().__init__(popen, scratch, limits, t0, slot=slot)
+
+    def _setup_sockets(self) -> None:
+        self._sockets = self._stub  # type: ignore[assignment]
+
+    def _on_stopped(self) -> None:
+        self._stub.close()
+        super()._on_stopped()
+
+
+class UsernsSandbox:
+    name, level, tier = "userns", "B", "userns (tier B)"
+
+    def __init__(self, fallback_reason: str | None = None) -> None:
+        self.fallback_reason = fallback_reason
+        self.description = ("own user, network and pid namespace per run (no root), limits by rlimits and "
+                            "polling; same uid as the grader, its files are readable")
+
+    def start(self, launch: Launch) -> UsernsRun:
+        slot = None
+        uid = launch.run_as
+        if uid is None and is_root():  # never map root into the namespace: it would be root on the host
+            slot = slots.acquire()
+            uid = (slot.uid, slot.gid)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            scratch = prepare_scratch(launch, readable=uid is not None)
+            argv = launcher_argv(launch, scratch, "--userns", uid=uid,
+                                 extra=["--stub-fd", str(theirs.fileno()), "--nproc", str(launch.limits.processes),
+                                        "--tmp-bytes", str(launch.limits.tmp_bytes)])
+            t0 = time.monotonic()
+            popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=submission_env(launch),
+                                     pass_fds=[theirs.fileno()], start_new_session=True)
+        except BaseException:
+            ours.close()
+            if slot is not None:
+                slot.release()
+            raise
+        finally:
+            theirs.close()
+        return UsernsRun(popen, scratch, launch.limits, t0, ours, slot)
