@@ -307,6 +307,18 @@ def test_classroom_all_passed_is_pass_and_equal_weights_agree_with_the_console()
     assert grading_reporter("grader", {"GRADER_RESULTS": encode(runner)})["failed"] is None
 
 
+def test_classroom_result_fits_in_one_environment_variable():
+    """The reporter gets the base64 text through one env var; Linux refuses one over 128 KiB."""
+    result = synthetic_result()
+    big = result.behaviours[1]
+    result.behaviours = [big.model_copy(update={"id": f"b{i}", "observed": "x" * 50_000, "hint": "h" * 5000})
+                         for i in range(120)]
+    encoded = encode(to_classroom(result))
+    assert len(encoded) < 100_000
+    report = grading_reporter("grader", {"GRADER_RESULTS": encoded})
+    assert report["max"] == 360
+
+
 def test_classroom_error_result_reports_nothing_and_fails():
     report = grading_reporter("grader", {"GRADER_RESULTS": encode(error_result("grader: spec error"))})
     assert report["notices"] == []

@@ -23,6 +23,9 @@ from grader.reporters.gradescope import behaviour_markdown, rerun_here
 from grader.results import BehaviourResult, RunResult
 
 MESSAGE_CAP = 2000
+# The reporter receives the base64 text in one environment variable, and Linux caps one at 128 KiB
+# (MAX_ARG_STRLEN): past that the reporter step cannot even start. Messages shrink to stay well under it.
+JSON_BUDGET = 60_000
 STATUS = {"passed": "pass", "failed": "fail", "error": "error"}
 
 
@@ -30,8 +33,8 @@ def _num(x: float) -> int | float:
     return int(x) if float(x).is_integer() else x
 
 
-def _message(b: BehaviourResult) -> str:
-    if b.passed:
+def _message(b: BehaviourResult, cap: int = MESSAGE_CAP) -> str:
+    if b.passed or cap <= 0:
         return ""
     parts = [b.summary or b.title]
     if b.expected:
@@ -43,15 +46,23 @@ def _message(b: BehaviourResult) -> str:
     if b.hint:
         parts.append(f"hint: {b.hint}")
     text = "\n".join(p for p in parts if p)
-    return text if len(text) <= MESSAGE_CAP else text[: MESSAGE_CAP - 1] + "…"
+    return text if len(text) <= cap else text[: cap - 1] + "…"
 
 
 def to_classroom(result: RunResult) -> dict:
+    for cap in (MESSAGE_CAP, 500, 120, 0):
+        runner = _runner_result(result, cap)
+        if len(json.dumps(runner, ensure_ascii=False).encode("utf-8")) <= JSON_BUDGET:
+            break
+    return runner
+
+
+def _runner_result(result: RunResult, cap: int) -> dict:
     tests = [{
-        "name": f"{b.id}: {b.title}" if b.title else b.id,
+        "name": f"{b.id}: {b.title}"[:200] if b.title else b.id,
         "status": STATUS[b.status],
         "score": _num(b.score),
-        "message": _message(b),
+        "message": _message(b, cap),
         "test_code": rerun_here(result.assignment, b),
         "filename": "",
         "line_no": 0,
