@@ -61,6 +61,10 @@ class CappedOutput:
                 if self._partial and len(self.lines) < self._max_lines:
                     self.lines.append((time.monotonic() - self._t0, self._partial.decode("utf-8", "replace")))
                 self._partial.clear()
+            try:
+                stream.close()  # our end of the pipe: not left for the garbage collector (ResourceWarning)
+            except OSError:
+                pass
             self.closed.set()
 
     def _split_lines(self, chunk: bytes, now: float) -> None:
