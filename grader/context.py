@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from pathlib import Path
@@ -16,6 +17,33 @@ from grader.spec import Behaviour, Course, Spec
 
 WILDCARDS = {"0.0.0.0", "::"}
 SITE_DIR = Path(__file__).with_name("site")  # trusted helpers injected into the submission (sitecustomize)
+
+
+def sched_seconds(pids: list[int]) -> tuple[float, float]:
+    run = wait = 0
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as fh:
+                    f = fh.read().split()
+                run, wait = run + int(f[0]), wait + int(f[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    return run / 1e9, wait / 1e9
+
+
+def _any_runnable(run: Run) -> bool:
+    for p in run.processes():
+        try:
+            if p.status() == psutil.STATUS_RUNNING:
+                return True
+        except psutil.Error:
+            continue
+    return False
 
 
 class Context:
@@ -95,11 +123,17 @@ class Context:
         return list(self.server.stdout.lines)
 
     def wait_listening(self, run: Run) -> None:
+        """Wait for LISTEN on the spec's address. The start-up timeout is stretched (up to 3x) while the
+        server is still runnable, i.e. busy starting up on a loaded machine rather than stuck or asleep."""
         timeout = self.spec.startup_timeout or self.course.defaults.startup_timeout
         host, port = self.address
-        deadline = time.monotonic() + timeout
+        start = time.monotonic()
+        deadline, hard_deadline = start + timeout, start + 3 * timeout
         elsewhere: set[str] = set()
-        while time.monotonic() < deadline:
+        while True:
+            now = time.monotonic()
+            if now >= hard_deadline or (now >= deadline and not _any_runnable(run)):
+                break
             procs = run.processes()
             for _pid, _fd, s in owned_sockets([p.pid for p in procs]):
                 if s.state != "LISTEN":
@@ -146,6 +180,12 @@ class Context:
         self.transcript.log("grader", text)
 
     # --- observations -----------------------------------------------------------------------------------
+    def sched_seconds(self) -> tuple[float, float]:
+        """(seconds on a CPU, seconds runnable but waiting for one), summed over every thread of the
+        submission, from /proc/PID/task/TID/schedstat. Their sum is how much CPU the server *wanted*,
+        which a loaded machine does not shrink the way it shrinks the CPU time actually given."""
+        return sched_seconds([p.pid for p in self.server.processes()])
+
     def cpu_seconds(self) -> float:
         """User + system CPU time of every live process of the submission, from the kernel."""
         total = 0.0

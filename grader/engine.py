@@ -21,6 +21,9 @@ from grader.sandbox import Sandbox, with_deadline
 from grader.spec import Behaviour, Course, Spec, params_for
 
 
+PREFLIGHT = {"missing_entry", "syntax_error"}  # the behaviour's own hint is beside the point then
+
+
 def rerun_command(spec: Spec, submission: Path, behaviour: Behaviour, seed: int | None) -> str:
     parts = ["grader", "check", spec.name, str(submission), "--only", behaviour.id]
     if seed is not None:
@@ -104,7 +107,7 @@ def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: 
             check.func(ctx, params)
     except BehaviourFailed as exc:
         failure = exc
-        if ctx.runs and ctx.server.alive():
+        if exc.reason == "no_reply" and ctx.runs and ctx.server.alive():  # where is it stuck, and why
             diagnosis = explain_stuck(ctx.server, exc)
     except Exception as exc:  # noqa: BLE001 - a bug of the grader: report it, never lose the other results
         harness_error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
@@ -124,7 +127,7 @@ def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: 
     result = BehaviourResult(
         id=behaviour.id, title=behaviour.title or check.doc.split("\n")[0], check=behaviour.check,
         status="passed", score=behaviour.points, max_score=behaviour.points, visibility=behaviour.visibility,
-        hint=behaviour.hint, seed=seed, duration=round(time.monotonic() - start, 3),
+        hint="" if failure is not None and failure.reason in PREFLIGHT else behaviour.hint, seed=seed, duration=round(time.monotonic() - start, 3),
         transcript=[Event(t=e.t, actor=e.actor, text=e.text) for e in ctx.transcript.events],
         rerun=rerun_command(spec, submission, behaviour, seed),
     )

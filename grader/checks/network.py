@@ -225,18 +225,23 @@ def idle_cpu(ctx: Context, p: IdleCpuParams) -> None:
         leaver.close()
     time.sleep(0.3)
     ctx.require_alive("before the idle window")
-    ctx.log(f"measuring CPU time for {p.window:.1f} s with {len(clients)} silent client(s) connected")
-    before, t0 = ctx.cpu_seconds(), time.monotonic()
+    ctx.log(f"measuring CPU use for {p.window:.1f} s with {len(clients)} silent client(s) connected")
+    cpu0, (run0, wait0), t0 = ctx.cpu_seconds(), ctx.sched_seconds(), time.monotonic()
     time.sleep(p.window)
-    after, t1 = ctx.cpu_seconds(), time.monotonic()
-    used = max(0.0, after - before)
-    percent = 100.0 * used / (t1 - t0)
-    ctx.log(f"CPU time used while idle: {used:.3f} s in {t1 - t0:.2f} s ({percent:.0f}%)")
+    cpu1, (run1, wait1), t1 = ctx.cpu_seconds(), ctx.sched_seconds(), time.monotonic()
+    window = t1 - t0
+    used = max(0.0, cpu1 - cpu0)
+    # Wanted = on a CPU + waiting for one: a spinning server wants ~100% however busy the machine is,
+    # while the CPU time it is actually given shrinks with the load.
+    wanted = max(used, max(0.0, run1 - run0) + max(0.0, wait1 - wait0))
+    percent = 100.0 * wanted / window
+    ctx.log(f"while idle: {used:.3f} s of CPU time, runnable {wanted:.3f} s of {window:.2f} s ({percent:.0f}%)")
     if percent > p.max_cpu_percent:
         raise BehaviourFailed(
-            f"the server burns CPU while idle: {percent:.0f}% of a core",
-            expected=f"at most {p.max_cpu_percent:.0f}% CPU while all clients are silent (block in select/recv, "
-                     "do not poll in a loop)",
-            observed=f"{used:.2f} s of CPU time in {t1 - t0:.2f} s of idleness ({percent:.0f}%)",
-            reason="busy", evidence={"cpu_seconds": round(used, 3), "window": round(t1 - t0, 3),
-                                     "percent": round(percent, 1)})
+            f"the server burns CPU while idle: runnable {percent:.0f}% of the time",
+            expected=f"at most {p.max_cpu_percent:.0f}% of a core while all clients are silent (block in "
+                     "select/recv, do not poll in a loop)",
+            observed=f"runnable (on a CPU or waiting for one) {wanted:.2f} s of {window:.2f} s of idleness "
+                     f"({percent:.0f}%); CPU time used: {used:.2f} s",
+            reason="busy", evidence={"cpu_seconds": round(used, 3), "runnable_seconds": round(wanted, 3),
+                                     "window": round(window, 3), "percent": round(percent, 1)})

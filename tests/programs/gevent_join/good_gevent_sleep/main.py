@@ -1,0 +1,14 @@
+from gevent import monkey
+monkey.patch_all()
+
+import gevent
+
+
+def worker(n):
+    print(f'worker {n} start', flush=True)
+    gevent.sleep(0.5)  # gevent's own sleep: cooperative even without patching
+    print(f'worker {n} done', flush=True)
+
+
+gevent.joinall([gevent.spawn(worker, n) for n in range(1, 6)])
+print('all done', flush=True)

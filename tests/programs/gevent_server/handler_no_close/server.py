@@ -1,0 +1,30 @@
+from gevent import monkey
+monkey.patch_all()
+
+import socket
+
+import gevent
+
+clients = {}  # conn -> address, for the log
+
+
+def handler(conn):
+    while True:
+        try:
+            data = conn.recv(1024)
+            if not data:
+                break
+            conn.sendall(data.upper())
+        except ConnectionResetError:
+            break
+    print(clients[conn], 'left')  # conn.close() forgotten; clients{} keeps the socket object alive
+
+
+sk = socket.socket()
+sk.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sk.bind(('127.0.0.1', 9000))
+sk.listen(128)
+while True:
+    conn, addr = sk.accept()
+    clients[conn] = addr
+    gevent.spawn(handler, conn)

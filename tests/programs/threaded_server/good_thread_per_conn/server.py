@@ -1,0 +1,25 @@
+import socket
+from threading import Thread
+
+
+def talk(conn, addr):
+    while True:
+        try:
+            msg = conn.recv(1024)
+            if not msg:
+                break
+            conn.send(msg.upper())
+        except ConnectionResetError:
+            break
+    conn.close()
+
+
+sk = socket.socket()
+sk.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sk.bind(('127.0.0.1', 9000))
+sk.listen(128)
+while True:
+    conn, addr = sk.accept()
+    t = Thread(target=talk, args=(conn, addr))
+    t.daemon = True
+    t.start()
