@@ -3,7 +3,8 @@
 # once, which isolation tier it fell back to and why. Never fails the set-up.
 set -u
 need=()
-command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
+command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)      # tier A: the sandbox itself
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)    # tier A: drops to the slot's uid before bwrap
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "setup: installing ${need[*]} (apt-get)"

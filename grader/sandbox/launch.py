@@ -31,6 +31,7 @@ import signal
 import socket
 import struct
 import sys
+import time
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -261,18 +262,16 @@ def subreaper_loop(child):
         pid, st = os.wait()
         if pid == child:
             status = status_code(st)
-    for _ in range(200):
-        kids = _children()
-        if not kids:
-            break
-        for pid in kids:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # until no child is left, not even a zombie
+        for pid in _children():
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
         try:
-            while os.waitpid(-1, os.WNOHANG)[0]:
-                pass
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                time.sleep(0.005)
         except ChildProcessError:
             break
     os._exit(status)

@@ -200,10 +200,12 @@ class NamespacedRun(Run):
         return self._sockets.socket(family)
 
     def _kill_without_cgroup(self) -> None:
-        # SIGKILL of the namespace's init makes the kernel kill every process in the pid namespace.
+        # SIGKILL of the namespace's init makes the kernel kill every process in the pid namespace; the
+        # launcher then reaps init and exits by itself (stop() kills it if it does not).
         if self._init is not None:
             kill_pids([self._init])
-        kill_pids([self.popen.pid])
+        else:
+            kill_pids([self.popen.pid])
 
     def _leftovers_without_cgroup(self) -> list[int]:
         if self._pidns is None:
@@ -311,14 +313,15 @@ class PlainRun(Run):
         return sorted(pids)
 
     def _kill_without_cgroup(self) -> None:
-        pids = self._tree()
-        for group in {self.popen.pid, self._main}:
-            if group:
-                try:
-                    os.killpg(group, signal.SIGKILL)
-                except OSError:
-                    pass
-        kill_pids(pids)
+        # Everything but the launcher: as the child subreaper it reaps what we kill (and what their deaths
+        # orphan), then exits by itself once main is gone (stop() kills it if it does not).
+        launcher = self.popen.pid if self.popen.poll() is None and sys.platform == "linux" else None
+        if self._main:
+            try:
+                os.killpg(self._main, signal.SIGKILL)
+            except OSError:
+                pass
+        kill_pids([p for p in self._tree() if p != launcher])
 
     def _leftovers_without_cgroup(self) -> list[int]:
         left = []
@@ -363,7 +366,8 @@ class PlainSandbox:
 
 def _port_lock(address: tuple[str, int]):
     path = Path(tempfile.gettempdir()) / f"grader-port-{address[1]}.lock"
-    fh = open(path, "a+")  # noqa: SIM115 - held for the run's lifetime, closed in _on_stopped
+    # read-only is enough for flock, and works on a lock file another user (e.g. root) created
+    fh = os.fdopen(os.open(path, os.O_RDONLY | os.O_CREAT, 0o644), "rb")  # held until _on_stopped
     fcntl.flock(fh, fcntl.LOCK_EX)
     return fh
 

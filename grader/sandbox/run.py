@@ -250,9 +250,15 @@ class Run:
 
     # --- tearing down -------------------------------------------------------------------------------------
     def _kill_tree(self) -> None:
-        if self.cgroup is not None:
-            self.cgroup.kill()
+        # The tier's own way first (kill the pid namespace's init, so that its parent reaps it), then the
+        # cgroup's whole-tree kill for anything left.
         self._kill_without_cgroup()
+        if self.cgroup is not None:
+            try:
+                self.popen.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                pass
+            self.cgroup.kill()
 
     def _kill_without_cgroup(self) -> None:
         raise NotImplementedError
