@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: setup
-	$(BIN)/grader demo
+	$(BIN)/grader grade --out demo-out
+	@echo "class report: demo-out/report.html (and report.md), gradebook: demo-out/grades.csv"
 
 test: setup
 	$(BIN)/python -m pytest
@@ -28,4 +29,4 @@ bench: setup
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info demo-out

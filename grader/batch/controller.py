@@ -21,7 +21,7 @@ from grader.batch.discover import Discovery, Submission, discover, submission_di
 from grader.batch.journal import Entry, Journal
 from grader.batch.outputs import write_class, write_run
 from grader.batch.progress import Progress
-from grader.batch.scheduler import Job, Outcome, Scheduler, default_workers
+from grader.batch.scheduler import CpuGate, Job, Outcome, Scheduler, default_workers
 from grader.errors import UsageError
 from grader.results import RunResult
 from grader.runner import RunOptions
@@ -45,6 +45,7 @@ class BatchConfig:
     seed: int | None = None
     run_as: str | None = None
     grade: bool = True  # False: only rewrite the outputs from the journal
+    throttle: bool = True  # start a run only while the CPU has headroom (scheduler.CpuGate)
 
 
 @dataclass
@@ -76,6 +77,7 @@ class BatchReport:
     outputs: list[Path]
     results: list[RunResult]
     tier: str = ""
+    peak_in_flight: int = 0  # most runs graded at once
 
 
 def fingerprint(spec: Spec, course: Course, submission: Path) -> str:
@@ -158,9 +160,12 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
     jobs = cfg.jobs
     if plain:
         jobs = 1  # one real port: each server run has the port to itself, one behaviour at a time
-    options = RunOptions(jobs=jobs, sandbox=cfg.sandbox, seed=cfg.seed, run_as=cfg.run_as)
+    # the tier chosen here, by name: sessions then neither probe the machine again nor announce it
+    options = RunOptions(jobs=jobs, sandbox=cfg.sandbox or getattr(sandbox, "name", None), seed=cfg.seed,
+                         run_as=cfg.run_as)
     t0 = time.monotonic()
     outcome = Outcome()
+    peak = 0
     if p.jobs:
         journal.record_batch(started_at=_now(), grader_version=__version__, workers=workers, tier=sandbox.tier,
                              runs=len(p.jobs), reused=len(p.reused))
@@ -173,25 +178,29 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
             progress.run_done(job.submission.student, job.submission.assignment, result)
 
         scheduler = Scheduler(p.jobs, course, options, workers, on_done=on_done, on_notice=progress.notice,
-                              one_at_a_time=lambda job: plain and job.spec.kind == "server")
+                              one_at_a_time=lambda job: plain and job.spec.kind == "server",
+                              gate=CpuGate() if cfg.throttle else None)
         progress.start(total=len(p.jobs) + len(p.reused), done=len(p.reused))
         try:
             outcome = scheduler.run()
         finally:
             progress.close()
+        peak = scheduler.peak_in_flight
     results = final_results(p)
     outputs: list[Path] = []
     if not outcome.interrupted and not outcome.errors:
         for r in results:  # also those journalled before a kill got to write them
             write_run(out, r)
-        shown = sorted(set(p.specs) | {r.assignment for r in results})
+        # An assignment nobody submitted is probably not handed out yet: no "missing" rows for it.
+        shown = sorted(set(cfg.assignments) | {r.assignment for r in results}
+                       | {s.assignment for s in p.selected})
         specs = {**_specs(course, [a for a in shown if a not in p.specs and a in list_assignments(course)]),
                  **p.specs}
         outputs = write_class(out, results, missing=p.missing(shown), course=course.course, generated_at=_now(),
                               titles={n: s.title for n, s in specs.items()},
                               max_scores={n: s.max_score for n, s in specs.items()})
     return BatchReport(plan=p, outcome=outcome, workers=workers, wall=round(time.monotonic() - t0, 2),
-                       outputs=outputs, results=results, tier=sandbox.tier)
+                       outputs=outputs, results=results, tier=sandbox.tier, peak_in_flight=peak)
 
 
 def final_results(p: Plan) -> list[RunResult]:

@@ -27,18 +27,58 @@ from grader.results import RunResult
 from grader.runner import RunOptions, grade
 from grader.spec import Course, Spec
 
-# Measured on a 2-core machine (benchmarks/README.md): every run grades all its behaviours at once, each
-# on its own server, and costs ~1.5 s of CPU over ~3-7 s of waiting. More runs at once than this per core
-# starves the servers and the graders' own clients of CPU, and timing verdicts start to move.
-RUNS_PER_CORE = 4
+# Every run grades all its behaviours at once, each on its own server, and spends most of its time
+# waiting (reply timeouts, observation windows). So the cap on runs at once is far above the core count;
+# what keeps verdicts from moving is the CPU gate below, not the cap (benchmarks/README.md).
+RUNS_PER_CORE = 8
 MAX_DEFAULT_WORKERS = 32
 
 
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def default_workers(cpus: int | None = None) -> int:
-    """Runs graded at once when --workers is not given: far more than the cores (runs mostly wait)."""
-    if not cpus:
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(2, min(MAX_DEFAULT_WORKERS, RUNS_PER_CORE * cpus))
+    """The cap on runs graded at once when --workers is not given: far more than the cores."""
+    return max(2, min(MAX_DEFAULT_WORKERS, RUNS_PER_CORE * (cpus or cpu_count())))
+
+
+class CpuGate:
+    """Admits a new run only while the machine's CPU has headroom.
+
+    A run's first second is its most CPU-hungry (the session's imports, a sandbox and an interpreter per
+    behaviour); runs started while the CPU is saturated would see their servers start late and answer late,
+    and wall-clock verdicts (startup and reply timeouts) would depend on what else was running. So each
+    start waits until, over a short window, tasks stalled waiting for a CPU less than `stall_limit` of the
+    time (Linux pressure stall information, /proc/pressure/cpu), or, without PSI, the CPU was less than
+    `busy_limit` busy. A machine loaded by something else then grades fewer runs at once, not worse ones.
+    """
+
+    PSI = "/proc/pressure/cpu"
+
+    def __init__(self, stall_limit: float = 0.10, busy_limit: float = 0.75, window: float = 0.3) -> None:
+        self.stall_limit, self.busy_limit, self.window = stall_limit, busy_limit, window
+        self.psi = os.path.exists(self.PSI)
+
+    def _stall_us(self) -> int:
+        with open(self.PSI, encoding="ascii") as fh:
+            some = fh.readline().split()
+        return int(some[-1].split("=")[1])
+
+    def pressure(self) -> float:
+        """CPU contention over the next `window` seconds: stall fraction (PSI) or busy fraction."""
+        if self.psi:
+            try:
+                a, t0 = self._stall_us(), time.monotonic()
+                time.sleep(self.window)
+                return (self._stall_us() - a) / 1e6 / max(1e-3, time.monotonic() - t0)
+            except (OSError, ValueError, IndexError):
+                self.psi = False
+        return psutil.cpu_percent(interval=self.window) / 100.0
+
+    def headroom(self) -> bool:
+        limit = self.stall_limit if self.psi else self.busy_limit
+        return self.pressure() < limit
 
 
 @dataclass(frozen=True)
@@ -64,11 +104,15 @@ class Scheduler:
                  on_start: Callable[[Job], None] = lambda job: None,
                  on_done: Callable[[Job, RunResult], None] = lambda job, result: None,
                  on_notice: Callable[[str], None] = lambda text: None,
-                 one_at_a_time: Callable[[Job], bool] = lambda job: False) -> None:
+                 one_at_a_time: Callable[[Job], bool] = lambda job: False,
+                 gate: CpuGate | None = None) -> None:
         self.jobs = jobs
         self.course = course
         self.options = replace(options, detached=True)
         self.workers = max(1, workers)
+        self.gate = gate  # None: start runs as soon as a worker is free
+        self._admission = threading.Lock()
+        self.peak_in_flight = 0
         self.on_start, self.on_done, self.on_notice = on_start, on_done, on_notice
         self.one_at_a_time = one_at_a_time  # e.g. servers in the plain tier: one real port for all
         self._queue: queue.Queue[Job] = queue.Queue()
@@ -88,10 +132,8 @@ class Scheduler:
                 return
             serial = self._serial if self.one_at_a_time(job) else contextlib.nullcontext()
             with serial:
-                if self._stopping.is_set():
+                if not self._admit():
                     return
-                with self._done_lock:
-                    self._in_flight += 1
                 try:
                     self.on_start(job)
                     result = grade(job.spec, job.submission.path, self.course, self.options,
@@ -114,6 +156,22 @@ class Scheduler:
                     self.outcome.errors.append((job, exc))
                     self._stopping.set()
                     return
+
+    def _admit(self) -> bool:
+        """Wait for the CPU gate (one worker at a time), then count the run in flight. False: stopping."""
+        with self._admission:
+            while self.gate is not None and not self._stopping.is_set():
+                with self._done_lock:
+                    if self._in_flight == 0:
+                        break  # always make progress, however loaded the machine
+                if self.gate.headroom():
+                    break
+            with self._done_lock:
+                if self._stopping.is_set():
+                    return False
+                self._in_flight += 1
+                self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+            return True
 
     # --- interruption -----------------------------------------------------------------------------------
     def stop(self) -> None:

@@ -51,8 +51,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="output folder, also holding the journal that makes the batch resumable "
                         "(default: grader-out)")
     p.add_argument("--workers", "-w", type=int, metavar="N",
-                   help="runs graded at once (default: 4 per CPU core, at least 2; each run also grades its "
-                        "behaviours at once, each on its own server)")
+                   help="at most N runs graded at once (default: 8 per CPU core, at most 32; each run also "
+                        "grades its behaviours at once, each on its own server); a run starts only while the "
+                        "CPU has headroom (see --no-throttle)")
+    p.add_argument("--no-throttle", action="store_true",
+                   help="start runs as soon as a worker is free, even while the CPU is saturated (by default a "
+                        "run starts only while the CPU has headroom, so a loaded machine grades fewer runs at "
+                        "once rather than worse ones)")
     p.add_argument("--jobs", type=int, default=0, metavar="N",
                    help="behaviours of one run graded at once (default: all)")
     p.add_argument("--rerun-failed", action="store_true",
@@ -100,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         root=root.resolve(), layout=args.layout or course.submissions_layout, out=args.out.resolve(),
         assignments=_csv_list(args.assignment), students=_csv_list(args.only), workers=args.workers,
         jobs=args.jobs, rerun_failed=args.rerun_failed, fresh=args.fresh, sandbox=sandbox, seed=args.seed,
-        run_as=args.run_as, grade=not args.report_only)
+        run_as=args.run_as, grade=not args.report_only, throttle=not args.no_throttle)
     progress = progress_mod.choose("none" if args.quiet else args.progress)
     report = run_batch(course, cfg, progress)
     return _conclude(report, args.out)
@@ -128,7 +133,8 @@ def _conclude(report, out: Path) -> int:
     if p.changed:
         parts.append(f"{p.changed} changed since last graded")
     if graded:
-        parts.append(f"{report.wall:.1f} s with {report.workers} worker(s), isolation {report.tier}")
+        parts.append(f"{report.wall:.1f} s, up to {report.peak_in_flight} of {report.workers} worker(s) busy at "
+                     f"once, isolation {report.tier}")
     print("; ".join(parts))
     if not report.results:
         print("nothing graded: no submission folder matches the layout (see docs/batch.md)")

@@ -115,7 +115,15 @@ def feedback(result: RunResult) -> str:
     shown = [b for b in failed if b.visibility != "hidden"]
     if failed:
         lines += ["", "## What to fix", ""]
+        first_of: dict[tuple[str, str, str], BehaviourResult] = {}
         for b in shown:
+            # One cause failing several behaviours (a crash at start, a syntax error) is explained once.
+            cause = (b.reason, b.summary, b.stderr_tail.strip())
+            if b.reason and cause in first_of:
+                lines += [f"### {MARK[b.status]} {code(b.id)}: the same failure as {code(first_of[cause].id)}",
+                          "", f"- **Reproduce on your machine:** {code(rerun_here(result.assignment, b))}", ""]
+                continue
+            first_of.setdefault(cause, b)
             lines += [behaviour_section(b, result.assignment)]
         if len(shown) < len(failed):
             lines += [f"{len(failed) - len(shown)} hidden behaviour(s) failed; their details are not shown.", ""]
