@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,10 @@ class RunOptions:
     # batch runs: the session gets its own process group (the terminal's Ctrl-C reaches only the batch,
     # which decides what to keep) and ends itself when the process that started it dies (batch/tether.py)
     detached: bool = False
+    # how the session process is started and waited for: (argv, env, cwd, timeout) -> (exit code or why it
+    # was killed, tail of its output). None: a fresh `python -m pytest` process. The batch forks sessions
+    # from a warm interpreter instead (batch/warm.py), which saves a cold start per run.
+    starter: Callable[[list[str], dict[str, str], str, float], tuple[int | str, str]] | None = None
 
 
 def pytest_argv(spec: Spec, submission: Path, results: Path, course: Course, opts: RunOptions) -> list[str]:
@@ -93,13 +98,17 @@ def grade(spec: Spec, submission: Path, course: Course, opts: RunOptions = RunOp
         env.pop("PYTEST_ADDOPTS", None)
         if opts.detached:
             env["GRADER_TETHER_PID"] = str(os.getpid())
-        try:
-            proc = subprocess.run(argv, capture_output=not opts.verbose, text=True, timeout=timeout, env=env,
-                                  cwd=tmp, check=False, start_new_session=opts.detached)
-            session_out = "" if opts.verbose else (proc.stdout[-3000:] + proc.stderr[-3000:])
-            code: int | str = proc.returncode
-        except subprocess.TimeoutExpired:
-            session_out, code = "", f"killed after {timeout:.0f} s"
+        code: int | str
+        if opts.starter is not None:
+            code, session_out = opts.starter(argv, env, tmp, timeout)
+        else:
+            try:
+                proc = subprocess.run(argv, capture_output=not opts.verbose, text=True, timeout=timeout,
+                                      env=env, cwd=tmp, check=False, start_new_session=opts.detached)
+                session_out = "" if opts.verbose else (proc.stdout[-3000:] + proc.stderr[-3000:])
+                code = proc.returncode
+            except subprocess.TimeoutExpired:
+                session_out, code = "", f"killed after {timeout:.0f} s"
         got: dict[str, BehaviourResult] = {}
         for line in results.read_text(encoding="utf-8").splitlines():
             msg = json.loads(line)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from grader import __version__
@@ -22,6 +22,7 @@ from grader.batch.journal import Entry, Journal
 from grader.batch.outputs import write_class, write_run
 from grader.batch.progress import Progress
 from grader.batch.scheduler import CpuGate, Job, Outcome, Scheduler, default_workers
+from grader.batch.warm import WarmStarter
 from grader.errors import UsageError
 from grader.results import RunResult
 from grader.runner import RunOptions
@@ -46,6 +47,7 @@ class BatchConfig:
     run_as: str | None = None
     grade: bool = True  # False: only rewrite the outputs from the journal
     throttle: bool = True  # start a run only while the CPU has headroom (scheduler.CpuGate)
+    warm: bool = True  # fork sessions from a warm interpreter (batch/warm.py) instead of cold starts
 
 
 @dataclass
@@ -177,14 +179,20 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
             write_run(out, result)
             progress.run_done(job.submission.student, job.submission.assignment, result)
 
+        starter = WarmStarter() if cfg.warm else None
+        if starter is not None:
+            options = replace(options, starter=starter)
         scheduler = Scheduler(p.jobs, course, options, workers, on_done=on_done, on_notice=progress.notice,
                               one_at_a_time=lambda job: plain and job.spec.kind == "server",
-                              gate=CpuGate() if cfg.throttle else None)
+                              gate=CpuGate() if cfg.throttle else None,
+                              on_abandon=starter.interrupt_all if starter else lambda: None)
         progress.start(total=len(p.jobs) + len(p.reused), done=len(p.reused))
         try:
             outcome = scheduler.run()
         finally:
             progress.close()
+            if starter is not None:
+                starter.close()
         peak = scheduler.peak_in_flight
     results = final_results(p)
     outputs: list[Path] = []

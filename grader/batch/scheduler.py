@@ -105,12 +105,14 @@ class Scheduler:
                  on_done: Callable[[Job, RunResult], None] = lambda job, result: None,
                  on_notice: Callable[[str], None] = lambda text: None,
                  one_at_a_time: Callable[[Job], bool] = lambda job: False,
-                 gate: CpuGate | None = None) -> None:
+                 gate: CpuGate | None = None,
+                 on_abandon: Callable[[], None] = lambda: None) -> None:
         self.jobs = jobs
         self.course = course
         self.options = replace(options, detached=True)
         self.workers = max(1, workers)
         self.gate = gate  # None: start runs as soon as a worker is free
+        self.on_abandon = on_abandon  # interrupts sessions this process did not start itself
         self._admission = threading.Lock()
         self.peak_in_flight = 0
         self.on_start, self.on_done, self.on_notice = on_start, on_done, on_notice
@@ -194,6 +196,7 @@ class Scheduler:
         for proc in _own_sessions():
             with contextlib.suppress(psutil.Error):
                 proc.send_signal(signal.SIGINT)
+        self.on_abandon()
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         if signum == signal.SIGINT and not self._stopping.is_set():
