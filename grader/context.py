@@ -12,7 +12,7 @@ import psutil
 from grader.checks.failure import BehaviourFailed
 from grader.client import Client, Transcript
 from grader.sandbox import Launch, Limits, Run, Sandbox
-from grader.sandbox.procfs import owned_sockets
+from grader.sandbox.procfs import owned_sockets, where_stuck
 from grader.spec import Behaviour, Course, Spec
 
 WILDCARDS = {"0.0.0.0", "::"}
@@ -123,16 +123,17 @@ class Context:
         return list(self.server.stdout.lines)
 
     def wait_listening(self, run: Run) -> None:
-        """Wait for LISTEN on the spec's address. The start-up timeout is stretched (up to 3x) while the
-        server is still runnable, i.e. busy starting up on a loaded machine rather than stuck or asleep."""
+        """Wait for LISTEN on the spec's address. On a loaded machine the start-up timeout is stretched
+        (up to 3x) by the time the server spent waiting for a CPU, and while it is still runnable."""
         timeout = self.spec.startup_timeout or self.course.defaults.startup_timeout
         host, port = self.address
         start = time.monotonic()
-        deadline, hard_deadline = start + timeout, start + 3 * timeout
+        hard_deadline = start + 3 * timeout
         elsewhere: set[str] = set()
         while True:
             now = time.monotonic()
-            if now >= hard_deadline or (now >= deadline and not _any_runnable(run)):
+            waited = sched_seconds([p.pid for p in run.processes()])[1] if now - start >= timeout else 0.0
+            if now >= hard_deadline or (now >= start + timeout + waited and not _any_runnable(run)):
                 break
             procs = run.processes()
             for _pid, _fd, s in owned_sockets([p.pid for p in procs]):
@@ -152,7 +153,11 @@ class Context:
                 )
             time.sleep(0.01)
         where = f"; it listens on {', '.join(sorted(elsewhere))} instead" if elsewhere else ""
-        self.transcript.log("grader", f"nothing listening on {host}:{port} after {timeout:.1f} s")
+        main = run.main_pid()
+        doing = where_stuck(main) if main else None
+        if doing and not elsewhere:
+            where += f"; meanwhile its main thread is {doing}"
+        self.transcript.log("grader", f"nothing listening on {host}:{port} after {time.monotonic() - start:.1f} s")
         raise BehaviourFailed(
             "the server never listened",
             expected=f"a socket listening on {host}:{port} within {timeout:.1f} s of start",

@@ -72,17 +72,15 @@ def user_ids(name: str | None) -> tuple[int, int] | None:
 
 
 def crash_cause(stderr: str) -> str:
-    """` (ConnectionResetError at line 9)` from a Python traceback on stderr, or ''."""
+    """` (ConnectionResetError at line 9)` from a Python traceback on stderr, or ''. The line is the last
+    frame in the submission's own code, not in the standard library it called."""
     lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
     if not lines or not any(ln.startswith("Traceback") for ln in lines):
         return ""
     exc = lines[-1].split(":")[0].strip()
-    where = ""
-    for ln in reversed(lines):
-        s = ln.strip()
-        if s.startswith("File ") and ", line " in s:
-            where = " at line " + s.split(", line ")[1].split(",")[0]
-            break
+    frames = [ln.strip() for ln in lines if ln.strip().startswith("File ") and ", line " in ln]
+    own = [f for f in frames if "/lib/python" not in f and "site-packages" not in f] or frames
+    where = " at line " + own[-1].split(", line ")[1].split(",")[0] if own else ""
     return f" ({exc}{where})" if exc and " " not in exc else ""
 
 

@@ -238,7 +238,7 @@ def idle_cpu(ctx: Context, p: IdleCpuParams) -> None:
     ctx.log(f"while idle: {used:.3f} s of CPU time, runnable {wanted:.3f} s of {window:.2f} s ({percent:.0f}%)")
     if percent > p.max_cpu_percent:
         raise BehaviourFailed(
-            f"the server burns CPU while idle: runnable {percent:.0f}% of the time",
+            f"the server burns CPU while idle: busy {percent:.0f}% of a core",
             expected=f"at most {p.max_cpu_percent:.0f}% of a core while all clients are silent (block in "
                      "select/recv, do not poll in a loop)",
             observed=f"runnable (on a CPU or waiting for one) {wanted:.2f} s of {window:.2f} s of idleness "
