@@ -20,7 +20,6 @@ from grader.results import BehaviourResult, Event
 from grader.sandbox import Sandbox, with_deadline
 from grader.spec import Behaviour, Course, Spec, params_for
 
-
 PREFLIGHT = {"missing_entry", "syntax_error"}  # the behaviour's own hint is beside the point then
 
 
@@ -125,7 +124,8 @@ def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: 
     result = BehaviourResult(
         id=behaviour.id, title=behaviour.title or check.doc.split("\n")[0], check=behaviour.check,
         status="passed", score=behaviour.points, max_score=behaviour.points, visibility=behaviour.visibility,
-        hint="" if failure is not None and failure.reason in PREFLIGHT else behaviour.hint, seed=seed, duration=round(time.monotonic() - start, 3),
+        hint="" if failure is not None and failure.reason in PREFLIGHT else behaviour.hint, seed=seed,
+        duration=round(time.monotonic() - start, 3),
         transcript=[Event(t=e.t, actor=e.actor, text=e.text) for e in ctx.transcript.events],
         rerun=rerun_command(spec, submission, behaviour, seed),
     )
