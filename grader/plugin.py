@@ -12,6 +12,7 @@ interrupted session loses nothing that finished. Points, visibility and the beha
 from __future__ import annotations
 
 import json
+import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -186,8 +187,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _record(item: pytest.Item, result: BehaviourResult) -> None:
     s = item.config.stash[settings_key]
     if s.results is not None:
+        # the token (from the runner, never given to a submission) tells our lines from any a submission
+        # running as the grader's own uid (tier C) might append to the file
+        token = os.environ.get("GRADER_RESULTS_TOKEN", "")
         with _write_lock, open(s.results, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"event": "behaviour", "result": result.model_dump()}) + "\n")
+            fh.write(json.dumps({"event": "behaviour", "token": token, "result": result.model_dump()}) + "\n")
 
 
 @pytest.hookimpl(wrapper=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -94,7 +95,8 @@ def grade(spec: Spec, submission: Path, course: Course, opts: RunOptions = RunOp
         wanted = [b for b in spec.behaviours if not opts.only or b.id in opts.only]
         timeout = opts.session_timeout or sum(
             (b.timeout or course.defaults.behaviour_timeout) for b in wanted) + 60
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        token = secrets.token_hex(16)
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", GRADER_RESULTS_TOKEN=token)
         env.pop("PYTEST_ADDOPTS", None)
         if opts.detached:
             env["GRADER_TETHER_PID"] = str(os.getpid())
@@ -111,7 +113,12 @@ def grade(spec: Spec, submission: Path, course: Course, opts: RunOptions = RunOp
                 session_out, code = "", f"killed after {timeout:.0f} s"
         got: dict[str, BehaviourResult] = {}
         for line in results.read_text(encoding="utf-8").splitlines():
-            msg = json.loads(line)
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                msg = {}
+            if not isinstance(msg, dict) or msg.get("token") != token:
+                continue  # not written by the session: a submission that could reach the file (tier C)
             if msg.get("event") != "behaviour":
                 raise ValueError(f"unknown event from the grading session: {msg.get('event')!r}")
             r = BehaviourResult.model_validate(msg["result"])

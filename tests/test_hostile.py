@@ -37,7 +37,7 @@ HOSTILE = REPO / "tests" / "hostile"
 SPEC = load_spec(HOSTILE / "assignment.yaml")
 SCRIPT_SPEC = load_spec(REPO / "tests" / "hostile_script" / "assignment.yaml")
 SLOT_UIDS = range(slots.UID_BASE, slots.UID_BASE + slots.SLOTS)
-SECRET_VAR = "GRADER_TEST_SECRET"
+SECRET_VAR = "GRADER_TEST_SECRET"  # noqa: S105 - a fake secret, planted to be looked for
 LAUNCHER = REPO / "grader" / "sandbox" / "launch.py"
 
 pytestmark = pytest.mark.slow
@@ -227,7 +227,8 @@ def test_tier_a_limits_explain_themselves(tier_a):
     assert "EOFError" in by_id(r["input_block"])["small"].summary
     assert "127.0.0.1:9001" in by_id(r["wrong_address"])["small"].observed
     chatty = by_id(r["prints_1mb_per_s"])["big"]
-    assert chatty.passed and chatty.evidence["stdout_bytes"] >= 100_000  # printing is not a failure
+    assert chatty.passed  # printing is not a failure
+    assert chatty.evidence["stdout_bytes"] >= 100_000
 
 
 def test_tier_a_bombs_leave_a_concurrent_good_submission_full_marks(tier_a):
@@ -258,21 +259,26 @@ def test_tier_a_writes_outside_the_sandbox_all_fail(tier_a):
 
 def test_tier_a_reads_of_course_grader_and_secrets_all_fail(tier_a):
     text = out(tier_a["results"]["read_secrets"], "small")
-    assert "NO-SECRET" in text and "FOUND-SECRET" not in text, text
+    assert "NO-SECRET" in text, text
+    assert "FOUND-SECRET" not in text, text
     assert "READ " not in text, text  # not one of the course's / grader's files, nor /etc/shadow
     assert tier_a["secret"] not in json.dumps([r.model_dump() for r in tier_a["results"].values()])
     proc_line = next(ln for ln in text.splitlines() if ln.startswith("PROC"))
-    assert all(e.split("/")[0] in ("1", "2") for e in eval(proc_line.split(" PPID")[0][5:]))  # noqa: S307
+    seen = {e.split("/")[0] for e in json.loads(proc_line.split(" PPID")[0][5:].replace("'", '"'))}
+    assert seen <= {"1", "2"}, proc_line  # only its own pid namespace: bwrap's init and itself
     env_line = next(ln for ln in text.splitlines() if ln.startswith("ENV"))
-    assert "SECRET" not in env_line and "GRADER_SCRATCH" not in env_line
+    assert env_line == "ENV ['GRADER_RUN', 'HOME', 'LANG', 'PATH', 'PWD', 'PYTHONDONTWRITEBYTECODE', " \
+                       "'PYTHONUNBUFFERED']", env_line
 
 
 def test_tier_a_disk_fill_is_bounded(tier_a):
     text = out(tier_a["results"]["disk_fill"], "small")
-    assert "done filling" in text and "FILLED" not in text, text
+    assert "done filling" in text, text
+    assert "FILLED" not in text, text
     assert "STOPPED ./HOSTILE-MARKER-fill 0 MiB OSError 30" in text  # read-only submission
     tmp = next(ln for ln in text.splitlines() if ln.startswith("STOPPED /tmp/"))
-    assert tmp.split()[2] in ("15", "16") and tmp.split()[-1] in ("27", "28"), tmp  # 16 MiB: EFBIG / ENOSPC
+    assert tmp.split()[2] in ("15", "16"), tmp  # the 16 MiB /tmp ...
+    assert tmp.split()[-1] in ("27", "28"), tmp  # ... ends in EFBIG (RLIMIT_FSIZE) or ENOSPC (tmpfs size)
     assert "STOPPED /HOSTILE-MARKER-fill 0 MiB OSError 30" in text  # read-only root
 
 
@@ -283,12 +289,12 @@ def test_tier_a_signals_and_escapes_reach_nothing(tier_a):
                  if ln.startswith("REACHABLE"))
     assert reach.startswith("REACHABLE [1, 2] self 2"), reach
     esc = out(tier_a["results"]["namespaces"], "small")
-    assert "done escaping" in esc and "ESCAPE" not in esc, esc
+    assert "done escaping" in esc, esc
+    assert "ESCAPE" not in esc, esc
 
 
 def test_tier_a_nothing_survives_and_nothing_is_left_on_the_host(tier_a):
     assert tier_a["procs_after"] == [], "processes of a sandbox uid are still alive"
-    assert port_9000_listeners_on_host() == [] or True  # others may legitimately use it; ours would be a uid
     assert tier_a["files_after"] == tier_a["files_before"] == [], "files owned by a sandbox uid on the host"
     assert tier_a["markers_after"] == tier_a["markers_before"], "a planted marker file exists"
     leftovers = [p for p in Path(tier_a["scratch"]).iterdir()]
@@ -317,7 +323,7 @@ def as_nobody(tmp_path_factory):
     home = Path(tempfile.mkdtemp(prefix="grader-nobody-"))
     for d in (home, home / "subs", home / "scratch"):
         d.mkdir(exist_ok=True)
-    for a in ("good", "daemon", "memory_bomb", "flood_stderr", "fork_bomb", "flood_stdout"):
+    for a in ("good", "daemon", "memory_bomb", "flood_stderr", "fork_bomb", "flood_stdout", "write_results"):
         copy_program(a, home / "subs")
     for p in [home, *home.rglob("*")]:
         os.chown(p, uid, gid)
@@ -357,8 +363,7 @@ def test_without_root_tier_b_grades_labels_and_contains(as_nobody):
         assert procs[a].stderr.count("not tier A because") == 1, procs[a].stderr  # said once, clearly
         assert not any(b.status == "error" for b in r.behaviours), (a, [b.observed for b in r.behaviours])
     assert res["good"].score == res["good"].max_score
-    assert statuses(res["daemon"]) == {"small": ("failed", "crashed"), "big": ("failed", "crashed")} or \
-        all(s == "failed" for s, _ in statuses(res["daemon"]).values())
+    assert {s for s, _ in statuses(res["daemon"]).values()} == {"failed"}
     assert statuses(res["memory_bomb"]) == {"small": ("passed", ""), "big": ("failed", "memory_limit")}
     assert {r for _, r in statuses(res["flood_stderr"]).values()} == {"output_limit"}
     assert {r for _, r in statuses(res["fork_bomb"]).values()} == {"process_limit"}
@@ -369,13 +374,31 @@ def test_without_root_tier_c_plain_processes(as_nobody):
     run, home = as_nobody
     spec = str(HOSTILE / "assignment.yaml")
     good = _graded(run("check", spec, str(home / "subs" / "good"), "--sandbox", "plain", "--json"))
-    assert good.tier == "plain (tier C)" and good.score == good.max_score
+    assert good.tier == "plain (tier C)"
+    assert good.score == good.max_score
     daemon = _graded(run("check", spec, str(home / "subs" / "daemon"), "--sandbox", "plain", "--json"))
     assert all(b.status == "failed" for b in daemon.behaviours)
     flood = _graded(run("check", spec, str(home / "subs" / "flood_stdout"), "--sandbox", "plain", "--json"))
     assert statuses(flood) == {"small": ("passed", ""), "big": ("failed", "output_limit")}
     assert processes_of([nobody()[0]]) == [], "the daemon (or another process) survived tier C"
     assert not [ln for ln in port_9000_listeners_on_host() if ln.split()[7] == str(nobody()[0])]
+
+
+def test_without_root_tier_c_forged_result_lines_are_ignored(as_nobody):
+    """Tier C runs the submission as the grader's own uid: it CAN append to the grading session's result
+    file. Lines without the session's token are ignored: the grading completes, on the grader's verdicts."""
+    run, home = as_nobody
+    try:
+        r = _graded(run("check", str(HOSTILE / "assignment.yaml"), str(home / "subs" / "write_results"),
+                        "--sandbox", "plain", "--json"))
+        text = out(r, "small")
+        assert any(ln.startswith("WROTE /tmp/grader-session-") for ln in text.splitlines()), text  # it did
+        assert statuses(r) == {"small": ("passed", ""), "big": ("passed", "")}  # the grader's own verdicts
+        assert all(b.title for b in r.behaviours)  # not the forged, title-less lines
+    finally:  # tier C has no private /tmp: remove what it planted on the host
+        for m in set(markers(roots=("/tmp",))):  # noqa: S108
+            if Path(m).exists() and Path(m).stat().st_uid == nobody()[0]:
+                Path(m).unlink()
 
 
 def test_without_root_require_isolation_a_refuses(as_nobody):

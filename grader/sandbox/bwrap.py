@@ -31,7 +31,15 @@ import time
 from pathlib import Path
 
 from grader.sandbox import Launch, Limits, is_root
-from grader.sandbox.local import LAUNCHER, NamespacedRun, cgroup_layout, prepare_scratch, python_paths, submission_env
+from grader.sandbox.local import (
+    LAUNCHER,
+    NamespacedRun,
+    cgroup_layout,
+    prepare_scratch,
+    python_paths,
+    submission_env,
+    unprivileged,
+)
 
 SUBMISSION_DIR = "/submission"
 SITE_DIR = "/opt/grader/site"
@@ -103,15 +111,16 @@ class BwrapSandbox:
         layout = cgroup_layout()
         assert layout is not None
         assert layout.v2 is not None
-        slot = slots.acquire()
+        slot = slots.acquire() if unprivileged(launch.run_as) is None else None
+        uid, gid = (slot.uid, slot.gid) if slot is not None else launch.run_as  # type: ignore[misc]
         cg = None
         fds: list[int] = []
         try:
             scratch = prepare_scratch(launch, readable=True)
             cg = RunCgroup.create(layout, memory_bytes=lim.memory_bytes, processes=lim.processes, cpus=lim.cpus)
             sites = [f"{SITE_DIR}{i}" for i in range(len(launch.pythonpath))]
-            data = {"/etc/passwd": f"student:x:{slot.uid}:{slot.gid}:student:/tmp:/bin/sh\n",
-                    "/etc/group": f"student:x:{slot.gid}:\n",
+            data = {"/etc/passwd": f"student:x:{uid}:{gid}:student:/tmp:/bin/sh\n",
+                    "/etc/group": f"student:x:{gid}:\n",
                     "/etc/hosts": "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
                     "/etc/nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n"}
             opts = _bwrap_options(launch, scratch, sites, lim)
@@ -120,7 +129,7 @@ class BwrapSandbox:
                 opts += ["--ro-bind-data", str(fds[-1]), dest]
             opts += ["--remount-ro", "/", "--chdir", SUBMISSION_DIR]
             fds.append(_data_fd(b"\0".join(a.encode() for a in opts) + b"\0"))
-            inner = [self._setpriv, f"--reuid={slot.uid}", f"--regid={slot.gid}", "--clear-groups", "--",
+            inner = [self._setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--",
                      self._bwrap, "--args", str(fds[-1]), "--", sys.executable, launch.entry]
             argv = [sys.executable, "-I", "-S", str(LAUNCHER)]
             for p in cg.join_paths:
@@ -136,7 +145,8 @@ class BwrapSandbox:
         except BaseException:
             if cg is not None:
                 cg.remove()
-            slot.release()
+            if slot is not None:
+                slot.release()
             raise
         finally:
             for fd in fds:

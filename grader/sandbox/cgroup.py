@@ -154,7 +154,10 @@ class RunCgroup:
     @classmethod
     def create(cls, layout: CgroupLayout, *, memory_bytes: int, processes: int, cpus: float) -> RunCgroup:
         assert layout.v2 is not None
-        name = f"run-{os.getpid()}-{next(_counter)}-{time.monotonic_ns() % 10**9}"
+        n = next(_counter)
+        if n == 0:
+            remove_stale(layout)
+        name = f"run-{os.getpid()}-{n}-{time.monotonic_ns() % 10**9}"
         layout.v2.mkdir(exist_ok=True)
         if layout.v2_limits:
             _enable_controllers(layout.v2, V1_CONTROLLERS)
@@ -275,3 +278,25 @@ class RunCgroup:
                     if exc.errno != errno.EBUSY:
                         break
                     time.sleep(0.01)
+
+
+def remove_stale(layout: CgroupLayout) -> list[str]:
+    """Remove the empty groups of runs whose grader process is gone (killed before its teardown); a group
+    that still holds processes stays (rmdir refuses)."""
+    removed = []
+    for parent in [*layout.v1.values(), layout.v2]:
+        if parent is None or not parent.is_dir():
+            continue
+        for d in parent.glob("run-*"):
+            try:
+                pid = int(d.name.split("-")[1])
+            except (IndexError, ValueError):
+                continue
+            if pid == os.getpid() or Path(f"/proc/{pid}").exists():
+                continue
+            try:
+                d.rmdir()
+                removed.append(str(d))
+            except OSError:
+                pass
+    return removed

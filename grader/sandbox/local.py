@@ -106,9 +106,17 @@ def submission_env(launch: Launch, pythonpath: list[str] | None = None) -> dict[
     return env
 
 
+def unprivileged(uid: tuple[int, int] | None) -> tuple[int, int] | None:
+    if uid is not None and (uid[0] == 0 or uid[1] == 0):
+        raise UsageError("submissions must not run as root: give --run-as an unprivileged user, or leave it out "
+                         "(as root the grader then uses a separate uid for each parallel run)")
+    return uid
+
+
 def launcher_argv(launch: Launch, scratch: Path, *modes: str, cgroup=None, uid: tuple[int, int] | None = None,
                   extra: list[str] | None = None) -> list[str]:
     lim = launch.limits
+    uid = unprivileged(uid)
     argv = [sys.executable, "-I", "-S", str(LAUNCHER), *modes]
     if cgroup is not None:
         for p in cgroup.join_paths:
