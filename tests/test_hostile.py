@@ -405,7 +405,7 @@ def test_without_root_require_isolation_a_refuses(as_nobody):
     run, home = as_nobody
     proc = run("check", str(HOSTILE / "assignment.yaml"), str(home / "subs" / "good"), "--require-isolation", "A")
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "isolation tier A required, but this machine offers only userns (tier B)" in proc.stderr
+    assert "isolation tier A required, but the best this machine offers is userns (tier B)" in proc.stderr
     assert "not running as root" in proc.stderr
 
 
@@ -416,4 +416,4 @@ def test_require_isolation_below_the_forced_tier_refuses():
                            str(HOSTILE / "good"), "--sandbox", "plain", "--require-isolation", "B"],
                           capture_output=True, text=True, timeout=60, cwd=REPO, check=False)
     assert proc.returncode == 2
-    assert "isolation tier B required, but this machine offers only plain (tier C)" in proc.stderr
+    assert "isolation tier B required, but --sandbox plain is plain (tier C)" in proc.stderr

@@ -170,10 +170,12 @@ def require_tier(tier_letter: str, force: str | None = None) -> Sandbox:
         raise UsageError(f"--require-isolation must be one of {', '.join(LEVELS)}, got {tier_letter!r}")
     sandbox = choose_sandbox(force, announce=False)
     if LEVELS.index(sandbox.level) > LEVELS.index(letter):
-        why = sandbox.fallback_reason or ("forced with --sandbox" if force else "")
-        raise UsageError(
-            f"isolation tier {letter} required, but this machine offers only {sandbox.tier} "
-            f"({sandbox.description})" + (f": {why}" if why else "") + f". Refusing to grade. {FIX_HINT}")
+        if force and force != "auto":
+            raise UsageError(f"isolation tier {letter} required, but --sandbox {sandbox.name} is {sandbox.tier}. "
+                             f"Refusing to grade. Leave out --sandbox to use the best tier this machine offers.")
+        why = (sandbox.fallback_reason or "").removeprefix("not tier A: ")
+        raise UsageError(f"isolation tier {letter} required, but the best this machine offers is {sandbox.tier}"
+                         + (f" ({why})" if why else "") + f". Refusing to grade. {FIX_HINT}")
     return sandbox
 
 

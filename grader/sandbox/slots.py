@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 
 UID_BASE = 60000  # Debian leaves 60000-64999 for global allocation on demand; nothing here by default
-SLOTS = 64
+SLOTS = 1000  # uids 60000-60999: enough for a parallel batch (workers x behaviours at once)
 LOCK_DIR = Path("/run/grader-slots")
 
 
@@ -71,7 +71,7 @@ def acquire(timeout: float = 120.0) -> Slot:
         for i in range(SLOTS):
             if not _usable(UID_BASE + i):
                 continue
-            fh = open(d / f"slot-{i:02d}.lock", "a+")  # noqa: SIM115 - held until release()
+            fh = open(d / f"slot-{i:03d}.lock", "a+")  # noqa: SIM115 - held until release()
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
