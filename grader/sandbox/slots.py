@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import os
 import pwd
-import signal
 import time
 from pathlib import Path
 
@@ -51,13 +50,13 @@ def _lock_dir() -> Path:
     return d
 
 
-def kill_uid(uid: int) -> list[int]:
-    """SIGKILL every process of `uid` (leftovers of a grader that was itself killed -9). Returns their pids."""
+def processes_of(uid: int) -> list[int]:
+    """pids of live processes running as `uid`."""
     found = []
-    for p in psutil.process_iter(["uids"]):
+    for p in psutil.process_iter(["uids", "status"]):
         try:
-            if p.info["uids"] and uid in (p.info["uids"].real, p.info["uids"].effective):
-                p.send_signal(signal.SIGKILL)
+            if p.info["uids"] and uid in (p.info["uids"].real, p.info["uids"].effective) and \
+                    p.info["status"] != psutil.STATUS_ZOMBIE:
                 found.append(p.pid)
         except psutil.Error:
             continue
@@ -65,21 +64,26 @@ def kill_uid(uid: int) -> list[int]:
 
 
 def acquire(timeout: float = 120.0) -> Slot:
+    """A free slot: its lock taken, and no process running as its uid. A slot whose uid still has processes
+    (whatever they are: leftovers of a grader killed with SIGKILL, or a grader whose lock files we cannot
+    see) is skipped, never cleaned up by killing: we kill only what we know is ours."""
     d = _lock_dir()
     deadline = time.monotonic() + timeout
     while True:
         for i in range(SLOTS):
-            if not _usable(UID_BASE + i):
+            uid = UID_BASE + i
+            if not _usable(uid):
                 continue
-            fh = open(d / f"slot-{i:03d}.lock", "a+")  # noqa: SIM115 - held until release()
+            fh = open(d / f"uid-{uid}.lock", "a+")  # noqa: SIM115 - held until release()
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 fh.close()
                 continue
-            slot = Slot(i, fh)
-            kill_uid(slot.uid)
-            return slot
+            if processes_of(uid):
+                fh.close()
+                continue
+            return Slot(i, fh)
         if time.monotonic() > deadline:
             raise TimeoutError(f"all {SLOTS} sandbox slots stayed busy for {timeout:.0f} s")
         time.sleep(0.05)
