@@ -171,7 +171,7 @@ def percentile(xs: list[float], q: float) -> float:
 
 # --- report ----------------------------------------------------------------------------------------------------
 
-def report(meta: dict, batch: list[dict], seq: dict, par: dict, chk: dict) -> str:
+def report(meta: dict, batch: list[dict], seq: dict, par: dict, chk: dict, costs: dict | None) -> str:
     vs, vp = verdicts(seq["runs"]), verdicts(par["runs"])
     diff = sorted(k for k in vs if vs.get(k) != vp.get(k))
     agree = 1 - len(diff) / max(1, len(vs))
@@ -219,7 +219,9 @@ def report(meta: dict, batch: list[dict], seq: dict, par: dict, chk: dict) -> st
         "--workers 1 and the default.",
     ]
     for k in diff[:20]:
-        lines.append(f"- {k[0]} {k[1]} {k[2]}: sequential {vs.get(k)}, parallel {vp.get(k)}")
+        why = {label: _why(res["runs"], k) for label, res in (("sequential", seq), ("parallel", par))}
+        lines.append(f"- {k[0]} {k[1]} {k[2]}: sequential {vs.get(k)}{why['sequential']}, "
+                     f"parallel {vp.get(k)}{why['parallel']}")
     lines += [
         f"Matches the corpus manifests: {expect_ok}/{expect_total} runs.",
         *[f"- {w}" for w in wrong[:20]],
@@ -232,7 +234,19 @@ def report(meta: dict, batch: list[dict], seq: dict, par: dict, chk: dict) -> st
         f"{chk['longest_median']:.2f} s → **{chk['ratio']:.2f}×** (target ≤ 1.5×); the spec's idle window "
         f"is {chk['idle_window_param']} s.",
     ]
+    if costs:
+        import costs as costs_mod
+
+        lines += ["", *costs_mod.describe(costs)]
     return "\n".join(lines) + "\n"
+
+
+def _why(runs: dict, key: tuple) -> str:
+    r = runs.get((key[0], key[1]))
+    for b in (r or {}).get("behaviours", []):
+        if b["id"] == key[2] and b["status"] != "passed":
+            return f" ({b['reason'] or 'failed'}: {b['summary'][:80]})"
+    return ""
 
 
 def main() -> int:
@@ -243,6 +257,7 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the generated batch and outputs")
     ap.add_argument("--grade-args", default="", help="extra arguments for both `grader grade` runs")
     ap.add_argument("--parallel-first", action="store_true", help="grade with the default workers first")
+    ap.add_argument("--no-profile", action="store_true", help="skip the cost profile (benchmarks/costs.py)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="grader-bench-"))
     try:
@@ -260,15 +275,21 @@ def main() -> int:
             print(f"  {res[label]['wall']:.1f} s", file=sys.stderr, flush=True)
         print("timing grader check ...", file=sys.stderr, flush=True)
         chk = check_latency(args.check_repeats)
+        costs = None
+        if not args.no_profile:
+            print("profiling a run's costs ...", file=sys.stderr, flush=True)
+            import costs as costs_mod
+
+            costs = costs_mod.profile()
         any_run = next(iter(res["seq"]["runs"].values()))
         meta.update(load_after=loadavg(), psi_after=psi(), tier=any_run["tier"], version=any_run["grader_version"])
-        text = report(meta, batch, res["seq"], res["par"], chk)
+        text = report(meta, batch, res["seq"], res["par"], chk, costs)
         print(text)
         outdir = REPO / "benchmarks" / "results"
         outdir.mkdir(exist_ok=True)
         stamp = meta["when"].replace(":", "")
         (outdir / f"{stamp}.md").write_text(text)
-        raw = {"meta": meta, "batch": batch, "check": chk,
+        raw = {"meta": meta, "batch": batch, "check": chk, "costs": costs,
                **{k: {kk: vv for kk, vv in v.items() if kk != "runs"} | {
                    "verdicts": {"/".join(key): st for key, st in verdicts(v["runs"]).items()},
                    "overheads": overheads(v["runs"])} for k, v in res.items()}}

@@ -17,6 +17,7 @@ import queue
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -44,41 +45,80 @@ def default_workers(cpus: int | None = None) -> int:
 
 
 class CpuGate:
-    """Admits a new run only while the machine's CPU has headroom.
+    """Admits a new run only while the machine's CPU has headroom, and not too soon after the last one.
 
-    A run's first second is its most CPU-hungry (the session's imports, a sandbox and an interpreter per
-    behaviour); runs started while the CPU is saturated would see their servers start late and answer late,
-    and wall-clock verdicts (startup and reply timeouts) would depend on what else was running. So each
-    start waits until, over a short window, tasks stalled waiting for a CPU less than `stall_limit` of the
-    time (Linux pressure stall information, /proc/pressure/cpu), or, without PSI, the CPU was less than
-    `busy_limit` busy. A machine loaded by something else then grades fewer runs at once, not worse ones.
+    A run's first second is its most CPU-hungry (a sandbox and an interpreter for each of its behaviours,
+    all at once); runs started on a saturated CPU see their servers start late and answer late, and
+    wall-clock verdicts (startup and reply timeouts) would then depend on what else was running. So a run
+    starts only when (1) at least `spacing` seconds have passed since the previous start (default: one
+    start per core per second, so start-up bursts do not pile up) and (2) over the last `history` seconds,
+    tasks stalled waiting for a CPU less than `stall_limit` of the time (Linux pressure stall information,
+    /proc/pressure/cpu; without PSI, the CPU was less than `busy_limit` busy). A machine loaded by
+    something else then grades fewer runs at once, not worse ones. The first run always starts.
     """
 
     PSI = "/proc/pressure/cpu"
+    TICK = 0.2  # seconds between samples
 
-    def __init__(self, stall_limit: float = 0.10, busy_limit: float = 0.75, window: float = 0.3) -> None:
-        self.stall_limit, self.busy_limit, self.window = stall_limit, busy_limit, window
+    def __init__(self, cores: int | None = None, stall_limit: float = 0.30, busy_limit: float = 0.85,
+                 spacing: float | None = None, history: float = 1.2) -> None:
+        cores = cores or cpu_count()
+        self.stall_limit, self.busy_limit = stall_limit, busy_limit
+        self.spacing = 1.0 / cores if spacing is None else spacing
         self.psi = os.path.exists(self.PSI)
+        self._samples: deque[float] = deque(maxlen=max(1, round(history / self.TICK)))
+        self._last_start = 0.0
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, name="cpu-gate", daemon=True)
+        self._sampler.start()
 
     def _stall_us(self) -> int:
         with open(self.PSI, encoding="ascii") as fh:
             some = fh.readline().split()
         return int(some[-1].split("=")[1])
 
-    def pressure(self) -> float:
-        """CPU contention over the next `window` seconds: stall fraction (PSI) or busy fraction."""
-        if self.psi:
-            try:
-                a, t0 = self._stall_us(), time.monotonic()
-                time.sleep(self.window)
-                return (self._stall_us() - a) / 1e6 / max(1e-3, time.monotonic() - t0)
-            except (OSError, ValueError, IndexError):
-                self.psi = False
-        return psutil.cpu_percent(interval=self.window) / 100.0
+    def _sample(self) -> None:
+        if not self.psi:
+            psutil.cpu_percent(interval=None)
+        prev, t_prev = (self._stall_us(), time.monotonic()) if self.psi else (0, time.monotonic())
+        while not self._stop.wait(self.TICK):
+            now = time.monotonic()
+            if self.psi:
+                try:
+                    cur = self._stall_us()
+                except (OSError, ValueError, IndexError):
+                    self.psi = False
+                    continue
+                self._samples.append((cur - prev) / 1e6 / max(1e-3, now - t_prev))
+                prev = cur
+            else:
+                self._samples.append(psutil.cpu_percent(interval=None) / 100.0)
+            t_prev = now
+
+    def pressure(self) -> float | None:
+        """The worst CPU contention sampled over the recent history (None before the first sample)."""
+        samples = list(self._samples)
+        return max(samples) if samples else None
 
     def headroom(self) -> bool:
+        """True if a run may start now; waits a little (at most one tick or the spacing) otherwise."""
+        wait = self._last_start + self.spacing - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+            return False
+        pressure = self.pressure()
         limit = self.stall_limit if self.psi else self.busy_limit
-        return self.pressure() < limit
+        if pressure is None or pressure >= limit:
+            time.sleep(self.TICK)
+            return False
+        return True
+
+    def started(self) -> None:
+        self._last_start = time.monotonic()
+        self._samples.clear()  # judge the next start on what happened after this one
+
+    def close(self) -> None:
+        self._stop.set()
 
 
 @dataclass(frozen=True)
@@ -173,6 +213,8 @@ class Scheduler:
                     return False
                 self._in_flight += 1
                 self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+            if self.gate is not None:
+                self.gate.started()
             return True
 
     # --- interruption -----------------------------------------------------------------------------------
@@ -228,6 +270,8 @@ class Scheduler:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            if self.gate is not None:
+                self.gate.close()
         self.outcome.not_started = self._queue.qsize()
         self.outcome.interrupted = self._stopping.is_set() and (self.outcome.not_started > 0 or
                                                                 self._abandoned.is_set())

@@ -15,7 +15,7 @@ stdin close and exits; the sessions' tether (batch/tether.py) then interrupts th
 
 Protocol (one JSON object per line): batch → server {"event": "start", "id", "args", "cwd", "env",
 "stdout", "stderr"} | {"event": "signal", "id", "signal"}; server → batch {"event": "ready", "pid"} |
-{"event": "started", "id", "pid"} | {"event": "exit", "id", "code"}. Unknown events are errors.
+{"event": "started", "id", "pid"} | {"event": "exit", "id", "code", "cpu"}. Unknown events are errors.
 """
 
 from __future__ import annotations
@@ -124,13 +124,14 @@ def serve() -> None:
                 os.read(r_wake, 4096)
         while children:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
                 break
             if pid == 0:
                 break
-            if pid in children:
-                send({"event": "exit", "id": children.pop(pid), "code": os.waitstatus_to_exitcode(status)})
+            if pid in children:  # cpu: the session's and its sandboxes' (all waited for), in seconds
+                send({"event": "exit", "id": children.pop(pid), "code": os.waitstatus_to_exitcode(status),
+                      "cpu": usage.ru_utime + usage.ru_stime})
         if stdin not in ready:
             continue
         chunk = os.read(stdin, 1 << 16)
@@ -171,6 +172,7 @@ class _Waiter:
     done: threading.Event = field(default_factory=threading.Event)
     pid: int | None = None
     code: int | None = None
+    cpu: float = 0.0
 
 
 class WarmStarter:
@@ -183,6 +185,7 @@ class WarmStarter:
         self.proc = subprocess.Popen([sys.executable, "-m", "grader.batch.warm"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, env=env, start_new_session=True)
         self._ids = itertools.count(1)
+        self.cpu_seconds = 0.0  # CPU used by the sessions run so far, their sandboxes included
         self._waiters: dict[int, _Waiter] = {}
         self._lock = threading.Lock()  # the waiters
         self._wlock = threading.Lock()  # writes to the server (never held while taking _lock)
@@ -209,7 +212,9 @@ class WarmStarter:
             if event == "started":
                 waiter.pid = msg["pid"]
             elif event == "exit":
-                waiter.code = msg["code"]
+                waiter.code, waiter.cpu = msg["code"], msg.get("cpu", 0.0)
+                with self._lock:
+                    self.cpu_seconds += waiter.cpu
                 waiter.done.set()
             else:
                 raise ValueError(f"unknown event from the warm starter: {event!r}")
