@@ -417,3 +417,24 @@ def test_require_isolation_below_the_forced_tier_refuses():
                           capture_output=True, text=True, timeout=60, cwd=REPO, check=False)
     assert proc.returncode == 2
     assert "isolation tier B required, but --sandbox plain is plain (tier C)" in proc.stderr
+
+
+def test_unprivileged_suite_grades_and_labels_its_tier():
+    """When the suite itself runs without root (a student's laptop, CI without sudo)."""
+    if os.geteuid() == 0:
+        pytest.skip("running as root: the as-nobody tests above cover this")
+    good = grade(SPEC, HOSTILE / "good", COURSE, RunOptions())
+    assert good.tier in ("userns (tier B)", "plain (tier C)")
+    assert good.score == good.max_score
+    daemon = grade(SPEC, HOSTILE / "daemon", COURSE, RunOptions())
+    assert {s for s, _ in statuses(daemon).values()} == {"failed"}
+    time.sleep(0.2)
+    left = []
+    for p in psutil.process_iter(["uids"]):
+        try:
+            if p.info["uids"].real == os.getuid() and "GRADER_RUN" in p.environ() and \
+                    p.status() != psutil.STATUS_ZOMBIE:
+                left.append(p.pid)
+        except psutil.Error:
+            continue
+    assert left == [], "a process of a run survived"
