@@ -133,10 +133,11 @@ def test_journal_keeps_the_latest_run_and_drops_a_torn_line(tmp_path: Path) -> N
         Journal(j.path).load()
 
 
-def test_default_workers_exceed_the_cores() -> None:
+def test_default_workers_exceed_the_cores_within_the_sandbox_slots() -> None:
     assert default_workers(2) > 2
     assert default_workers(1) >= 2
     assert default_workers(64) <= 32
+    assert default_workers(16, behaviours_per_run=8, slots=64) == 8
 
 
 # --- real batches ------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from grader.batch.discover import Discovery, Submission, discover, submission_di
 from grader.batch.journal import Entry, Journal
 from grader.batch.outputs import write_class, write_run
 from grader.batch.progress import Progress
-from grader.batch.scheduler import CpuGate, Job, Outcome, Scheduler, default_workers
+from grader.batch.scheduler import Job, Outcome, Scheduler, StartGate, default_workers
 from grader.batch.warm import WarmStarter
 from grader.errors import UsageError
 from grader.results import RunResult
@@ -46,7 +46,7 @@ class BatchConfig:
     seed: int | None = None
     run_as: str | None = None
     grade: bool = True  # False: only rewrite the outputs from the journal
-    throttle: bool = True  # start a run only while the CPU has headroom (scheduler.CpuGate)
+    throttle: bool = True  # space run starts out (scheduler.StartGate)
     warm: bool = True  # fork sessions from a warm interpreter (batch/warm.py) instead of cold starts
 
 
@@ -158,7 +158,8 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
 
     sandbox = choose_sandbox(cfg.sandbox)
     plain = sandbox.tier.split("/")[-1] == "plain"
-    workers = cfg.workers or default_workers()
+    workers = cfg.workers or default_workers(
+        behaviours_per_run=max((len(s.behaviours) for s in p.specs.values()), default=8), slots=_slots())
     jobs = cfg.jobs
     if plain:
         jobs = 1  # one real port: each server run has the port to itself, one behaviour at a time
@@ -184,7 +185,7 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
             options = replace(options, starter=starter)
         scheduler = Scheduler(p.jobs, course, options, workers, on_done=on_done, on_notice=progress.notice,
                               one_at_a_time=lambda job: plain and job.spec.kind == "server",
-                              gate=CpuGate() if cfg.throttle else None,
+                              gate=StartGate() if cfg.throttle else None,
                               on_abandon=starter.interrupt_all if starter else lambda: None)
         progress.start(total=len(p.jobs) + len(p.reused), done=len(p.reused))
         try:
@@ -209,6 +210,15 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
                               max_scores={n: s.max_score for n, s in specs.items()})
     return BatchReport(plan=p, outcome=outcome, workers=workers, wall=round(time.monotonic() - t0, 2),
                        outputs=outputs, results=results, tier=sandbox.tier, peak_in_flight=peak)
+
+
+def _slots() -> int | None:
+    """How many behaviours the sandbox can run at once (one uid slot each), if it has such a limit."""
+    try:
+        from grader.sandbox import slots
+    except ImportError:
+        return None
+    return getattr(slots, "SLOTS", None)
 
 
 def final_results(p: Plan) -> list[RunResult]:

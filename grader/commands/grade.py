@@ -51,13 +51,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="output folder, also holding the journal that makes the batch resumable "
                         "(default: grader-out)")
     p.add_argument("--workers", "-w", type=int, metavar="N",
-                   help="at most N runs graded at once (default: 8 per CPU core, at most 32; each run also "
-                        "grades its behaviours at once, each on its own server); a run starts only while the "
-                        "CPU has headroom (see --no-throttle)")
+                   help="runs graded at once (default: 3 per CPU core, at most 32, within the sandbox's "
+                        "slots; each run also grades its behaviours at once, each on its own server)")
     p.add_argument("--no-throttle", action="store_true",
-                   help="start runs as soon as a worker is free, even while the CPU is saturated (by default a "
-                        "run starts only while the CPU has headroom, so a loaded machine grades fewer runs at "
-                        "once rather than worse ones)")
+                   help="start runs as soon as a worker is free (by default starts are spaced out, so that the "
+                        "start-up bursts of several runs do not coincide)")
     p.add_argument("--jobs", type=int, default=0, metavar="N",
                    help="behaviours of one run graded at once (default: all)")
     p.add_argument("--rerun-failed", action="store_true",
