@@ -191,18 +191,21 @@ class NamespacedRun(Run):
         self._pidns: str | None = None
         self._sockets: NetnsSockets | None = None
         self._find_main()
-        if self._init is not None:
-            try:
-                self._pidns = os.readlink(f"/proc/{self._init}/ns/pid")
-                self._setup_sockets()
-            except OSError:
-                pass  # it died already: socket() says so
         self._start_monitor()
+
+    def _on_found(self) -> None:
+        try:
+            self._pidns = os.readlink(f"/proc/{self._init}/ns/pid")
+            self._setup_sockets()
+        except OSError:
+            pass  # it died already: socket() says so
 
     def _setup_sockets(self) -> None:
         self._sockets = NetnsSockets(f"/proc/{self._init}/ns/net")
 
     def socket(self, family: int = socket.AF_INET) -> socket.socket:
+        if self._sockets is None:
+            self._try_find()
         if self._sockets is None:
             raise OSError(errno.ENETUNREACH, "the submission's network namespace is gone")
         return self._sockets.socket(family)
@@ -288,31 +291,29 @@ class PlainRun(Run):
     tier = "plain (tier C)"
     init_is_popen = True  # the launcher is the child subreaper
 
-    def __init__(self, popen, scratch, limits, t0, lock: object, marker: str) -> None:
+    def __init__(self, popen, scratch, limits, t0, lock: object, marker: str, uid: int, slot=None) -> None:
         super().__init__(popen, scratch, limits, t0)
         self._lock = lock
         self._marker = marker
-        self._known: set[int] = {popen.pid}
+        self._uid = uid
+        self._slot = slot
         self._find_main()
         self._start_monitor()
 
-    def processes(self):
-        procs = super().processes()
-        self._known.update(p.pid for p in procs)
-        return procs
-
     def _tree(self) -> list[int]:
-        pids = set(self._known)
+        """The launcher's descendants (on Linux it is their child subreaper, so daemons stay among them),
+        plus, without a subreaper (macOS), whatever is in the run's session or carries its marker. Only what
+        is verifiably the run's NOW: a pid seen earlier may belong to someone else by the time we kill."""
+        pids: set[int] = set()
         try:
             pids.update(p.pid for p in psutil.Process(self.popen.pid).children(recursive=True))
         except psutil.Error:
             pass
-        # without a subreaper (macOS), double-forked daemons leave the tree: find them by session or marker
         for p in psutil.process_iter(["pid"]):
             try:
-                if os.getsid(p.pid) in (self.popen.pid, self._main):
-                    pids.add(p.pid)
-                elif p.pid not in pids and p.uids().real == os.getuid() and \
+                if p.pid in pids or p.uids().real != self._uid:
+                    continue
+                if os.getsid(p.pid) in (self.popen.pid, self._main) or \
                         p.environ().get("GRADER_RUN") == self._marker:
                     pids.add(p.pid)
             except (OSError, psutil.Error):
@@ -345,6 +346,8 @@ class PlainRun(Run):
     def _on_stopped(self) -> None:
         if self._lock is not None:
             self._lock.close()  # releases the flock
+        if self._slot is not None:
+            self._slot.release()
 
 
 class PlainSandbox:
@@ -363,13 +366,28 @@ class PlainSandbox:
             except BaseException:
                 lock.close()
                 raise
-        scratch = prepare_scratch(launch)
-        env = submission_env(launch)
-        t0 = time.monotonic()
-        popen = subprocess.Popen(launcher_argv(launch, scratch, "--subreaper", uid=launch.run_as),
-                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 env=env, start_new_session=True)
-        return PlainRun(popen, scratch, launch.limits, t0, lock, env["GRADER_RUN"])
+        slot = None
+        uid = launch.run_as
+        try:
+            if uid is None and is_root():  # never run a submission as root, not even in this tier
+                from grader.sandbox import slots
+
+                slot = slots.acquire()
+                uid = (slot.uid, slot.gid)
+            scratch = prepare_scratch(launch, readable=uid is not None)
+            env = submission_env(launch)
+            t0 = time.monotonic()
+            popen = subprocess.Popen(launcher_argv(launch, scratch, "--subreaper", uid=uid),
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env=env, start_new_session=True)
+        except BaseException:
+            if lock is not None:
+                lock.close()
+            if slot is not None:
+                slot.release()
+            raise
+        return PlainRun(popen, scratch, launch.limits, t0, lock, env["GRADER_RUN"],
+                        uid[0] if uid else os.getuid(), slot)
 
 
 def _port_lock(address: tuple[str, int]):

@@ -66,6 +66,7 @@ class Run:
         self._stopping = threading.Event()
         self._init: int | None = None
         self._main: int | None = None
+        self._find_lock = threading.Lock()
         self._out_total = 0
         self.cgroup: RunCgroup | None = None  # set by tiers that put the run in a cgroup
         self.memory_peak: int | None = None  # bytes, from the cgroup, once stopped
@@ -75,35 +76,55 @@ class Run:
         self.stderr = CappedOutput(popen.stderr, limits.output_cap_bytes, t0, on_data=self._on_output)
 
     # --- who is the submission -------------------------------------------------------------------------
-    def _find_main(self, timeout: float = 5.0) -> None:
-        """popen -> init -> main: wait until the submission's main process exists."""
+    def _find_main(self, timeout: float = 10.0) -> bool:
+        """popen -> init -> main: wait until the submission's main process exists (a loaded machine can take
+        seconds to start three processes; if it takes longer, the observers below keep trying)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.popen.poll() is None:
-            try:
-                if self._init is None:
-                    if self.init_is_popen:
-                        self._init = self.popen.pid
-                    else:
-                        kids = psutil.Process(self.popen.pid).children()
-                        if kids:
-                            self._init = kids[0].pid
-                if self._init is not None:
-                    kids = psutil.Process(self._init).children()
-                    if kids:
-                        self._main = kids[0].pid
-                        return
-            except psutil.Error:
-                pass
+        while True:
+            if self._try_find():
+                return True
+            if time.monotonic() >= deadline or self.popen.poll() is not None:
+                return False
             time.sleep(0.003)
+
+    def _try_find(self) -> bool:
+        with self._find_lock:
+            return self._try_find_locked()
+
+    def _try_find_locked(self) -> bool:
+        if self._main is not None:
+            return True
+        try:
+            if self._init is None:
+                if self.init_is_popen:
+                    self._init = self.popen.pid
+                else:
+                    kids = psutil.Process(self.popen.pid).children()
+                    if kids:
+                        self._init = kids[0].pid
+            if self._init is not None:
+                kids = psutil.Process(self._init).children()
+                if kids:
+                    self._main = kids[0].pid
+                    self._on_found()
+                    return True
+        except psutil.Error:
+            pass
+        return False
+
+    def _on_found(self) -> None:
+        """Called once main is known (tiers set up their client-socket helper here)."""
 
     def main_pid(self) -> int | None:
         """Host pid of the submission's main process (None once it has exited)."""
-        if self._main is None:
+        if self._main is None and (self.popen.poll() is not None or not self._try_find()):
             return None
         return self._main if _alive(self._main, self._init) else None
 
     def processes(self) -> list[psutil.Process]:
         """The submission's live processes: the main one first, then every other descendant of init."""
+        if self._main is None and self.popen.poll() is None:
+            self._try_find()
         if self._init is None:
             return []
         if self.cgroup is not None:  # cheaper than a walk of /proc, and nothing can leave a cgroup

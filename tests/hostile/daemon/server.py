@@ -2,7 +2,8 @@
 # main process exits, to outlive grading and sit on the port of the next run.
 # Expected outcome: tier A/B: the daemon dies with the run's pid namespace (and cgroup) when main exits;
 # tier C: the launcher, as the child subreaper, kills it. Both behaviours fail; no process survives; the
-# port is free afterwards.
+# port is free afterwards. (The daemon starts serving only after main has exited: should it survive,
+# both behaviours would pass, and the test would say so.)
 import os
 import sys
 import time
@@ -34,11 +35,16 @@ def serve(reply=bytes.upper, on_data=None):
             s.sendall(reply(data))
 
 
+main = os.getpid()
 if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:
-        time.sleep(0.2)
+        while True:  # serve only once main is gone: if the daemon is still alive then, it escaped
+            try:
+                os.kill(main, 0)
+                time.sleep(0.01)
+            except OSError:
+                break
         serve()
     os._exit(0)
-time.sleep(0.1)
 sys.exit(0)

@@ -1,4 +1,4 @@
-# Attack: memory bomb, BOUNDED (at most 1 GiB, in 16 MiB chunks), triggered by the 1024-byte message only.
+# Attack: memory bomb, BOUNDED (one 1 GiB allocation), triggered by the 1024-byte message only.
 # Expected outcome: the 'big' behaviour fails with reason memory_limit (tier A: the cgroup's OOM kill at
 # 256 MiB; tiers B/C: RSS polling); 'small' passes; a concurrent good submission gets full marks.
 hoard = []
@@ -6,8 +6,7 @@ hoard = []
 
 def maybe_bomb(data):
     if len(data) >= 1000:
-        for _ in range(64):
-            hoard.append(bytearray(16 << 20))  # zero-filled: every page is touched
+        hoard.append(b"\1" * (1 << 30))  # one memset: every page touched, as fast as it gets
 
 def serve(reply=bytes.upper, on_data=None):
     """A correct select() echo server on 127.0.0.1:9000 (reply=bytes.lower makes it wrong)."""
