@@ -54,8 +54,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="runs graded at once (default: 3 per CPU core, at most 32, within the sandbox's "
                         "slots; each run also grades its behaviours at once, each on its own server)")
     p.add_argument("--no-throttle", action="store_true",
-                   help="start runs as soon as a worker is free (by default starts are spaced out, so that the "
-                        "start-up bursts of several runs do not coincide)")
+                   help="start runs as soon as a worker is free (by default starts are spaced out and held "
+                        "while the machine is crowded, so that servers are not failed for starting late)")
     p.add_argument("--jobs", type=int, default=0, metavar="N",
                    help="behaviours of one run graded at once (default: all)")
     p.add_argument("--rerun-failed", action="store_true",
@@ -125,7 +125,8 @@ def _conclude(report, out: Path) -> int:
               f"{o.not_started + o.abandoned} not done. Run the same command again to continue.")
         return 130
     graded = o.done
-    parts = [f"graded {graded} run(s)"]
+    parts = [f"graded {graded} run(s)" if report.plan.jobs or p.reused else
+             "nothing graded: the gradebook and reports were rewritten from the journal"]
     if p.reused:
         parts.append(f"{len(p.reused)} already graded (journal)")
     if p.changed:
