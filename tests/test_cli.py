@@ -31,14 +31,27 @@ def grader(*args: str, cwd: Path | None = None, timeout: float = 120) -> subproc
 
 
 def survivors() -> list[str]:
-    """Processes of submissions graded by this module still alive (their copies live under SCRATCH)."""
+    """Processes of submissions graded by this module still alive. Their copies live under SCRATCH, which
+    shows in the command line or cwd (plain, netns) or in the mount table (bwrap binds it)."""
     left = []
     for p in psutil.process_iter(["cmdline", "cwd"]):
         try:
-            if str(SCRATCH) in " ".join(p.info["cmdline"] or []) + (p.info["cwd"] or ""):
+            seen = " ".join(p.info["cmdline"] or []) + (p.info["cwd"] or "")
+            if str(SCRATCH) not in seen:
+                with open(f"/proc/{p.pid}/mountinfo") as fh:
+                    seen = fh.read()
+            if str(SCRATCH) in seen and p.status() != psutil.STATUS_ZOMBIE:
                 left.append(f"{p.pid} {p.info['cmdline']}")
-        except psutil.Error:
+        except (psutil.Error, OSError):
             continue
+    return left
+
+
+def no_survivors(grace: float = 10.0) -> list[str]:
+    """survivors() still there after a grace period (a SIGKILLed process takes a moment to go)."""
+    deadline = time.monotonic() + grace
+    while (left := survivors()) and time.monotonic() < deadline:
+        time.sleep(0.1)
     return left
 
 
@@ -146,12 +159,16 @@ def test_two_checks_on_port_9000_at_once_do_not_touch_each_other():
     cmd = [*GRADER, "check", "select_server", "reference/select_server", "--only", "echo,concurrent_clients"]
     procs = [subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
              for _ in range(2)]
+    seen_running = False
+    while any(p.poll() is None for p in procs):
+        seen_running = seen_running or bool(survivors())  # proves survivors() sees live runs
+        time.sleep(0.05)
     outs = [p.communicate(timeout=120) for p in procs]
     for p, (out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, out + err
         assert "Total: 5/5" in out
-    time.sleep(0.2)
-    assert survivors() == []
+    assert seen_running, "survivors() never saw the runs while they were alive: it cannot detect leftovers"
+    assert no_survivors() == []
 
 
 @pytest.mark.slow
@@ -178,4 +195,4 @@ def test_plain_tier_grades_and_says_when_the_port_is_taken(tmp_path):
         proc = grader(*course, "check", "echo_elsewhere", str(sub), "--sandbox", "plain", "--only", "echo")
     assert proc.returncode == 2
     assert f"port {port} on 127.0.0.1 is already in use" in proc.stderr
-    assert survivors() == []
+    assert no_survivors() == []
