@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import random
+import re
 import resource
 import shutil
 import statistics
@@ -128,11 +129,16 @@ def grade_batch(subs: Path, out: Path, workers: int | None, extra: list[str]) ->
             runs[(msg["student"], msg["assignment"])] = msg["result"]
         elif msg["event"] == "batch":
             workers_used = msg.get("workers")
+    held, average = 0.0, 1.0
     for line in proc.stdout.splitlines():
-        if "worker(s) busy at once" in line:
-            peak = int(line.split("up to ")[1].split(" of ")[0])
-    return {"wall": wall, "cpu": cpu, "runs": runs, "workers": workers_used, "peak": peak,
-            "stdout": proc.stdout.strip()}
+        m = re.search(r"([\d.]+) runs at once on average \(at most (\d+) of", line)
+        if m:
+            average, peak = float(m.group(1)), int(m.group(2))
+        m = re.search(r"starts held (\d+) s", line)
+        if m:
+            held = float(m.group(1))
+    return {"wall": wall, "cpu": cpu, "runs": runs, "workers": workers_used, "peak": peak, "average": average,
+            "held": held, "stdout": proc.stdout.strip()}
 
 
 def verdicts(runs: dict) -> dict:
@@ -208,7 +214,9 @@ def report(meta: dict, batch: list[dict], seq: dict, par: dict, chk: dict, costs
         "|---|--:|--:|",
         f"| wall time | {seq['wall']:.1f} s | {par['wall']:.1f} s |",
         f"| CPU time (grader + sessions + submissions) | {seq['cpu']:.1f} s | {par['cpu']:.1f} s |",
-        f"| runs at once (cap / peak) | 1 / 1 | {par['workers']} / {par['peak']} |",
+        f"| runs at once (cap / peak / average) | 1 / 1 / {seq['average']:.1f} | {par['workers']} / {par['peak']} / "
+        f"{par['average']:.1f} |",
+        f"| run starts held while the CPU was oversubscribed | — | {par['held']:.0f} s |",
         f"| per-run overhead median / p90 / max | {statistics.median(ov_s):.2f} / {percentile(ov_s, .9):.2f} / "
         f"{max(ov_s):.2f} s | {statistics.median(ov_p):.2f} / {percentile(ov_p, .9):.2f} / {max(ov_p):.2f} s |",
         "",

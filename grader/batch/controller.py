@@ -80,6 +80,8 @@ class BatchReport:
     results: list[RunResult]
     tier: str = ""
     peak_in_flight: int = 0  # most runs graded at once
+    held_seconds: float = 0.0  # time run starts waited because the machine was crowded
+    run_seconds: float = 0.0  # the graded runs' durations, summed (÷ wall = runs at once on average)
 
 
 def fingerprint(spec: Spec, course: Course, submission: Path) -> str:
@@ -168,7 +170,8 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
                          run_as=cfg.run_as)
     t0 = time.monotonic()
     outcome = Outcome()
-    peak = 0
+    peak, held = 0, 0.0
+    graded_seconds: list[float] = []
     if p.jobs:
         journal.record_batch(started_at=_now(), grader_version=__version__, workers=workers, tier=sandbox.tier,
                              runs=len(p.jobs), reused=len(p.reused))
@@ -177,6 +180,7 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
             entry = Entry(job.submission.student, job.submission.assignment, job.fingerprint, result)
             journal.record_run(entry)  # first: from here on the run survives anything
             p.entries[entry.key] = entry
+            graded_seconds.append(result.duration)
             write_run(out, result)
             progress.run_done(job.submission.student, job.submission.assignment, result)
 
@@ -195,6 +199,7 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
             if starter is not None:
                 starter.close()
         peak = scheduler.peak_in_flight
+        held = scheduler.gate.held_seconds if scheduler.gate is not None else 0.0
     results = final_results(p)
     outputs: list[Path] = []
     if not outcome.interrupted and not outcome.errors:
@@ -209,7 +214,8 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
                               titles={n: s.title for n, s in specs.items()},
                               max_scores={n: s.max_score for n, s in specs.items()})
     return BatchReport(plan=p, outcome=outcome, workers=workers, wall=round(time.monotonic() - t0, 2),
-                       outputs=outputs, results=results, tier=sandbox.tier, peak_in_flight=peak)
+                       outputs=outputs, results=results, tier=sandbox.tier, peak_in_flight=peak,
+                       held_seconds=round(held, 1), run_seconds=round(sum(graded_seconds), 1))
 
 
 def _slots() -> int | None:

@@ -32,8 +32,9 @@ from grader.spec import Course, Spec
 # observation windows). What a 2-core machine cannot absorb is many runs *starting* together: each start
 # is a burst of sandboxes and interpreters, one per behaviour, and past ~40 behaviours in flight servers
 # start seconds late ("never listened") and answer late. Measured (benchmarks/README.md): 3 runs per core
-# with starts spaced out keeps every verdict equal to sequential grading, even with other load on the
-# machine; 4-5 per core does not. The cap is also bounded by the sandbox's uid slots (one per behaviour).
+# keeps every verdict equal to sequential grading on an idle machine, 4-5 per core does not; the
+# StartGate below holds starts when the machine is busier than that. The cap is also bounded by the
+# sandbox's uid slots (one per behaviour).
 RUNS_PER_CORE = 3
 MAX_DEFAULT_WORKERS = 32
 
@@ -54,46 +55,40 @@ def default_workers(cpus: int | None = None, behaviours_per_run: int = 8, slots:
 class StartGate:
     """Decides when the next run may start.
 
-    A run's start is a burst: a sandbox and an interpreter for each of its behaviours, all at once. The
-    gate (1) spaces starts out, at most one per `spacing` seconds (default 0.75 s divided by the cores),
-    so bursts do not coincide, and (2) holds starts while the machine is crowded: while, on average over
-    the last `history` seconds, more than `runnable_per_core` tasks per core were runnable (Linux
-    /proc/loadavg; elsewhere the 1-minute load average). A server that needs 0.3 s of CPU to start takes
-    about 0.3 s × runnable-per-core to listen, so a crowded machine (other batches, test suites) would fail
-    servers for starting late; there the batch grades fewer runs at once instead. The first run always
-    starts.
+    A run's start is a burst: a sandbox and an interpreter for each of its behaviours, all at once, and a
+    server must listen within its startup timeout (5 s). The gate (1) spaces starts out, at most one per
+    `spacing` seconds (default 0.75 s divided by the cores), so bursts do not coincide, and (2) holds
+    starts while the CPU is oversubscribed, measured the way it hurts: a probe thread asks for 5 ms of CPU
+    four times a second and times how long it takes to get it. A slowdown of 5 means a server that needs
+    0.4 s of CPU to start (gevent) listens after 2 s; past `max_slowdown` (median of the last samples)
+    no run starts until the machine calms down — whether the load is other runs (spinning servers, other
+    batches) or anything else. The first run always starts.
     """
 
-    LOADAVG = "/proc/loadavg"
-    TICK = 0.1
+    PROBE_CPU = 0.005  # seconds of CPU each probe asks for
+    TICK = 0.25
 
-    def __init__(self, spacing: float | None = None, cores: int | None = None, runnable_per_core: float = 3.0,
+    def __init__(self, spacing: float | None = None, cores: int | None = None, max_slowdown: float = 5.0,
                  history: float = 1.5) -> None:
-        self.cores = cores or cpu_count()
-        self.spacing = 0.75 / self.cores if spacing is None else spacing
-        self.limit = runnable_per_core * self.cores
-        self._samples: deque[int] = deque(maxlen=max(1, round(history / self.TICK)))
+        self.spacing = 0.75 / (cores or cpu_count()) if spacing is None else spacing
+        self.max_slowdown = max_slowdown
+        self._samples: deque[float] = deque(maxlen=max(1, round(history / self.TICK)))
         self._last_start = -1e9
         self._stop = threading.Event()
-        self.held = 0  # how many times a start waited for a crowded machine
-        if os.path.exists(self.LOADAVG):
-            threading.Thread(target=self._sample, name="start-gate", daemon=True).start()
+        self.held_seconds = 0.0  # time starts waited for an oversubscribed CPU
+        threading.Thread(target=self._probe, name="start-gate", daemon=True).start()
 
-    def _sample(self) -> None:
+    def _probe(self) -> None:
         while not self._stop.wait(self.TICK):
-            try:
-                with open(self.LOADAVG, encoding="ascii") as fh:
-                    running = int(fh.read().split()[3].split("/")[0])
-            except (OSError, ValueError, IndexError):
-                return
-            self._samples.append(max(0, running - 1))  # not counting this sampler
+            cpu0, t0 = time.thread_time(), time.monotonic()
+            while time.thread_time() - cpu0 < self.PROBE_CPU:
+                pass
+            self._samples.append((time.monotonic() - t0) / self.PROBE_CPU)
 
-    def runnable(self) -> float:
-        """Runnable tasks on the machine, averaged over the recent history."""
-        samples = list(self._samples)
-        if samples:
-            return sum(samples) / len(samples)
-        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    def slowdown(self) -> float | None:
+        """How many times longer than its CPU time a CPU-bound task takes now (median of recent probes)."""
+        samples = sorted(self._samples)
+        return samples[len(samples) // 2] if samples else None
 
     def may_start(self) -> bool:
         """True if a run may start now; otherwise waits a little and says False (ask again)."""
@@ -101,8 +96,9 @@ class StartGate:
         if wait > 0:
             time.sleep(wait)
             return False
-        if self.runnable() > self.limit:
-            self.held += 1
+        slowdown = self.slowdown()
+        if slowdown is None or slowdown > self.max_slowdown:
+            self.held_seconds += self.TICK
             time.sleep(self.TICK)
             return False
         return True
@@ -206,8 +202,8 @@ class Scheduler:
                     break
                 if not self._told_busy and time.monotonic() - waiting_since > 5:
                     self._told_busy = True
-                    self.on_notice("the machine is busy (many runnable tasks): fewer runs are graded at once "
-                                   "while it lasts, so that servers are not failed for starting late")
+                    self.on_notice("the CPU is oversubscribed: fewer runs are graded at once while it lasts, so "
+                                   "that servers are not failed for starting late")
             with self._done_lock:
                 if self._stopping.is_set():
                     return False

@@ -55,7 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "slots; each run also grades its behaviours at once, each on its own server)")
     p.add_argument("--no-throttle", action="store_true",
                    help="start runs as soon as a worker is free (by default starts are spaced out and held "
-                        "while the machine is crowded, so that servers are not failed for starting late)")
+                        "while the CPU is oversubscribed, so that servers are not failed for starting late)")
     p.add_argument("--jobs", type=int, default=0, metavar="N",
                    help="behaviours of one run graded at once (default: all)")
     p.add_argument("--rerun-failed", action="store_true",
@@ -118,7 +118,14 @@ def _conclude(report, out: Path) -> int:
 
         if isinstance(exc, GraderError):
             raise exc
-        raise RuntimeError(f"grading {job.submission.key} failed: {exc!r}") from exc
+        import sys
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+        print(f"grader: grading stopped at {job.submission.key}: {type(exc).__name__}: {exc} (a fault of the "
+              f"grader, not of the submission). The {o.done} run(s) that finished are saved in "
+              f"{rel}/journal.jsonl; run the same command again to continue.", file=sys.stderr)
+        return 1
     if o.interrupted:
         saved = o.done
         print(f"interrupted: {saved} run(s) finished and saved in {rel}/journal.jsonl; "
@@ -132,8 +139,11 @@ def _conclude(report, out: Path) -> int:
     if p.changed:
         parts.append(f"{p.changed} changed since last graded")
     if graded:
-        parts.append(f"{report.wall:.1f} s, up to {report.peak_in_flight} of {report.workers} worker(s) busy at "
-                     f"once, isolation {report.tier}")
+        held = (f"; starts held {report.held_seconds:.0f} s while the CPU was oversubscribed"
+                if report.held_seconds >= 1 else "")
+        parts.append(f"{report.wall:.1f} s, {report.run_seconds / max(report.wall, 1e-3):.1f} runs at once on "
+                     f"average (at most {report.peak_in_flight} of {report.workers} workers{held}), isolation "
+                     f"{report.tier}")
     print("; ".join(parts))
     if not report.results:
         print("nothing graded: no submission folder matches the layout (see docs/batch.md)")
