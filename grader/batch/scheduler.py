@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import psutil
 
@@ -63,6 +64,10 @@ class StartGate:
     0.4 s of CPU to start (gevent) listens after 2 s; past `max_slowdown` (median of the last samples)
     no run starts until the machine calms down — whether the load is other runs (spinning servers, other
     batches) or anything else. The first run always starts.
+
+    Where the sandbox puts runs in CPU cgroups (tier A, cgroup v1), the probe thread joins a group of its
+    own beside them, so it competes for CPU the way a starting server does (the runs' parent group shares
+    the CPU with everything outside it; a probe outside would see far less contention than the servers).
     """
 
     PROBE_CPU = 0.005  # seconds of CPU each probe asks for
@@ -76,14 +81,36 @@ class StartGate:
         self._last_start = -1e9
         self._stop = threading.Event()
         self.held_seconds = 0.0  # time starts waited for an oversubscribed CPU
-        threading.Thread(target=self._probe, name="start-gate", daemon=True).start()
+        self._group: Path | None = None
+        self._thread = threading.Thread(target=self._probe, name="start-gate", daemon=True)
+        self._thread.start()
 
     def _probe(self) -> None:
-        while not self._stop.wait(self.TICK):
-            cpu0, t0 = time.thread_time(), time.monotonic()
-            while time.thread_time() - cpu0 < self.PROBE_CPU:
-                pass
-            self._samples.append((time.monotonic() - t0) / self.PROBE_CPU)
+        self._join_runs_cgroup()
+        try:
+            while not self._stop.wait(self.TICK):
+                cpu0, t0 = time.thread_time(), time.monotonic()
+                while time.thread_time() - cpu0 < self.PROBE_CPU:
+                    pass
+                self._samples.append((time.monotonic() - t0) / self.PROBE_CPU)
+        finally:
+            if self._group is not None:  # back to the grader's own group, so ours can be removed
+                with contextlib.suppress(OSError):
+                    (self._group.parent.parent / "tasks").write_text(str(threading.get_native_id()))
+
+    def _join_runs_cgroup(self) -> None:
+        try:
+            from grader.sandbox.cgroup import detect
+
+            parent = detect().v1.get("cpu")
+            if parent is None or not parent.is_dir():
+                return
+            group = parent / f"batch-probe-{os.getpid()}"
+            group.mkdir(exist_ok=True)
+            (group / "tasks").write_text(str(threading.get_native_id()))
+            self._group = group
+        except (ImportError, OSError, AttributeError):
+            return
 
     def slowdown(self) -> float | None:
         """How many times longer than its CPU time a CPU-bound task takes now (median of recent probes)."""
@@ -108,6 +135,10 @@ class StartGate:
 
     def close(self) -> None:
         self._stop.set()
+        self._thread.join(2)
+        if self._group is not None:
+            with contextlib.suppress(OSError):
+                self._group.rmdir()  # empty once the probe thread has ended
 
 
 @dataclass(frozen=True)
