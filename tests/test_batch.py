@@ -27,7 +27,7 @@ from grader.batch.journal import Entry, Journal
 from grader.batch.scheduler import default_workers
 from grader.errors import UsageError
 from grader.results import BehaviourResult, RunResult
-from tests.conftest import COURSE, PROGRAMS, REPO
+from tests.conftest import COURSE, PROGRAMS, REPO, spec_of
 
 ASSIGNMENTS = ["gevent_join", "gevent_server", "nonblocking_server", "select_server", "threaded_server"]
 
@@ -138,6 +138,27 @@ def test_default_workers_exceed_the_cores_within_the_sandbox_slots() -> None:
     assert default_workers(1) >= 2
     assert default_workers(64) <= 32
     assert default_workers(16, behaviours_per_run=8, slots=64) == 8
+
+
+def test_plan_reuses_the_journal_and_reruns_what_failed_or_changed(tmp_path: Path) -> None:
+    from grader.batch.controller import fingerprint, plan
+
+    root = make_batch(tmp_path / "subs", BATCH[:3])  # alice x2, bob
+    journal = Journal(tmp_path / "out" / "journal.jsonl")
+    specs = {a: spec_of(a) for a in ("select_server", "nonblocking_server")}
+    for student, assignment, _p in BATCH[:3]:
+        fp = fingerprint(specs[assignment], COURSE, root / student / assignment)
+        score = 2 if student == "alice" else 0
+        journal.record_run(Entry(student, assignment, fp, fake_run(student, score)))
+    cfg = BatchConfig(root=root, layout="{student}/{assignment}", out=tmp_path / "out")
+    assert plan(COURSE, cfg, journal).jobs == []  # everything journalled and unchanged
+    again = plan(COURSE, BatchConfig(**{**cfg.__dict__, "rerun_failed": True}), journal)
+    assert [j.submission.key for j in again.jobs] == ["bob/select_server"]
+    (root / "alice" / "select_server" / "server.py").write_text("# resubmitted\n")
+    changed = plan(COURSE, cfg, journal)
+    assert [j.submission.key for j in changed.jobs] == ["alice/select_server"]
+    assert changed.changed == 1
+    assert changed.missing(["select_server", "nonblocking_server"]) == [("bob", "nonblocking_server")]
 
 
 # --- real batches ------------------------------------------------------------------------------------------
