@@ -150,6 +150,25 @@ class Client:
             reason="no_reply" if why == "timeout" else "",
         )
 
+    def poke(self, data: bytes, timeout: float | None = None) -> bytes:
+        """Send `data` and wait for *some* reply (at least one byte, at most len(data)); never fails.
+
+        For exchanges a behaviour needs only to make traffic happen (a warm-up, a client that leaves after
+        talking), so that a server is not failed there for what another behaviour checks (the content)."""
+        timeout = self.timeout if timeout is None else timeout
+        try:
+            self.send(data)
+        except BehaviourFailed:
+            return b""
+        assert self.sock is not None
+        self.sock.settimeout(timeout)
+        try:
+            got = self.sock.recv(len(data))
+        except OSError:
+            got = b""
+        self.log(f"got {len(got)} B back" if got else f"no reply within {timeout:.1f} s (not required here)")
+        return got
+
     def close(self) -> None:
         if self.sock is not None:
             self.sock.close()

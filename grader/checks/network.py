@@ -152,8 +152,7 @@ def no_leaks(ctx: Context, p: LeakParams) -> None:
     """After many connect/close cycles the server holds no CLOSE_WAIT sockets and its fds are back to baseline."""
     ctx.start()
     warm = ctx.client("warmup", p.reply_timeout)
-    m = ctx.payload(16)
-    warm.exchange(m, upper(m))
+    warm.poke(ctx.payload(16))
     warm.close()
     time.sleep(0.3)
     base_fds, base_threads = _fd_count(ctx), _threads(ctx)
@@ -166,9 +165,11 @@ def no_leaks(ctx: Context, p: LeakParams) -> None:
                  for i in range(min(p.batch, p.cycles - done))]
         for i, c in enumerate(batch):
             kind = kinds[(done + i) % len(kinds)]
-            if kind == "echo+close":
-                m = ctx.payload(16)
-                c.exchange(m, upper(m))
+            if kind == "echo+close" and not c.poke(ctx.payload(16)):  # any reply: content is echo's business
+                raise BehaviourFailed(
+                    f"{c.name} got no reply during the connect/close cycles",
+                    expected=f"a reply within {p.reply_timeout:.1f} s, so that connections come and go",
+                    observed=f"nothing after {done + i + 1} connections", reason="no_reply")
             elif kind.startswith("send+"):
                 c.send(ctx.payload(16))
             c.reset() if kind.endswith("reset") else c.close()
@@ -220,8 +221,7 @@ def idle_cpu(ctx: Context, p: IdleCpuParams) -> None:
     clients = [ctx.client(f"silent{i + 1}", p.reply_timeout) for i in range(p.silent_clients)]
     if p.disconnect_first:
         leaver = ctx.client("leaver", p.reply_timeout)
-        m = ctx.payload(16)
-        leaver.exchange(m, upper(m))
+        leaver.poke(ctx.payload(16))  # talk, then leave; whether it answered is other behaviours' business
         leaver.close()
     time.sleep(0.3)
     ctx.require_alive("before the idle window")

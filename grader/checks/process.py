@@ -7,7 +7,6 @@ import time
 from pydantic import Field
 
 from grader.checks import BehaviourFailed, Params, check
-from grader.checks.network import upper
 from grader.context import Context
 
 
@@ -20,14 +19,13 @@ class ThreadParams(Params):
 
 @check("single_thread", ThreadParams)
 def single_thread(ctx: Context, p: ThreadParams) -> None:
-    """While serving several clients, the server is one process with one thread."""
+    """While serving several clients, the server is one process with one thread (observed, not asked)."""
     ctx.start()
     clients = [ctx.client(f"client{i + 1}", p.reply_timeout) for i in range(p.clients)]
     worst_threads, worst_procs = 0, 0
-    for r in range(3):
-        for c in clients:
-            m = ctx.payload(16)
-            c.exchange(m, upper(m))
+
+    def observe(when: str) -> None:
+        nonlocal worst_threads, worst_procs
         procs = ctx.server.processes()
         threads = 0
         for proc in procs:
@@ -36,8 +34,16 @@ def single_thread(ctx: Context, p: ThreadParams) -> None:
             except Exception:  # noqa: BLE001 - vanished
                 continue
         worst_threads, worst_procs = max(worst_threads, threads), max(worst_procs, len(procs))
-        ctx.log(f"observation {r + 1}: {len(procs)} process(es), at most {threads} thread(s) in one")
-        time.sleep(0.05)
+        ctx.log(f"{when}: {len(procs)} process(es), at most {threads} thread(s) in one")
+
+    observe("with all clients connected")
+    for c in clients:  # everybody talks at once; replies are other behaviours' business
+        c.send(ctx.payload(16))
+    observe("with all clients talking")
+    deadline = time.monotonic() + p.reply_timeout
+    for c in clients:
+        c.receive(16, max(0.05, deadline - time.monotonic()))
+    observe("after the replies were due")
     if worst_procs > p.max_processes:
         raise BehaviourFailed(
             f"the server started child processes: {worst_procs} processes observed",
