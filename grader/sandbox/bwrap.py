@@ -176,13 +176,15 @@ def _bwrap_options(launch: Launch, scratch: Path, sites: list[str], lim: Limits)
     for name in ETC_FILES:
         if Path("/etc", name).exists():
             o += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    # /tmp and /dev/shm first: an interpreter or venv that lives under /tmp (a CI clone, say) is bound
+    # on top of the empty tmpfs below, instead of being hidden by it.
+    o += ["--proc", "/proc", "--dev", "/dev",
+          "--perms", "1777", "--size", str(lim.tmp_bytes), "--tmpfs", "/tmp",  # noqa: S108 - its own
+          "--perms", "1777", "--size", str(1 << 20), "--tmpfs", "/dev/shm"]  # noqa: S108
     for p in python_paths():
         if not (p == "/usr" or p.startswith("/usr/")):
             o += ["--ro-bind", p, p]
     for src, dest in zip(launch.pythonpath, sites, strict=True):
         o += ["--ro-bind", str(src), dest]
-    o += ["--ro-bind", str(scratch / "sub"), SUBMISSION_DIR,
-          "--proc", "/proc", "--dev", "/dev",
-          "--perms", "1777", "--size", str(lim.tmp_bytes), "--tmpfs", "/tmp",  # noqa: S108 - its own
-          "--perms", "1777", "--size", str(1 << 20), "--tmpfs", "/dev/shm"]  # noqa: S108
+    o += ["--ro-bind", str(scratch / "sub"), SUBMISSION_DIR]
     return o

@@ -159,16 +159,25 @@ def private_mounts(work, tmp_bytes):
         sys.stderr.write(f"grader-launch: note: cannot mount a private /proc: {exc}\n")
     if not work or not tmp_bytes:
         return
+    # Paths the new /tmp and /dev/shm would hide: the submission's copy, and the interpreter, the venv and
+    # injected site dirs when they live there (a CI clone under /tmp, say). Each is bound back read-only.
+    keep = [work]
+    extra = [sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)),
+             *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
+    for p in (os.path.realpath(x) for x in extra):
+        if p.startswith(("/tmp/", "/dev/shm/")) and not any(p == k or p.startswith(k + "/") for k in keep):  # noqa: S108
+            keep.append(p)
     try:
-        fd = os.open(work, os.O_PATH | os.O_CLOEXEC)
+        fds = [os.open(p, os.O_PATH | os.O_CLOEXEC) for p in keep]
         for d in ("/tmp", "/dev/shm"):  # noqa: S108
             if os.path.isdir(d):
                 size = tmp_bytes if d == "/tmp" else 1 << 20  # noqa: S108
                 mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={size}")
-        os.makedirs(work, exist_ok=True)
-        mount(f"/proc/self/fd/{fd}", work, None, MS_BIND | MS_REC)
-        mount(None, work, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
-        os.close(fd)
+        for p, fd in zip(keep, fds, strict=True):
+            os.makedirs(p, exist_ok=True)
+            mount(f"/proc/self/fd/{fd}", p, None, MS_BIND | MS_REC)
+            mount(None, p, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+            os.close(fd)
     except OSError as exc:
         sys.stderr.write(f"grader-launch: note: cannot make a private /tmp: {exc}\n")
 
