@@ -149,7 +149,7 @@ def enter_userns():
     loopback_up()
 
 
-def private_mounts(work, tmp_bytes):
+def private_mounts(work, tmp_bytes, program=None):
     """In the run's own mount namespace: a /proc that shows only its pid namespace (so not the grader, its
     env or its argv); a small private /tmp and /dev/shm; the submission's copy read-only."""
     try:
@@ -164,6 +164,10 @@ def private_mounts(work, tmp_bytes):
     keep = [work]
     extra = [sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)),
              *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
+    if program:  # the interpreter to exec, and its venv (found by pyvenv.cfg; -S hides it from sys.prefix)
+        bindir = os.path.dirname(os.path.abspath(program))
+        venv = os.path.dirname(bindir)
+        extra.append(venv if os.path.isfile(os.path.join(venv, "pyvenv.cfg")) else bindir)
     for p in (os.path.realpath(x) for x in extra):
         if p.startswith(("/tmp/", "/dev/shm/")) and not any(p == k or p.startswith(k + "/") for k in keep):  # noqa: S108
             keep.append(p)
@@ -376,7 +380,7 @@ def main():
     die_with_parent()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if opts.userns:
-        private_mounts(opts.cwd, opts.tmp_bytes)
+        private_mounts(opts.cwd, opts.tmp_bytes, argv[0] if argv else None)
     child = os.fork()
     if child == 0:
         exec_submission(opts, argv, close_fds=[opts.stub_fd] if opts.stub_fd is not None else [])
