@@ -159,23 +159,28 @@ def no_leaks(ctx: Context, p: LeakParams) -> None:
     ctx.log(f"baseline: {base_fds} open fds, {base_threads} thread(s)")
     kinds = p.kinds
     done = 0
+    silent_server = False
     while done < p.cycles:
         # the churn is summarised in one transcript line, not 200 x 4
         batch = [ctx.client(f"churn{done + i + 1}", p.reply_timeout, quiet=True)
                  for i in range(min(p.batch, p.cycles - done))]
         for i, c in enumerate(batch):
             kind = kinds[(done + i) % len(kinds)]
-            if kind == "echo+close" and not c.poke(ctx.payload(16)):  # any reply: content is echo's business
-                raise BehaviourFailed(
-                    f"{c.name} got no reply during the connect/close cycles",
-                    expected=f"a reply within {p.reply_timeout:.1f} s, so that connections come and go",
-                    observed=f"nothing after {done + i + 1} connections", reason="no_reply")
+            if kind == "echo+close" and not silent_server and not c.poke(ctx.payload(16)):
+                # Any reply will do (content is echo's business). A server that stopped answering is still
+                # judged on what it does with departed clients: the rest of the churn only connects/closes.
+                silent_server = True
+                ctx.log(f"{c.name} got no reply: the remaining cycles connect and close without talking")
             elif kind.startswith("send+"):
                 c.send(ctx.payload(16))
             c.reset() if kind.endswith("reset") else c.close()
         done += len(batch)
     ctx.log(f"{p.cycles} connect/close cycles done ({', '.join(kinds)}, in turn, {p.batch} open at once)")
     ctx.require_alive("during the connect/close cycles")
+    # One more client arrives and stays: a server that only looks at its connections when something
+    # happens (a blocking accept) gets that chance, so what is judged is whether it closes departed
+    # clients at all, not when. (Its own socket is open, not leaked: within the fd slack.)
+    ctx.client("last_client", p.reply_timeout)
     deadline = time.monotonic() + p.settle_timeout
     while True:
         cw, fds, threads = _close_wait(ctx), _fd_count(ctx), _threads(ctx)
@@ -235,6 +240,7 @@ def idle_cpu(ctx: Context, p: IdleCpuParams) -> None:
     # while the CPU time it is actually given shrinks with the load.
     wanted = max(used, max(0.0, run1 - run0) + max(0.0, wait1 - wait0))
     percent = 100.0 * wanted / window
+    ctx.require_alive("during the idle window")
     ctx.log(f"while idle: {used:.3f} s of CPU time, runnable {wanted:.3f} s of {window:.2f} s ({percent:.0f}%)")
     if percent > p.max_cpu_percent:
         raise BehaviourFailed(
