@@ -110,17 +110,16 @@ def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: 
         harness_error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
     finally:
         ctx.close()
-    if failure is None and not harness_error:
+    if not harness_error:  # leftovers make any verdict untrustworthy, a failed one included
         for td in ctx.teardowns:
             if not td.clean:
                 harness_error = f"the sandbox left processes alive after teardown: {td.survivors}"
     # A crash is a fact worth stating whatever the check thought went wrong.
-    last = ctx.runs[-1] if ctx.runs else None
-    if spec.kind == "server":  # a server must run until the grader stops it
-        crashed = last is not None and last.exit_code not in (None, 137) and not last.alive()
-    else:  # a script must exit 0 by itself
-        crashed = last is not None and last.exit_code not in (None, 0, 137)
     run = ctx.runs[-1] if ctx.runs else None
+    if spec.kind == "server":  # a server must run until the grader stops it
+        crashed = run is not None and run.exit_code not in (None, 137) and not run.alive()
+    else:  # a script must exit 0 by itself
+        crashed = run is not None and run.exit_code not in (None, 0, 137)
     result = BehaviourResult(
         id=behaviour.id, title=behaviour.title or check.doc.split("\n")[0], check=behaviour.check,
         status="passed", score=behaviour.points, max_score=behaviour.points, visibility=behaviour.visibility,
