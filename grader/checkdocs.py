@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grader.checks import CHECKS
+from grader.checks import library
 
 
 def _type_name(ann: object) -> str:
@@ -14,8 +14,9 @@ def checks_markdown() -> str:
     out = ["# The behaviour library", "",
            "Generated from the code by `grader list --checks --markdown` (a test keeps it in sync).",
            "Use a check in a spec with `check: NAME` and set its parameters under `params:`.", ""]
-    for name in sorted(CHECKS):
-        c = CHECKS[name]
+    checks = library()
+    for name in sorted(checks):
+        c = checks[name]
         static = " (static: reads the source, runs nothing)" if not c.needs_run else ""
         out += [f"## `{name}`", "", f"{c.doc}", "", f"For {' and '.join(c.kinds)} assignments{static}.", ""]
         fields = c.params.model_fields

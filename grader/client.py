@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from grader.checks.failure import BehaviourFailed
+from grader.failure import BehaviourFailed
 
 READ_CAP = 1 << 20
 ALPHABET = (string.ascii_lowercase + string.digits + " .,-").encode()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import psutil
 
-from grader.checks.failure import BehaviourFailed
 from grader.client import Client, Transcript
+from grader.failure import BehaviourFailed
 from grader.sandbox import Launch, Limits, Run, Sandbox
 from grader.sandbox.procfs import owned_sockets, where_stuck
 from grader.spec import Behaviour, Course, Spec

@@ -6,7 +6,7 @@ import time
 
 import psutil
 
-from grader.checks.failure import BehaviourFailed
+from grader.failure import BehaviourFailed
 from grader.sandbox import Run
 from grader.sandbox.procfs import current_syscall, is_nonblocking, owned_sockets, where_stuck
 

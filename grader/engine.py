@@ -13,9 +13,10 @@ import time
 import traceback
 from pathlib import Path
 
-from grader.checks import CHECKS, BehaviourFailed
+from grader.checks import library
 from grader.context import Context
 from grader.diagnose import explain_stuck
+from grader.failure import BehaviourFailed
 from grader.results import BehaviourResult, Event
 from grader.sandbox import Sandbox, with_deadline
 from grader.spec import Behaviour, Course, Spec, params_for
@@ -86,7 +87,7 @@ def crash_cause(stderr: str) -> str:
 def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: Course, sandbox: Sandbox,
                     seed: int | None = None, run_as: str | None = None) -> BehaviourResult:
     seed = seed if seed is not None else int.from_bytes(os.urandom(4), "big")
-    check = CHECKS[behaviour.check]
+    check = library()[behaviour.check]
     params = params_for(spec, behaviour)
     # The sandbox kills the behaviour's runs when its time budget is spent (reason "timeout"), before the
     # session's pytest-timeout backstop (budget + 15 s) would end every behaviour at once.

@@ -84,7 +84,7 @@ def grade(spec: Spec, submission: Path, course: Course, opts: RunOptions = RunOp
     else:
         sandbox = choose_sandbox(opts.sandbox)
     opts = replace(opts, sandbox=sandbox.name)
-    if sandbox.name == "plain" and spec.kind == "server":
+    if sandbox.shares_host_port and spec.kind == "server":
         from grader.sandbox.local import require_free
 
         require_free((spec.address.host, spec.address.port))  # say so now, not once per behaviour

@@ -136,7 +136,9 @@ def load_course(path: Path | None = None) -> Course:
 
 def load_spec(path: Path) -> Spec:
     """Load and fully validate one assignment spec, including every check's parameters."""
-    from grader.checks import CHECKS  # registry; imported late to avoid a cycle
+    from grader.checks import library
+
+    checks = library()
 
     data, node = read_yaml(path)
     if not isinstance(data, dict):
@@ -148,12 +150,12 @@ def load_spec(path: Path) -> Spec:
         if b.id in seen:
             raise SpecError(path, _line(node, where + ("id",)), f"behaviour '{b.id}'", "duplicate behaviour id")
         seen.add(b.id)
-        check = CHECKS.get(b.check)
+        check = checks.get(b.check)
         if check is None:
             import difflib
 
-            close = difflib.get_close_matches(b.check, list(CHECKS), n=1)
-            fix = f"did you mean '{close[0]}'?" if close else f"known checks: {', '.join(sorted(CHECKS))}"
+            close = difflib.get_close_matches(b.check, list(checks), n=1)
+            fix = f"did you mean '{close[0]}'?" if close else f"known checks: {', '.join(sorted(checks))}"
             raise SpecError(path, _line(node, where + ("check",)), f"behaviour '{b.id}'",
                             f"unknown check '{b.check}' ({fix})")
         if spec.kind not in check.kinds:
@@ -173,9 +175,9 @@ def _line(node: Any, loc: tuple[Any, ...]) -> int | None:
 
 
 def params_for(spec: Spec, behaviour: Behaviour) -> BaseModel:
-    from grader.checks import CHECKS
+    from grader.checks import library
 
-    return CHECKS[behaviour.check].params.model_validate(behaviour.params)
+    return library()[behaviour.check].params.model_validate(behaviour.params)
 
 
 def find_spec(course: Course, assignment: str) -> Path:

@@ -159,7 +159,7 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
     from grader.sandbox import choose_sandbox
 
     sandbox = choose_sandbox(cfg.sandbox)
-    plain = sandbox.tier.split("/")[-1] == "plain"
+    plain = sandbox.shares_host_port  # one real port: server runs one at a time, one behaviour each
     workers = cfg.workers or default_workers(
         behaviours_per_run=max((len(s.behaviours) for s in p.specs.values()), default=8), slots=_slots())
     jobs = cfg.jobs

@@ -3,6 +3,10 @@
 A check is a function `(ctx: Context, params) -> None` that raises `BehaviourFailed` when the submission
 misbehaves. It is registered with `@check(name, Params, kinds=...)`; `Params` is a pydantic model, so a
 spec's parameters are validated (with file:line errors) when the spec is loaded, long before anything runs.
+
+Importing this package registers nothing: the entry points ask for the registry with `library()`, which
+loads the library modules once (they import the context, the clients and the sandbox; a side effect of
+importing the package would make an import cycle of every module that needs `BehaviourFailed`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
-from grader.checks.failure import BehaviourFailed
+from grader.failure import BehaviourFailed
 
 
 class Params(BaseModel):
@@ -43,10 +47,16 @@ def check(name: str, params: type[Params] = Params, *, kinds: tuple[str, ...] = 
     return register
 
 
-def _load_library() -> None:
-    from grader.checks import network, process, script, static  # noqa: F401  (registers the checks)
+LIBRARY = ("grader.checks.network", "grader.checks.process", "grader.checks.script", "grader.checks.static")
 
 
-_load_library()
+def library() -> dict[str, CheckDef]:
+    """Every registered check by name, the library modules loaded first (once)."""
+    import importlib
 
-__all__ = ["CHECKS", "BehaviourFailed", "CheckDef", "Params", "check"]
+    for module in LIBRARY:
+        importlib.import_module(module)  # registers its checks the first time
+    return CHECKS
+
+
+__all__ = ["CHECKS", "BehaviourFailed", "CheckDef", "Params", "check", "library"]

@@ -82,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
         from grader.sandbox import require_tier
 
         require_tier(args.require_isolation, sandbox)  # exit 2 before anything runs
-    if jobs == 0 and choose_sandbox(sandbox).name == "plain":
+    if jobs == 0 and choose_sandbox(sandbox).shares_host_port:
         jobs = 1  # one port, one server at a time
     result = grade(spec, path, course, RunOptions(jobs=jobs, sandbox=sandbox, seed=args.seed, only=only,
                                                    junitxml=args.junitxml, verbose=args.verbose,

@@ -20,13 +20,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.checks:
         from grader.checkdocs import checks_markdown
-        from grader.checks import CHECKS
+        from grader.checks import library
 
         if args.markdown:
             print(checks_markdown(), end="")
         else:
-            for name in sorted(CHECKS):
-                c = CHECKS[name]
+            checks = library()
+            for name in sorted(checks):
+                c = checks[name]
                 params = ", ".join(c.params.model_fields) or "no parameters"
                 print(f"{name:<20} {c.doc.splitlines()[0] if c.doc else ''}\n{'':<20} params: {params}")
         return 0

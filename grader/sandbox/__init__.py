@@ -73,6 +73,9 @@ class Sandbox(Protocol):
     tier: str  # "bwrap (tier A)": what results record
     description: str
     fallback_reason: str | None  # why a better tier was not used ('' / None when this is the best)
+    # Capabilities callers read (never the tier's name): a tier whose servers share the host's ports can
+    # run one server at a time only.
+    shares_host_port: bool
 
     def start(self, launch: Launch) -> Run: ...
 

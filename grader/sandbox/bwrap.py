@@ -94,6 +94,7 @@ class BwrapRun(NamespacedRun):
 
 class BwrapSandbox:
     name, level, tier = "bwrap", "A", "bwrap (tier A)"
+    shares_host_port = False
 
     def __init__(self, fallback_reason: str | None = None) -> None:
         self.fallback_reason = fallback_reason

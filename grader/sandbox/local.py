@@ -248,6 +248,7 @@ class NetnsRun(NamespacedRun):
 
 class NetnsSandbox:
     name, level, tier = "netns", "B", "netns (tier B)"
+    shares_host_port = False
 
     def __init__(self, fallback_reason: str | None = None) -> None:
         self.fallback_reason = fallback_reason
@@ -352,6 +353,7 @@ class PlainRun(Run):
 
 class PlainSandbox:
     name, level, tier = "plain", "C", "plain (tier C)"
+    shares_host_port = True  # one real port: one server at a time
 
     def __init__(self, fallback_reason: str | None = None) -> None:
         self.fallback_reason = fallback_reason

@@ -88,6 +88,7 @@ class UsernsRun(NamespacedRun):
 
 class UsernsSandbox:
     name, level, tier = "userns", "B", "userns (tier B)"
+    shares_host_port = False
 
     def __init__(self, fallback_reason: str | None = None) -> None:
         self.fallback_reason = fallback_reason
