@@ -3,16 +3,21 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOG    := $(VENV)/setup.log
 
 .PHONY: setup demo test lint bench clean
 
 setup: $(STAMP)
 
+# pip and setuptools talk a lot (notices, index warnings): their output goes to $(LOG), shown only on failure.
 $(STAMP): pyproject.toml
 	@scripts/setup-system.sh
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@mkdir -p $(VENV)
+	@echo "setup: $(VENV) with the grader and its dev tools (pip's log: $(LOG))"
+	@{ $(PYTHON) -m venv $(VENV) \
+	   && $(BIN)/python -m pip install --upgrade pip \
+	   && $(BIN)/python -m pip install -e '.[dev]'; } > $(LOG) 2>&1 \
+	  || { cat $(LOG); echo "setup: failed (the log above is in $(LOG))"; exit 1; }
 	@touch $(STAMP)
 
 demo: setup

@@ -48,7 +48,7 @@ def project_metadata() -> dict:
                 "requires_python": proj.get("requires-python", ""),
                 "dependencies": list(proj.get("dependencies", [])),
                 "scripts": dict(proj.get("scripts", {"grader": "grader.cli:main"})),
-                "license": (proj.get("license") or {}).get("text", "")}
+                "license": _license_of(proj.get("license"))}
     try:
         md = importlib.metadata.metadata(DIST)
         reqs = [r for r in (importlib.metadata.requires(DIST) or []) if "extra ==" not in r]
@@ -56,10 +56,16 @@ def project_metadata() -> dict:
                if ep.value.startswith("grader.")}
         return {"version": grader.__version__, "summary": md.get("Summary", ""),
                 "requires_python": md.get("Requires-Python", ""), "dependencies": reqs,
-                "scripts": eps or {"grader": "grader.cli:main"}, "license": md.get("License", "")}
+                "scripts": eps or {"grader": "grader.cli:main"},
+                "license": md.get("License-Expression") or md.get("License", "")}
     except importlib.metadata.PackageNotFoundError:
         raise RuntimeError("cannot tell the grader's dependencies: no pyproject.toml next to the package and "
                            "no installed distribution; pass a prebuilt wheel with --wheel") from None
+
+
+def _license_of(value: str | dict | None) -> str:
+    """An SPDX expression (`license = "MIT"`), or the text of the older `license = {text = ...}` table."""
+    return value if isinstance(value, str) else (value or {}).get("text", "")
 
 
 def package_files() -> list[tuple[str, Path]]:
