@@ -236,7 +236,7 @@ def test_feedback_and_gradescope_results_per_run(graded) -> None:
     assert "### ❌ FAIL `echo`: the server exited before it listened (TypeError at line 6)" in bob
     assert "### ❌ FAIL `idle_cpu`: the same failure as `echo`" in bob  # one cause, explained once
     assert "TypeError" in bob  # the crash's stderr, fenced
-    assert "- **Reproduce on your machine:** `grader check select_server . --only echo --seed " in bob
+    assert "**Reproduce on your machine:** `grader check select_server . --only echo --seed " in bob
     alice = (out / "alice" / "select_server" / "feedback.md").read_text(encoding="utf-8")
     assert "Every behaviour passed" in alice
     assert "## What to fix" not in alice

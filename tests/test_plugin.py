@@ -69,8 +69,12 @@ def test_missing_submission_option_is_a_usage_error(pytester, assignment):
 
 def test_only_selects_behaviours(pytester, assignment):
     (assignment / "main.py").write_text("print('hello')\n")
-    res = run(pytester, assignment, "--grader-only", "uses_print")
+    res = run(pytester, assignment, "-v", "--grader-only", "uses_print", "--grader-results=r.jsonl")
     res.assert_outcomes(passed=1)
+    res.stdout.fnmatch_lines(["*assignment.yaml::uses_print PASSED*"])
+    res.stdout.no_fnmatch_line("*::runs *")
+    graded = [json.loads(x)["result"]["id"] for x in (pytester.path / "r.jsonl").read_text().splitlines()]
+    assert graded == ["uses_print"]
 
 
 def test_custom_check_in_assignment_folder_uses_fixtures(pytester):

@@ -19,7 +19,8 @@ import json
 import os
 from pathlib import Path
 
-from grader.reporters.gradescope import behaviour_markdown, rerun_here
+from grader.reporters.explain import explain, rerun_here, visible
+from grader.reporters.markdown import code, explanation, text
 from grader.results import BehaviourResult, RunResult
 
 MESSAGE_CAP = 2000
@@ -27,6 +28,7 @@ MESSAGE_CAP = 2000
 # (MAX_ARG_STRLEN): past that the reporter step cannot even start. Messages shrink to stay well under it.
 JSON_BUDGET = 60_000
 STATUS = {"passed": "pass", "failed": "fail", "error": "error"}
+LABEL = {"expected": "expected", "observed": "observed", "why": "why", "hint": "hint"}  # the log gets no transcript
 
 
 def _num(x: float) -> int | float:
@@ -34,18 +36,11 @@ def _num(x: float) -> int | float:
 
 
 def _message(b: BehaviourResult, cap: int = MESSAGE_CAP) -> str:
+    """Plain text for the reporter's log (a terminal-like view that interprets ANSI colours)."""
     if b.passed or cap <= 0:
         return ""
-    parts = [b.summary or b.title]
-    if b.expected:
-        parts.append(f"expected: {b.expected}")
-    if b.observed:
-        parts.append(f"observed: {b.observed}")
-    if b.diagnosis:
-        parts.append(f"why: {b.diagnosis}")
-    if b.hint:
-        parts.append(f"hint: {b.hint}")
-    text = "\n".join(p for p in parts if p)
+    e = explain(b, "")
+    text = "\n".join([e.headline, *(f"{LABEL[p.key]}: {p.body}" for p in e.parts if p.key in LABEL)])
     return text if len(text) <= cap else text[: cap - 1] + "…"
 
 
@@ -59,11 +54,11 @@ def to_classroom(result: RunResult) -> dict:
 
 def _runner_result(result: RunResult, cap: int) -> dict:
     tests = [{
-        "name": f"{b.id}: {b.title}"[:200] if b.title else b.id,
+        "name": visible(f"{b.id}: {b.title}" if b.title else b.id)[:200],
         "status": STATUS[b.status],
         "score": _num(b.score),
         "message": _message(b, cap),
-        "test_code": rerun_here(result.assignment, b),
+        "test_code": visible(rerun_here(result.assignment, b)),
         "filename": "",
         "line_no": 0,
         "duration": int(round(b.duration * 1000)),
@@ -87,18 +82,18 @@ def encode(runner_result: dict) -> str:
 
 def step_summary(result: RunResult) -> str:
     """Markdown for $GITHUB_STEP_SUMMARY: a table of behaviours, then the failures explained."""
-    lines = [f"## {result.title or result.assignment}: {result.score:g}/{result.max_score:g} points", "",
+    lines = [f"## {text(result.title or result.assignment)}: {result.score:g}/{result.max_score:g} points", "",
              "| | behaviour | points |", "|---|---|---|"]
     for b in result.behaviours:
         mark = "✅" if b.passed else ("⚠️" if b.status == "error" else "❌")
-        title = (b.title or "").replace("|", "\\|")
-        lines.append(f"| {mark} | `{b.id}` {title} | {b.score:g}/{b.max_score:g} |")
+        lines.append(f"| {mark} | {code(b.id)} {text(b.title)} | {b.score:g}/{b.max_score:g} |")
     failed = [b for b in result.behaviours if not b.passed]
     if failed:
         lines += ["", "### Why they failed"]
         for b in failed:
-            lines += ["", f"#### `{b.id}`", "", behaviour_markdown(b, result.assignment)]
-    lines += ["", f"*Graded by grader {result.grader_version} (isolation: {result.tier}) in "
+            e = explain(b, rerun_here(result.assignment, b))
+            lines += ["", explanation(e, f"#### {code(e.behaviour)}: {text(e.headline)}")]
+    lines += ["", f"*Graded by grader {text(result.grader_version)} (isolation: {text(result.tier)}) in "
                   f"{result.duration:.1f} s. These points come from your repository's workflow; your "
                   f"instructor's own grading run is the official grade.*", ""]
     return "\n".join(lines)

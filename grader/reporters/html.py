@@ -1,7 +1,7 @@
 """The class report as one self-contained HTML page: inline CSS and SVG, no script, nothing fetched.
 
 A pure function over the ClassSummary (the same content report.md shows). Everything that comes from a
-result (student names, summaries, titles) is escaped.
+result (student names, summaries, titles) is escaped, its control characters shown as escapes.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from html import escape
 
 from grader.reporters.class_summary import AssignmentStats, Bin, ClassSummary, FailureGroup
+from grader.reporters.explain import visible
 
 CSS = """
 :root { --ok: #2e7d32; --mid: #f9a825; --bad: #c62828; --muted: #667; --line: #dde; --bg: #fff; --fg: #222; }
@@ -36,7 +37,8 @@ td.missing { color: var(--muted); font-style: italic; }
 
 
 def _e(s: object) -> str:
-    return escape(str(s), quote=True)
+    # Control characters are not valid in HTML text; shown as escapes, like in every other report.
+    return escape(visible(str(s)), quote=True)
 
 
 def _rate_class(rate: float) -> str:

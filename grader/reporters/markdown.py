@@ -2,30 +2,30 @@
 
 Pure functions over results. Text a submission controls (bytes its server sent, its stderr) only appears
 inside code fences longer than any run of backticks in it; other prose is escaped, so nothing a student
-sends can turn into links, HTML or formatting.
+sends can turn into links, HTML or formatting; and control characters show as escapes (`\x1b`) everywhere,
+for whoever reads the file with `cat`.
 """
 
 from __future__ import annotations
 
 import re
-import shlex
 
 from grader.reporters.class_summary import AssignmentStats, ClassSummary
+from grader.reporters.explain import GRADER_ERROR_NOTE, Explanation, explain, rerun_here, visible
 from grader.results import BehaviourResult, RunResult
 
-TRANSCRIPT_LINES = 40
-STDERR_LINES = 15
 MARK = {"passed": "✅ pass", "failed": "❌ FAIL", "error": "⚠️ ERROR"}
 _SPECIAL = re.compile(r"[\\`*\[\]<>|#!~&]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 
 
 def text(s: str) -> str:
     """One line of prose, safe in Markdown (also inside a table cell)."""
-    s = " ".join(str(s).split())
+    s = " ".join(visible(str(s)).split())
     return _SPECIAL.sub(lambda m: "\\" + m.group(0), s)
 
 
 def fence(body: str, lang: str = "text") -> str:
+    body = visible(body)
     longest = max((len(m) for m in re.findall(r"`+", body)), default=0)
     ticks = "`" * max(3, longest + 1)
     return f"{ticks}{lang}\n{body.rstrip()}\n{ticks}"
@@ -33,7 +33,7 @@ def fence(body: str, lang: str = "text") -> str:
 
 def code(s: str) -> str:
     """Inline code, whatever backticks `s` holds."""
-    s = " ".join(str(s).split())
+    s = " ".join(visible(str(s)).split())
     longest = max((len(m) for m in re.findall(r"`+", s)), default=0)
     ticks = "`" * (longest + 1)
     pad = " " if s.startswith("`") or s.endswith("`") else ""
@@ -48,52 +48,31 @@ def points(score: float, top: float) -> str:
     return f"{score:g} / {top:g}"
 
 
-def rerun_here(assignment: str, b: BehaviourResult) -> str:
-    """The command that reproduces one behaviour, run from the student's own folder."""
-    parts = ["grader", "check", assignment, ".", "--only", b.id]
-    if b.seed is not None:
-        parts += ["--seed", str(b.seed)]
-    return shlex.join(parts)
+LABEL = {"expected": "Expected", "observed": "Observed", "why": "Why", "hint": "Hint",
+         "transcript": "What the grader did", "stderr": "Your program's stderr (last lines)"}
 
 
-def _transcript(b: BehaviourResult) -> str:
-    lines = [f"t={e.t:6.2f}  {e.actor:<16} {e.text}" for e in b.transcript]
-    if len(lines) > TRANSCRIPT_LINES:
-        half = TRANSCRIPT_LINES // 2
-        lines = [*lines[:half], f"        ... {len(lines) - 2 * half} more events ...", *lines[-half:]]
-    return "\n".join(lines)
+def explanation(e: Explanation, heading: str) -> str:
+    """One failure in Markdown, under `heading`: the same text in feedback.md, the Classroom step summary and
+    Gradescope's results.json. Prose is escaped; verbatim parts go in fences nothing inside can close. One
+    paragraph per part, no nesting: a fence inside a list item renders differently from one renderer to the
+    next (Gradescope's is not GitHub's)."""
+    out = [heading]
+    if e.grader_error:
+        out.append(GRADER_ERROR_NOTE)
+    if e.title:
+        out.append(f"**Behaviour:** {text(e.title)} ({points(e.score, e.max_score)} points)")
+    for part in e.parts:
+        label = f"**{LABEL[part.key]}:**"
+        out.append(f"{label}\n\n{fence(part.body)}" if part.verbatim else f"{label} {text(part.body)}")
+    out.append(f"**Reproduce on your machine:** {code(e.rerun)}")
+    return "\n\n".join(out) + "\n"
 
 
 def behaviour_section(b: BehaviourResult, assignment: str) -> str:
-    """Why one behaviour failed, and what to try: expected, observed, why, hint, transcript, stderr."""
-    head = f"### {MARK[b.status]} {code(b.id)}: {text(b.summary or b.title or 'failed')}"
-    out = [head, ""]
-    if b.status == "error":
-        out += ["The grader itself failed on this behaviour: this is not (necessarily) a fault in your code. "
-                "Please tell your instructor.", ""]
-    items = []
-    if b.title:
-        items.append(f"- **Behaviour:** {text(b.title)} ({points(b.score, b.max_score)} points)")
-    if b.expected:
-        items.append(f"- **Expected:** {text(b.expected)}")
-    out += items
-    if b.observed:
-        out += ["- **Observed:**", "", _indent(fence(b.observed)), ""]
-    if b.diagnosis:
-        out.append(f"- **Why:** {text(b.diagnosis)}")
-    if b.hint:
-        out.append(f"- **Hint:** {text(b.hint)}")
-    if b.transcript:
-        out += ["- **What the grader did:**", "", _indent(fence(_transcript(b))), ""]
-    if b.stderr_tail.strip():
-        tail = "\n".join(b.stderr_tail.strip().splitlines()[-STDERR_LINES:])
-        out += ["- **Your program's stderr (last lines):**", "", _indent(fence(tail)), ""]
-    out.append(f"- **Reproduce on your machine:** {code(rerun_here(assignment, b))}")
-    return "\n".join(out).rstrip() + "\n"
-
-
-def _indent(block: str) -> str:
-    return "\n".join(("  " + ln) if ln else ln for ln in block.splitlines())
+    """feedback.md's section on one failed behaviour."""
+    e = explain(b, rerun_here(assignment, b))
+    return explanation(e, f"### {MARK[b.status]} {code(e.behaviour)}: {text(e.headline)}")
 
 
 def feedback(result: RunResult) -> str:
@@ -121,7 +100,7 @@ def feedback(result: RunResult) -> str:
             cause = (b.reason, b.summary, b.stderr_tail.strip())
             if b.reason and cause in first_of:
                 lines += [f"### {MARK[b.status]} {code(b.id)}: the same failure as {code(first_of[cause].id)}",
-                          "", f"- **Reproduce on your machine:** {code(rerun_here(result.assignment, b))}", ""]
+                          "", f"**Reproduce on your machine:** {code(rerun_here(result.assignment, b))}", ""]
                 continue
             first_of.setdefault(cause, b)
             lines += [behaviour_section(b, result.assignment)]

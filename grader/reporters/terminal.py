@@ -4,46 +4,35 @@ from __future__ import annotations
 
 import textwrap
 
+from grader.reporters.explain import Explanation, explain, visible
 from grader.results import BehaviourResult, RunResult
 
 MARK = {"passed": "PASS", "failed": "FAIL", "error": "ERROR"}
+LABEL = {"expected": "expected", "observed": "observed", "why": "why", "hint": "hint",
+         "transcript": "what the grader did", "stderr": "server stderr (last lines)"}
+INLINE = 13  # short labels share their line with the text: "  expected:  ..."
 
 
-def _indent(text: str, prefix: str = "    ") -> str:
-    return textwrap.indent(text.rstrip(), prefix)
-
-
-def failure_text(r: BehaviourResult, transcript_lines: int = 40) -> str:
-    """Every failure: the behaviour, what the grader did, expected, observed, why, hint, stderr, rerun."""
-    out = [f"{r.id}: {r.summary}"]
-    if r.title:
-        out.append(f"  behaviour: {r.title}")
-    if r.expected:
-        out.append(f"  expected:  {r.expected}")
-    if r.observed:
-        out.append("  observed:  " + r.observed.replace("\n", "\n             "))
-    if r.diagnosis:
-        out.append("  why:       " + "\n             ".join(textwrap.wrap(r.diagnosis, 90)))
-    if r.hint:
-        out.append("  hint:      " + "\n             ".join(textwrap.wrap(r.hint, 90)))
-    if r.transcript:
-        out.append("  what the grader did:")
-        events = r.transcript
-        if len(events) > transcript_lines:
-            head = events[: transcript_lines // 2]
-            tail = events[-transcript_lines // 2:]
-            lines = [f"t={e.t:6.2f}  {e.actor:<16} {e.text}" for e in head]
-            lines.append(f"        ... {len(events) - len(head) - len(tail)} more events ...")
-            lines += [f"t={e.t:6.2f}  {e.actor:<16} {e.text}" for e in tail]
+def explanation_text(e: Explanation) -> str:
+    out = [f"{e.behaviour}: {e.headline}"]
+    if e.title:
+        out.append(f"  behaviour: {e.title}")
+    for part in e.parts:
+        label = LABEL[part.key] + ":"
+        lines = part.body.splitlines() if part.verbatim else textwrap.wrap(part.body, 90)
+        if len(label) < INLINE - 3:
+            out.append(f"  {label:<{INLINE - 2}}" + ("\n" + " " * INLINE).join(lines))
         else:
-            lines = [f"t={e.t:6.2f}  {e.actor:<16} {e.text}" for e in events]
-        out.append(_indent("\n".join(lines)))
-    if r.stderr_tail.strip() and r.status != "passed":
-        out.append("  server stderr (last lines):")
-        out.append(_indent("\n".join(r.stderr_tail.strip().splitlines()[-15:])))
-    if r.rerun:
-        out.append(f"  rerun just this: {r.rerun}")
+            out.append(f"  {label}")
+            out += ["    " + ln if ln else ln for ln in lines]
+    if e.rerun:
+        out.append(f"  rerun just this: {e.rerun}")
     return "\n".join(out)
+
+
+def failure_text(r: BehaviourResult) -> str:
+    """Every failure: the behaviour, what the grader did, expected, observed, why, hint, stderr, rerun."""
+    return explanation_text(explain(r, r.rerun))
 
 
 def render(result: RunResult, *, show_passed_details: bool = False) -> str:
@@ -51,7 +40,7 @@ def render(result: RunResult, *, show_passed_details: bool = False) -> str:
              f"isolation: {result.tier}" + (f" ({result.tier_note})" if result.tier_note else ""), ""]
     width = max((len(b.id) for b in result.behaviours), default=10)
     for b in result.behaviours:
-        detail = "" if b.passed else f"  {b.summary}"
+        detail = "" if b.passed else "  " + " ".join(b.summary.split())  # one row, whatever the summary holds
         lines.append(f"  {MARK[b.status]:<5} {b.id:<{width}}  {b.score:g}/{b.max_score:g}{detail}")
     failed = [b for b in result.behaviours if not b.passed]
     if failed:
@@ -61,4 +50,5 @@ def render(result: RunResult, *, show_passed_details: bool = False) -> str:
     lines.append(f"Total: {result.score:g}/{result.max_score:g} "
                  f"({sum(b.passed for b in result.behaviours)} of {len(result.behaviours)} behaviours passed, "
                  f"{result.duration:.1f} s)")
-    return "\n".join(lines)
+    # Titles, the submission's path and summaries can hold student text too.
+    return visible("\n".join(lines))
