@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from grader.reporters.explain import Explanation, explain, visible
+from grader.reporters.explain import GRADER_ERROR_NOTE, Explanation, explain, visible
 from grader.results import BehaviourResult, RunResult
 
 MARK = {"passed": "PASS", "failed": "FAIL", "error": "ERROR"}
@@ -15,6 +15,8 @@ INLINE = 13  # short labels share their line with the text: "  expected:  ..."
 
 def explanation_text(e: Explanation) -> str:
     out = [f"{e.behaviour}: {e.headline}"]
+    if e.grader_error:
+        out.append("  " + GRADER_ERROR_NOTE)
     if e.title:
         out.append(f"  behaviour: {e.title}")
     for part in e.parts:
