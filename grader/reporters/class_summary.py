@@ -115,8 +115,12 @@ class ClassSummary:
     cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
     duration: float = 0.0  # sum of the runs' own durations (seconds)
 
+    def row(self, student: str) -> list[Cell | None]:
+        """The student's cell for each assignment, in column order (None: not in this batch)."""
+        return [self.cells.get((student, a.name)) for a in self.assignments]
+
     def total(self, student: str) -> tuple[float, float]:
-        cells = [self.cells.get((student, a.name)) for a in self.assignments]
+        cells = self.row(student)
         score = sum(c.score for c in cells if c and c.status == "graded")
         top = sum(a.max_score for a in self.assignments)
         return score, top

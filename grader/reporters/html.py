@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-from grader.reporters.class_summary import AssignmentStats, Bin, ClassSummary, FailureGroup
+from grader.reporters.class_summary import AssignmentStats, Bin, Cell, ClassSummary, FailureGroup
 from grader.reporters.explain import visible
 
 CSS = """
@@ -135,23 +135,22 @@ def _assignment_section(a: AssignmentStats) -> str:
     return "".join(out)
 
 
+def _score_cell(c: Cell | None) -> str:
+    if c is None:
+        return "<td></td>"
+    if c.status == "missing":
+        return '<td class="num missing">missing</td>'
+    flag = ' <span class="warn" title="the grader failed on a behaviour">⚠</span>' if c.errors else ""
+    return (f'<td class="num {_cell_class(c.fraction)}"><a href="{_e(c.href)}" '
+            f'title="{c.passed} of {c.behaviours} behaviours passed">{c.score:g} / {c.max_score:g}</a>{flag}</td>')
+
+
 def _students_table(summary: ClassSummary) -> str:
     head = "".join(f"<th class=num><a href=\"#a-{_e(a.name)}\"><code>{_e(a.name)}</code></a></th>"
                    for a in summary.assignments)
     rows = []
     for student in summary.students:
-        cells = [f"<th>{_e(student)}</th>"]
-        for a in summary.assignments:
-            c = summary.cells.get((student, a.name))
-            if c is None:
-                cells.append("<td></td>")
-            elif c.status == "missing":
-                cells.append('<td class="num missing">missing</td>')
-            else:
-                flag = ' <span class="warn" title="the grader failed on a behaviour">⚠</span>' if c.errors else ""
-                cells.append(f'<td class="num {_cell_class(c.fraction)}"><a href="{_e(c.href)}" '
-                             f'title="{c.passed} of {c.behaviours} behaviours passed">'
-                             f"{c.score:g} / {c.max_score:g}</a>{flag}</td>")
+        cells = [f"<th>{_e(student)}</th>", *map(_score_cell, summary.row(student))]
         score, top = summary.total(student)
         cells.append(f"<td class=num><b>{score:g}</b> / {top:g}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from grader.reporters.class_summary import AssignmentStats, ClassSummary
+from grader.reporters.class_summary import AssignmentStats, Cell, ClassSummary
 from grader.reporters.explain import GRADER_ERROR_NOTE, Explanation, explain, rerun_here, visible
 from grader.results import BehaviourResult, RunResult
 
@@ -168,6 +168,14 @@ def _assignment_section(a: AssignmentStats) -> list[str]:
     return out
 
 
+def _score_cell(c: Cell | None) -> str:
+    if c is None:
+        return ""
+    if c.status == "missing":
+        return "missing"
+    return link(points(c.score, c.max_score), c.href) + (" ⚠️" if c.errors else "")
+
+
 def class_report(summary: ClassSummary) -> str:
     """report.md: the Markdown twin of report.html."""
     runs = sum(a.graded for a in summary.assignments)
@@ -187,16 +195,7 @@ def class_report(summary: ClassSummary) -> str:
     header = ["Student", *[code(a.name) for a in summary.assignments], "Total"]
     out += ["| " + " | ".join(header) + " |", "|---|" + "--:|" * (len(header) - 1)]
     for student in summary.students:
-        row = [text(student)]
-        for a in summary.assignments:
-            c = summary.cells.get((student, a.name))
-            if c is None:
-                row.append("")
-            elif c.status == "missing":
-                row.append("missing")
-            else:
-                flag = " ⚠️" if c.errors else ""
-                row.append(link(points(c.score, c.max_score), c.href) + flag)
+        row = [text(student), *map(_score_cell, summary.row(student))]
         score, top = summary.total(student)
         row.append(points(score, top))
         out.append("| " + " | ".join(row) + " |")
