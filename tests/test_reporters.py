@@ -215,3 +215,17 @@ def test_a_server_writing_escapes_cannot_paint_the_report(tmp_path, scratch):
     assert CONTROL.findall(failure.get("message", "") + (failure.text or "")) == []
     data = json.loads(check("--json").stdout)  # JSON keeps what the server wrote, as data
     assert "\x1b[2J\x1b[H" in data["behaviours"][0]["stderr_tail"]
+
+
+@pytest.mark.slow
+def test_a_file_name_with_escapes_is_shown_as_text(tmp_path, scratch):
+    """File names come from the submission too (here in a missing-entry failure)."""
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "x\x1b[2J\x1b[Hy.txt").write_text("no server here")
+    proc = subprocess.run([sys.executable, "-m", "grader.cli", "check", "select_server", str(sub), "--only", "echo"],
+                          capture_output=True, text=True, timeout=120, cwd=REPO, check=False,
+                          env=dict(os.environ, GRADER_SCRATCH=scratch))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert CONTROL.findall(proc.stdout + proc.stderr) == []
+    assert "x\\x1b[2J\\x1b[Hy.txt" in proc.stdout
