@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from concurrent.futures import CancelledError  # what distributed raises for a cancelled future
 from typing import Any
 
 from grader.batch.gate import StartGate
@@ -102,8 +103,6 @@ class ClusterEngine:
 
     def _run(self, task: dict[str, Any], job: Job, avoid: list[str]) -> dict[str, Any]:
         """One attempt: the worker's reply, or a failure reply made here when the future raised."""
-        from distributed import CancelledError
-
         kwargs: dict[str, Any] = {}
         others = [w for w in self.client.scheduler_info().get("workers", {}) if w not in avoid]
         if avoid and others:

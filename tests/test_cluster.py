@@ -1,0 +1,227 @@
+"""`grader grade --cluster`: the packing of submissions, the engine's retry and refusal rules (with a fake
+Dask client, in milliseconds), and real batches on a real two-worker Dask cluster on loopback (slow).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from concurrent.futures import CancelledError
+from pathlib import Path
+
+import pytest
+
+from grader.batch.cluster import ClusterEngine
+from grader.batch.discover import Submission
+from grader.batch.pack import PackError, pack, unpack
+from grader.batch.remote import VERSION
+from grader.batch.scheduler import Job
+from grader.results import BehaviourResult, RunResult
+from tests.conftest import COURSE, spec_of
+
+SELECT = spec_of("select_server")
+
+
+# --- packing a submission ----------------------------------------------------------------------------------
+
+def test_pack_carries_files_and_folders_only_and_never_follows_a_link(tmp_path: Path) -> None:
+    sub = tmp_path / "sub"
+    (sub / "pkg" / "__pycache__").mkdir(parents=True)
+    (sub / "server.py").write_text("print('hi')\n")
+    (sub / "run.sh").write_text("#!/bin/sh\n")
+    (sub / "run.sh").chmod(0o755)
+    (sub / "pkg" / "util.py").write_bytes(b"\x00\xffbinary")
+    (sub / "pkg" / "__pycache__" / "util.cpython-311.pyc").write_bytes(b"stale")
+    (sub / "secret").symlink_to("/etc/shadow")
+    (sub / "zero").symlink_to("/dev/zero")
+    (sub / "pkg" / "up").symlink_to(tmp_path)
+    os.mkfifo(sub / "fifo")
+    out = unpack(pack(sub), tmp_path / "copy")
+    got = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    assert got == ["pkg", "pkg/util.py", "run.sh", "server.py"]
+    assert (out / "pkg" / "util.py").read_bytes() == b"\x00\xffbinary"
+    assert os.access(out / "run.sh", os.X_OK)
+    assert not os.access(out / "server.py", os.X_OK)
+
+
+def test_pack_caps_size_and_entries_with_a_message_that_says_which(tmp_path: Path) -> None:
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    for i in range(5):
+        (sub / f"f{i}.txt").write_bytes(b"x" * 1000)
+    with pytest.raises(PackError, match=r"more than 4 files and folders"):
+        pack(sub, max_entries=4)
+    with pytest.raises(PackError, match=r"more than 0 MiB of files"):
+        pack(sub, max_bytes=4500)
+    assert len(pack(sub)) > 5000
+
+
+def _archive(*members: tuple[str, bytes | None, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, kind, data in members:
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            if kind == tarfile.SYMTYPE:
+                info.linkname = data.decode()
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(("member", "message"), [
+    (("../escape.py", tarfile.REGTYPE, b"x"), "not a plain relative path"),
+    (("/etc/cron.d/x", tarfile.REGTYPE, b"x"), "not a plain relative path"),
+    (("link", tarfile.SYMTYPE, b"/etc/shadow"), "neither a file nor a folder"),
+    (("deep/x.py", tarfile.REGTYPE, b"x"), "comes before its folder"),
+])
+def test_unpack_refuses_a_forged_archive(tmp_path: Path, member, message: str) -> None:
+    with pytest.raises(PackError, match=message):
+        unpack(_archive(member), tmp_path / "t")
+    assert not (tmp_path / "escape.py").exists()
+
+
+# --- the engine, with a fake Dask client -------------------------------------------------------------------
+
+class KilledWorker(Exception):
+    """Named like the exception distributed raises when a task's workers kept dying."""
+
+
+class FakeFuture:
+    def __init__(self, outcome) -> None:
+        self.outcome = outcome
+
+    def result(self):
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome
+
+
+class FakeClient:
+    """Answers each submit with the next scripted outcome: a reply factory (worker name -> reply) or an
+    exception. Records on which workers each task was allowed to run."""
+
+    status = "running"
+
+    def __init__(self, workers: dict[str, int], script: list) -> None:
+        self.info = {"workers": {w: {"nthreads": n} for w, n in workers.items()}}
+        self.script = script
+        self.submitted: list[dict] = []
+        self.cancelled: list = []
+        self.closed = False
+
+    def scheduler_info(self):
+        return self.info
+
+    def submit(self, fn, task, **kw):
+        self.submitted.append({"task": task, **kw})
+        outcome = self.script.pop(0)
+        return FakeFuture(outcome(task) if callable(outcome) else outcome)
+
+    def cancel(self, futures) -> None:
+        self.cancelled += futures
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def graded(worker: str):
+    def reply(task: dict) -> dict:
+        result = RunResult(assignment=task["assignment"], submission="/worker/tmp/submission",
+                           student=task["student"], tier="bwrap (tier A)",
+                           behaviours=[BehaviourResult(id="echo", status="passed", score=1, max_score=1)])
+        return {"v": VERSION, "status": "graded", "worker": worker, "host": "h", "tier": "bwrap (tier A)",
+                "result": result.model_dump(mode="json"), "why": ""}
+    return reply
+
+
+def refused(worker: str):
+    return lambda task: {"v": VERSION, "status": "refused", "worker": worker, "tier": "",
+                         "result": None, "why": f"worker {worker}: isolation tier A required, but the best "
+                                                "this machine offers is userns (tier B)"}
+
+
+@pytest.fixture
+def a_job(tmp_path: Path) -> Job:
+    sub = tmp_path / "alice" / "select_server"
+    sub.mkdir(parents=True)
+    (sub / "server.py").write_text("# alice\n")
+    return Job(Submission("alice", "select_server", sub), SELECT, "fp")
+
+
+def engine(client: FakeClient, **kw) -> ClusterEngine:
+    return ClusterEngine(COURSE, "tcp://fake:8786", client=client, **kw)
+
+
+def test_a_task_carries_plain_data_and_the_result_comes_back_as_this_machine_records_it(a_job: Job) -> None:
+    client = FakeClient({"tcp://w1": 1, "tcp://w2": 3}, [graded("tcp://w1")])
+    e = engine(client, require_isolation="A", seed=7)
+    assert e.workers({}) == 4
+    result = e.grade(a_job)
+    assert result.worker == "tcp://w1"
+    assert result.submission == str(a_job.submission.path)
+    assert result.student == "alice"
+    assert result.all_passed
+    task = client.submitted[0]["task"]
+    assert task["require_isolation"] == "A"
+    assert task["seed"] == 7
+    assert unpack(task["submission"], a_job.submission.path.parent / "copy").joinpath("server.py").read_text() \
+        == "# alice\n"
+    assert b"assignment.yaml" in task["assignment_files"]
+    json.dumps({k: v for k, v in task.items() if not isinstance(v, bytes)})  # the rest is JSON-safe
+    assert client.submitted[0]["pure"] is False
+
+
+def test_a_worker_below_the_required_tier_refuses_and_the_run_goes_to_another(a_job: Job) -> None:
+    client = FakeClient({"tcp://w1": 1, "tcp://w2": 1}, [refused("tcp://w1"), graded("tcp://w2")])
+    result = engine(client, require_isolation="A").grade(a_job)
+    assert result.worker == "tcp://w2"
+    assert result.all_passed
+    assert client.submitted[1]["workers"] == ["tcp://w2"]  # never the refusing worker again
+
+
+def test_a_task_that_fails_twice_is_a_harness_error_with_both_reasons(a_job: Job) -> None:
+    client = FakeClient({"tcp://w1": 1, "tcp://w2": 1},
+                        [KilledWorker("grade-alice", "tcp://w1"), refused("tcp://w2")])
+    result = engine(client).grade(a_job)
+    assert {(b.status, b.reason) for b in result.behaviours} == {("error", "harness")}
+    assert [b.id for b in result.behaviours] == [b.id for b in SELECT.behaviours]
+    observed = result.behaviours[0].observed
+    assert observed.startswith("failed on 2 cluster workers: KilledWorker")
+    assert "isolation tier A required" in observed
+
+
+def test_losing_the_scheduler_stops_the_batch_instead_of_recording_errors(a_job: Job) -> None:
+    from grader.batch.cluster import ClusterError
+
+    client = FakeClient({"tcp://w1": 1}, [OSError("connection closed")])
+    client.status = "closed"
+    with pytest.raises(ClusterError, match="lost the Dask scheduler at tcp://fake:8786"):
+        engine(client).grade(a_job)
+
+
+def test_abandon_cancels_the_tasks_in_flight_and_submits_no_more(a_job: Job) -> None:
+    client = FakeClient({"tcp://w1": 1}, [])
+    e = engine(client)
+    e._futures.add("f1")
+    e.abandon()
+    assert client.cancelled == ["f1"]
+    with pytest.raises(CancelledError):
+        e.grade(a_job)
+    e.close()
+    assert client.closed
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--cluster", " "], "--cluster needs the scheduler's address"),
+    (["--cluster", "tcp://127.0.0.1:1", "--require-isolation", "Z"], "--require-isolation must be one of A, B, C"),
+])
+def test_cluster_without_address_or_with_a_bad_tier_is_a_usage_error(tmp_path: Path, capsys, args, message) -> None:
+    from grader.cli import main
+
+    assert main(["grade", *args, "--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
