@@ -4,22 +4,34 @@ Dask client, in milliseconds), and real batches on a real two-worker Dask cluste
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import io
 import json
 import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
 import tarfile
+import threading
+import time
+from collections import Counter
 from concurrent.futures import CancelledError
 from pathlib import Path
 
+import psutil
 import pytest
 
 from grader.batch.cluster import ClusterEngine
+from grader.batch.controller import BatchConfig, run_batch
 from grader.batch.discover import Submission
 from grader.batch.pack import PackError, pack, unpack
 from grader.batch.remote import VERSION
 from grader.batch.scheduler import Job
 from grader.results import BehaviourResult, RunResult
-from tests.conftest import COURSE, spec_of
+from tests.conftest import COURSE, REPO, spec_of
 
 SELECT = spec_of("select_server")
 
@@ -225,3 +237,167 @@ def test_cluster_without_address_or_with_a_bad_tier_is_a_usage_error(tmp_path: P
 
     assert main(["grade", *args, "--out", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
+
+
+# --- a real cluster on loopback ----------------------------------------------------------------------------
+
+DASK = Path(sys.executable).with_name("dask")
+# timing-independent verdicts (tests/test_batch.py BATCH): a reference, a crash, a syntax error, wrong replies
+CLASS = [("alice", "select_server", REPO / "reference" / "select_server"),
+         ("alice", "nonblocking_server", REPO / "reference" / "nonblocking_server"),
+         ("bob", "select_server", REPO / "tests" / "programs" / "select_server" / "crashes_at_start"),
+         ("carol", "select_server", REPO / "tests" / "programs" / "select_server" / "syntax_error"),
+         ("dave", "select_server", REPO / "tests" / "programs" / "select_server" / "fixed_reply"),
+         ("dave", "nonblocking_server", REPO / "tests" / "programs" / "nonblocking_server" / "uses_select")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LocalDask:
+    """A `dask scheduler` and `dask worker` processes (one thread each, no nanny: killing one kills it)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.address = f"tcp://127.0.0.1:{free_port()}"
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._start("scheduler", [str(DASK), "scheduler", "--host", "127.0.0.1", "--port",
+                                  self.address.rsplit(":", 1)[1], "--dashboard-address", ":0", "--no-show"])
+
+    def _start(self, name: str, argv: list[str]) -> None:
+        log = open(self.folder / f"{name}.log", "wb")  # noqa: SIM115 - kept open for the process's life
+        self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.folder,
+                                            start_new_session=True)
+        log.close()
+
+    def add_worker(self, name: str) -> None:
+        self._start(name, [str(DASK), "worker", self.address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                           "--host", "127.0.0.1", "--name", name])
+
+    def wait_for_workers(self, n: int) -> dict[str, str]:
+        """{worker name: address} once n workers are connected."""
+        from distributed import Client
+
+        with Client(self.address, timeout=30, set_as_default=False) as client:
+            client.wait_for_workers(n, timeout=60)
+            return {w["name"]: addr for addr, w in client.scheduler_info()["workers"].items()}
+
+    def kill(self, name: str) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.procs[name].pid, signal.SIGKILL)
+        self.procs[name].wait(10)
+
+    def close(self) -> None:
+        for name in reversed(list(self.procs)):
+            self.kill(name)
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory):
+    pytest.importorskip("distributed")
+    cluster = LocalDask(tmp_path_factory.mktemp("dask"))
+    try:
+        cluster.add_worker("w1")
+        cluster.add_worker("w2")
+        cluster.workers = cluster.wait_for_workers(2)
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def make_class(root: Path, runs=CLASS) -> Path:
+    for student, assignment, program in runs:
+        shutil.copytree(program, root / student / assignment, ignore=shutil.ignore_patterns("BUG.md", "__pycache__"))
+    return root
+
+
+def verdict_rows(out: Path) -> list[dict[str, str]]:
+    with open(out / "grades.csv", newline="", encoding="utf-8") as fh:
+        return sorted(csv.DictReader(fh), key=lambda r: (r["student"], r["assignment"]))
+
+
+def journal_runs(out: Path) -> Counter:
+    """Runs per (student, assignment) in the journal (complete lines only: it may be being written)."""
+    text = (out / "journal.jsonl").read_text(encoding="utf-8")
+    lines = text.splitlines()[:text.count("\n")]
+    return Counter(f"{m['student']}/{m['assignment']}" for m in map(json.loads, lines) if m["event"] == "run")
+
+
+@pytest.mark.slow
+def test_cluster_batch_gives_the_local_gradebook_and_says_which_worker_graded_what(dask_cluster, tmp_path) -> None:
+    root = make_class(tmp_path / "subs")
+    local = run_batch(COURSE, BatchConfig(root=root, layout="{student}/{assignment}", out=tmp_path / "local"))
+    remote = run_batch(COURSE, BatchConfig(root=root, layout="{student}/{assignment}", out=tmp_path / "cluster",
+                                           cluster=dask_cluster.address))
+    assert not local.outcome.errors
+    assert not remote.outcome.errors
+    assert remote.outcome.done == len(CLASS)
+    assert verdict_rows(tmp_path / "cluster") == verdict_rows(tmp_path / "local")
+    workers = {r.worker for r in remote.results}
+    assert workers <= set(dask_cluster.workers.values())
+    assert len(workers) == 2  # both workers took runs
+    md = (tmp_path / "cluster" / "report.md").read_text(encoding="utf-8")
+    assert "## Where each run was graded" in md
+    assert all(f"| {w} |" in md for w in workers)
+    for side in ("local", "cluster"):  # every run's own files are written on this machine
+        assert (tmp_path / side / "bob" / "select_server" / "feedback.md").is_file()
+    scores = {side: json.loads((tmp_path / side / "bob" / "select_server" / "results.json").read_text())["score"]
+              for side in ("local", "cluster")}
+    assert scores["local"] == scores["cluster"]
+
+
+@pytest.mark.slow
+def test_a_killed_client_resumes_from_the_journal(dask_cluster, tmp_path) -> None:
+    root = make_class(tmp_path / "subs", CLASS[:4])
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "grader.cli", "grade", str(root), "--cluster", dask_cluster.address,
+            "--out", str(out), "--progress", "lines"]
+    first = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not ((out / "journal.jsonl").exists() and journal_runs(out)):
+        assert time.monotonic() < deadline, "no run was journalled"
+        assert first.poll() is None, first.stdout.read().decode()
+        time.sleep(0.1)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(10)
+    first.stdout.close()
+    done_before = sum(journal_runs(out).values())
+    assert 1 <= done_before < 4
+    again = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    assert again.returncode == 0, again.stdout + again.stderr  # failed behaviours, but no grader fault
+    assert f"{done_before} already graded (journal)" in again.stdout
+    assert journal_runs(out) == Counter({f"{s}/{a}": 1 for s, a, _p in CLASS[:4]})
+
+
+@pytest.mark.slow
+def test_a_killed_worker_leaves_every_run_graded_exactly_once(dask_cluster, tmp_path) -> None:
+    root = make_class(tmp_path / "subs", CLASS[:3])
+    out = tmp_path / "out"
+    victim = psutil.Process(dask_cluster.procs["w2"].pid)
+    sessions: list[psutil.Process] = []
+
+    def kill_w2_once_it_grades() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not sessions:
+            with contextlib.suppress(psutil.Error):
+                sessions.extend(p for p in victim.children() if "grader.plugin" in " ".join(p.cmdline()))
+            time.sleep(0.05)
+        dask_cluster.kill("w2")
+
+    killer = threading.Thread(target=kill_w2_once_it_grades, daemon=True)
+    killer.start()
+    report = run_batch(COURSE, BatchConfig(root=root, layout="{student}/{assignment}", out=out,
+                                           cluster=dask_cluster.address))
+    killer.join(10)
+    assert sessions, "worker w2 never graded a run"
+    assert not report.outcome.errors
+    assert journal_runs(out) == Counter({f"{s}/{a}": 1 for s, a, _p in CLASS[:3]})
+    assert {r.worker for r in report.results} == {dask_cluster.workers["w1"]}
+    assert not any(b.status == "error" for r in report.results for b in r.behaviours)
+    # the killed worker's grading session ended with it (its tether), leaving nothing behind
+    gone, alive = psutil.wait_procs(sessions, timeout=15)
+    assert not alive
