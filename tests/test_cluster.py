@@ -107,7 +107,7 @@ class FakeFuture:
     def __init__(self, outcome) -> None:
         self.outcome = outcome
 
-    def result(self):
+    def result(self, timeout=None):
         if isinstance(self.outcome, BaseException):
             raise self.outcome
         return self.outcome
@@ -213,6 +213,14 @@ def test_losing_the_scheduler_stops_the_batch_instead_of_recording_errors(a_job:
     client = FakeClient({"tcp://w1": 1}, [OSError("connection closed")])
     client.status = "closed"
     with pytest.raises(ClusterError, match="lost the Dask scheduler at tcp://fake:8786"):
+        engine(client).grade(a_job)
+
+
+def test_a_task_the_scheduler_dropped_stops_the_batch_instead_of_recording_errors(a_job: Job) -> None:
+    from grader.batch.cluster import ClusterError
+
+    client = FakeClient({"tcp://w1": 1}, [CancelledError("grade-alice")])  # nobody but us cancels
+    with pytest.raises(ClusterError, match="lost the Dask scheduler"):
         engine(client).grade(a_job)
 
 

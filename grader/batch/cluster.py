@@ -16,6 +16,7 @@ scheduler stops the batch (a ClusterError): what finished is journalled, the res
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from concurrent.futures import CancelledError  # what distributed raises for a cancelled future
@@ -31,6 +32,7 @@ from grader.spec import Course, Spec
 
 CONNECT_TIMEOUT = 20.0  # seconds to reach the scheduler and see a first worker
 ATTEMPTS = 2
+POLL = 2.0  # seconds between looks at the connection while a task runs
 
 
 class ClusterError(GraderError):
@@ -111,24 +113,45 @@ class ClusterEngine:
         with self._lock:
             if self._abandoned:
                 raise CancelledError(key)
+            self._check_connected()
             future = self.client.submit(grade_task, task, key=key, pure=False, **kwargs)
             self._futures.add(future)
         try:
-            reply = future.result()
-        except CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker: a failed attempt, said why
-            if self.client.status not in ("running", "connecting"):
-                raise ClusterError(f"lost the Dask scheduler at {self.address} ({type(exc).__name__}: {exc}); "
-                                   "the runs that finished are journalled: start the scheduler again and rerun "
-                                   "the same command to continue") from None
-            return {"status": "error", "worker": "", "why": f"{type(exc).__name__}: {exc}"}
+            reply = self._wait(future)
+        except Exception as exc:  # noqa: BLE001 - sorted below: ours, the cluster's, or this attempt's
+            if self._abandoned:
+                raise CancelledError(key) from None
+            # Nobody but us cancels a task: a cancelled future means the scheduler lost it (it went away)
+            if isinstance(exc, CancelledError) or self.client.status != "running":
+                raise self._lost(exc) from None
+            return {"status": "error", "worker": "", "why": f"{type(exc).__name__}: {exc}"}  # e.g. KilledWorker
         finally:
             with self._lock:
                 self._futures.discard(future)
         if not isinstance(reply, dict) or reply.get("v") != VERSION:
             return {"status": "error", "worker": "", "why": f"unexpected reply from a worker: {reply!r:.200}"}
         return reply
+
+    def _wait(self, future: Any) -> Any:
+        """The future's result; a client that is no longer connected is noticed within POLL seconds (a
+        closed client may never resolve its futures)."""
+        while True:
+            try:
+                return future.result(timeout=POLL)
+            except TimeoutError:
+                if self._abandoned:
+                    raise CancelledError() from None
+                self._check_connected()
+
+    def _check_connected(self) -> None:
+        if self.client.status not in ("running", "connecting"):
+            raise self._lost(None)
+
+    def _lost(self, exc: BaseException | None) -> ClusterError:
+        why = f" ({type(exc).__name__}: {exc})" if exc is not None and str(exc) else ""
+        return ClusterError(f"lost the Dask scheduler at {self.address}{why}; the runs that finished are "
+                            "journalled: start the scheduler and its workers again and rerun the same command "
+                            "to continue")
 
     def result_of(self, job: Job, reply: dict[str, Any]) -> RunResult:
         """The worker's plain result, as this machine records it (its own paths, the worker's name)."""
@@ -143,6 +166,9 @@ def connect(address: str, timeout: float) -> Any:
     except ImportError:
         raise UsageError("--cluster needs the Dask distributed package: pip install 'grader[cluster]' (on this "
                          "machine and on every worker)") from None
+    # Losing the scheduler is said once, by the batch (ClusterError): not as the client's tracebacks too
+    for name in ("distributed.client", "distributed.core"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         client = Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as exc:
