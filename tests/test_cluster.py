@@ -382,6 +382,21 @@ def test_a_killed_client_resumes_from_the_journal(dask_cluster, tmp_path) -> Non
 
 
 @pytest.mark.slow
+def test_require_isolation_is_enforced_on_each_worker(dask_cluster, tmp_path) -> None:
+    # --sandbox plain is tier C on every worker: both refuse, and the run is recorded as not graded, with why
+    root = make_class(tmp_path / "subs", CLASS[:1])
+    report = run_batch(COURSE, BatchConfig(root=root, layout="{student}/{assignment}", out=tmp_path / "out",
+                                           cluster=dask_cluster.address, sandbox="plain", require_isolation="A"))
+    assert not report.outcome.errors
+    (result,) = report.results
+    assert {(b.status, b.reason) for b in result.behaviours} == {("error", "harness")}
+    observed = result.behaviours[0].observed
+    assert observed.startswith("failed on 2 cluster workers: worker tcp://127.0.0.1:")
+    assert "isolation tier A required, but --sandbox plain is plain (tier C)" in observed
+    assert set(result.worker.split(", ")) == set(dask_cluster.workers.values())
+
+
+@pytest.mark.slow  # last: it kills worker w2 of the module's cluster
 def test_a_killed_worker_leaves_every_run_graded_exactly_once(dask_cluster, tmp_path) -> None:
     root = make_class(tmp_path / "subs", CLASS[:3])
     out = tmp_path / "out"
