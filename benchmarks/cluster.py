@@ -53,6 +53,20 @@ def _grade(subs: Path, out: Path, *extra: str) -> dict:
     return {"wall": wall, "cpu": _children_cpu() - cpu0, "rows": rows, "summary": proc.stdout.strip()}
 
 
+def _tree_cpu(pid: int) -> float:
+    """CPU of a worker and its descendants (its warm starter, the grading sessions, their sandboxes): every
+    live process's own time plus what it has waited for."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for p in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("submissions", nargs="?", type=Path, default=REPO / "submissions")
@@ -75,6 +89,7 @@ def main() -> None:
             local_extra = ["--workers", str(args.workers_local)] if args.workers_local else []
             local = _grade(args.submissions, Path(tmp) / "local", *local_extra)
             cluster = _grade(args.submissions, Path(tmp) / "cluster", "--cluster", address)
+            cluster["workers_cpu"] = sum(_tree_cpu(p.pid) for p in procs[1:])
         finally:
             for p in reversed(procs):
                 with contextlib.suppress(ProcessLookupError):
@@ -87,8 +102,8 @@ def main() -> None:
     print(f"class: {args.submissions} ({len(local['rows'])} gradebook rows)")
     print(f"local   : {local['wall']:6.1f} s wall, {local['cpu']:6.1f} s CPU (grader and sandboxes)  "
           f"[{local['summary'].splitlines()[0]}]")
-    print(f"cluster : {cluster['wall']:6.1f} s wall, {cluster['cpu']:6.1f} s CPU on the instructor's side; "
-          f"2 workers x {args.threads} thread(s) on this machine")
+    print(f"cluster : {cluster['wall']:6.1f} s wall, {cluster['cpu']:6.1f} s CPU on the instructor's side, "
+          f"{cluster['workers_cpu']:6.1f} s on the workers; 2 workers x {args.threads} thread(s) on this machine")
     print(f"gradebooks identical: {same}" + ("" if same else " (differ: " + "; ".join(differ) + ")"))
 
 

@@ -396,6 +396,14 @@ def test_require_isolation_is_enforced_on_each_worker(dask_cluster, tmp_path) ->
     assert set(result.worker.split(", ")) == set(dask_cluster.workers.values())
 
 
+def is_session(p: psutil.Process) -> bool:
+    """A grading session: started cold (`-p grader.plugin`) or forked by a warm starter (its cmdline)."""
+    if "grader.plugin" in p.cmdline():
+        return True
+    parent = p.parent()
+    return parent is not None and "grader.batch.warm" in parent.cmdline()
+
+
 @pytest.mark.slow  # last: it kills worker w2 of the module's cluster
 def test_a_killed_worker_leaves_every_run_graded_exactly_once(dask_cluster, tmp_path) -> None:
     root = make_class(tmp_path / "subs", CLASS[:3])
@@ -407,7 +415,7 @@ def test_a_killed_worker_leaves_every_run_graded_exactly_once(dask_cluster, tmp_
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not sessions:
             with contextlib.suppress(psutil.Error):
-                sessions.extend(p for p in victim.children() if "grader.plugin" in " ".join(p.cmdline()))
+                sessions.extend(p for p in victim.children(recursive=True) if is_session(p))
             time.sleep(0.05)
         dask_cluster.kill("w2")
 

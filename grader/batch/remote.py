@@ -16,11 +16,13 @@ settings and the run options. The reply is plain, JSON-safe data too — never a
 The worker grades like the local batch does: a grading session per run, in the best sandbox the worker
 offers, in its own process group and tethered to the worker process (a killed worker takes its sessions
 with it); servers of a tier that shares the host's port go one at a time on that worker; and the worker's
-own start gate spaces run starts out and holds them while its CPU is oversubscribed.
+own start gate spaces run starts out and holds them while its CPU is oversubscribed. Sessions are forked
+from a warm interpreter the worker starts with its first task (batch/warm.py), as in the local batch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import tempfile
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.batch.pack import unpack
+from grader.batch.warm import StarterGone
 
 VERSION = 1
 _lock = threading.Lock()
@@ -37,6 +40,7 @@ _admission = threading.Lock()
 _serial = threading.Lock()  # one server at a time on this worker, when its tier shares the host's port
 _gate = None
 _in_flight = 0
+_starter = None  # this worker's warm session starter (batch/warm.py), started with its first task
 
 
 def _worker_name() -> str:
@@ -65,6 +69,27 @@ def _admit() -> None:
         with _lock:
             _in_flight += 1
         _gate.started()
+
+
+def _warm_starter():
+    """The worker's warm starter, or None (cold sessions) where it cannot start. Never closed: it exits
+    when the worker process does (its stdin closes), and the sessions' tethers then end them."""
+    global _starter
+    from grader.batch.warm import WarmStarter
+
+    with _lock:
+        if _starter is None:
+            try:
+                _starter = WarmStarter()
+            except (StarterGone, OSError):
+                _starter = False
+        return _starter or None
+
+
+def _forget_starter() -> None:
+    global _starter
+    with _lock:
+        _starter = None
 
 
 def _leave() -> None:
@@ -114,14 +139,15 @@ def _grade(task: dict[str, Any], sandbox: Any) -> dict[str, Any]:
         submission = unpack(task["submission"], Path(tmp) / "submission")
         shares_port = sandbox.shares_host_port and spec.kind == "server"
         options = RunOptions(jobs=1 if shares_port else int(task.get("jobs") or 0), sandbox=sandbox.name,
-                             seed=task.get("seed"), run_as=task.get("run_as"), detached=True)
+                             seed=task.get("seed"), run_as=task.get("run_as"), detached=True,
+                             starter=_warm_starter())
         _admit()
         try:
-            if shares_port:
-                with _serial:
-                    result = grade(spec, submission, course, options, student=task["student"])
-            else:
+            with _serial if shares_port else contextlib.nullcontext():
                 result = grade(spec, submission, course, options, student=task["student"])
+        except StarterGone:
+            _forget_starter()  # the next task starts a new one
+            raise
         finally:
             _leave()
         return result.model_dump(mode="json")
