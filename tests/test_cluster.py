@@ -172,7 +172,7 @@ def engine(client: FakeClient, **kw) -> ClusterEngine:
 def test_a_task_carries_plain_data_and_the_result_comes_back_as_this_machine_records_it(a_job: Job) -> None:
     client = FakeClient({"tcp://w1": 1, "tcp://w2": 3}, [graded("tcp://w1")])
     e = engine(client, require_isolation="A", seed=7)
-    assert e.workers({}) == 4
+    assert e.capacity() == 4
     result = e.grade(a_job)
     assert result.worker == "tcp://w1"
     assert result.submission == str(a_job.submission.path)
@@ -186,6 +186,28 @@ def test_a_task_carries_plain_data_and_the_result_comes_back_as_this_machine_rec
     assert b"assignment.yaml" in task["assignment_files"]
     json.dumps({k: v for k, v in task.items() if not isinstance(v, bytes)})  # the rest is JSON-safe
     assert client.submitted[0]["pure"] is False
+
+
+def test_runs_start_while_the_cluster_has_a_free_thread_and_workers_that_join_are_used() -> None:
+    from grader.batch.cluster import ClusterCapacity
+
+    client = FakeClient({"tcp://w1": 2}, [])
+    e = engine(client)
+    waits: list[float] = []
+    gate = ClusterCapacity(e, sleep=waits.append)
+    for _ in range(2):
+        assert gate.may_start()
+        gate.started()
+    assert not gate.may_start()  # both threads busy: the run waits here, not queued at the Dask scheduler
+    assert waits == [ClusterCapacity.TICK]
+    client.info["workers"]["tcp://w2"] = {"nthreads": 1}  # a worker joins (a Slurm job started)
+    assert gate.may_start()
+    gate.started()
+    assert not gate.may_start()
+    e.admitted -= 1  # a run came back
+    assert gate.may_start()
+    assert gate.held_seconds == 0
+    assert gate.busy_notice is None  # waiting for a free worker is normal, not a crowded machine
 
 
 def test_a_worker_below_the_required_tier_refuses_and_the_run_goes_to_another(a_job: Job) -> None:

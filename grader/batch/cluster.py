@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from concurrent.futures import CancelledError  # what distributed raises for a cancelled future
 from typing import Any
 
-from grader.batch.gate import StartGate
+from grader.batch.gate import Gate
 from grader.batch.pack import pack
 from grader.batch.remote import VERSION, grade_task
 from grader.batch.scheduler import Job, harness_error_result
@@ -32,6 +33,7 @@ from grader.spec import Course, Spec
 
 CONNECT_TIMEOUT = 20.0  # seconds to reach the scheduler and see a first worker
 ATTEMPTS = 2
+MAX_IN_FLIGHT = 512  # threads of the batch waiting on tasks; the cluster's capacity decides below it
 POLL = 2.0  # seconds between looks at the connection while a task runs
 
 
@@ -57,20 +59,32 @@ class ClusterEngine:
         self._lock = threading.Lock()
         self._futures: set[Any] = set()
         self._abandoned = False
+        self.admitted = 0  # runs the scheduler let start and that have not returned yet
 
     # --- what the controller asks ---------------------------------------------------------------------------
     def workers(self, specs: dict[str, Spec]) -> int:
-        """Runs in flight at once: one per worker thread of the cluster (each worker's gate paces them)."""
+        """The most runs ever in flight; how many really are is the cluster's capacity now (gate)."""
+        return MAX_IN_FLIGHT
+
+    def capacity(self) -> int:
+        """Worker threads connected now: workers may join (a Slurm job starting) or leave during a batch."""
         info = self.client.scheduler_info()
         return max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
 
-    def gate(self) -> StartGate | None:
-        return None  # each worker's own start gate decides (batch/remote.py)
+    def gate(self) -> Gate | None:
+        return ClusterCapacity(self)  # and on each worker, its own start gate paces its runs (remote.py)
 
     def one_at_a_time(self, job: Job) -> bool:
         return False  # a worker whose tier shares the host's port serialises its own servers
 
     def grade(self, job: Job) -> RunResult:
+        try:
+            return self._grade(job)
+        finally:
+            with self._lock:
+                self.admitted -= 1
+
+    def _grade(self, job: Job) -> RunResult:
         task = self.task(job)
         failures: list[str] = []
         tried: list[str] = []
@@ -158,6 +172,32 @@ class ClusterEngine:
         result = RunResult.model_validate(reply["result"])
         return result.model_copy(update={"submission": str(job.submission.path), "student": job.submission.student,
                                          "worker": reply.get("worker", "")})
+
+
+class ClusterCapacity:
+    """Admits a run while the cluster has a free worker thread, so that a first Ctrl-C leaves nothing
+    queued at the Dask scheduler and workers that join later are used as soon as they connect."""
+
+    TICK = 0.1
+    held_seconds = 0.0  # waiting for a free worker thread is normal here, not a crowded machine
+    busy_notice = None
+
+    def __init__(self, engine: ClusterEngine, sleep=time.sleep) -> None:
+        self.engine, self._sleep = engine, sleep
+
+    def may_start(self) -> bool:
+        with self.engine._lock:
+            admitted = self.engine.admitted
+        if admitted < self.engine.capacity():
+            return True
+        self._sleep(self.TICK)
+        return False
+
+    def started(self) -> None:
+        with self.engine._lock:
+            self.engine.admitted += 1
+
+    def close(self) -> None: ...
 
 
 def connect(address: str, timeout: float) -> Any:

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from grader import __version__
 from grader.batch.discover import Discovery, Submission, discover, submission_digest
-from grader.batch.gate import StartGate
+from grader.batch.gate import Gate
 from grader.batch.journal import Entry, Journal
 from grader.batch.outputs import write_class, write_run
 from grader.batch.progress import Progress
@@ -149,7 +149,7 @@ class Engine(Protocol):
 
     def workers(self, specs: dict[str, Spec]) -> int: ...  # runs at once when --workers is not given
 
-    def gate(self) -> StartGate | None: ...
+    def gate(self) -> Gate | None: ...
 
     def one_at_a_time(self, job: Job) -> bool: ...
 

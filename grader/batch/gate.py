@@ -25,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 PROBE_CPU = 0.005  # seconds of CPU each probe asks for
 
@@ -65,8 +66,23 @@ def join_runs_cgroup() -> Callable[[], None] | None:
     return leave
 
 
+class Gate(Protocol):
+    """What the scheduler asks before each run's start (StartGate here; cluster.ClusterCapacity)."""
+
+    held_seconds: float  # time starts waited for a crowded machine
+    busy_notice: str | None  # said once when starts have waited a while
+
+    def may_start(self) -> bool: ...  # True: start now; False: it waited a little, ask again
+
+    def started(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class StartGate:
     TICK = 0.25
+    busy_notice = ("the CPU is oversubscribed: fewer runs are graded at once while it lasts, so that servers are "
+                   "not failed for starting late")
 
     def __init__(self, spacing: float | None = None, cores: int | None = None, max_slowdown: float = 5.0,
                  history: float = 1.5, *, probe: Callable[[], float] = probe_slowdown,

@@ -29,12 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from grader.batch.discover import Submission
-from grader.batch.gate import StartGate, cpu_count
+from grader.batch.gate import Gate, StartGate, cpu_count
 from grader.errors import GraderError
 from grader.results import BehaviourResult, RunResult
 from grader.spec import Spec
 
-__all__ = ["Job", "Outcome", "Scheduler", "StartGate", "cpu_count", "default_workers", "harness_error_result"]
+__all__ = ["Gate", "Job", "Outcome", "Scheduler", "StartGate", "cpu_count", "default_workers", "harness_error_result"]
 
 # Every run grades all its behaviours at once, each on its own server, and mostly waits (reply timeouts,
 # observation windows). What a 2-core machine cannot absorb is many runs *starting* together: each start
@@ -94,7 +94,7 @@ class Scheduler:
                  on_done: Callable[[Job, RunResult], None] = lambda job, result: None,
                  on_notice: Callable[[str], None] = lambda text: None,
                  one_at_a_time: Callable[[Job], bool] = lambda job: False,
-                 gate: StartGate | None = None,
+                 gate: Gate | None = None,
                  on_abandon: Callable[[], None] = lambda: None,
                  abandon_grace: float = ABANDON_GRACE) -> None:
         self.jobs = jobs
@@ -165,10 +165,9 @@ class Scheduler:
                         break  # always make progress, however loaded the machine
                 if self.gate.may_start():
                     break
-                if not self._told_busy and time.monotonic() - waiting_since > 5:
+                if not self._told_busy and time.monotonic() - waiting_since > 5 and self.gate.busy_notice:
                     self._told_busy = True
-                    self.on_notice("the CPU is oversubscribed: fewer runs are graded at once while it lasts, so "
-                                   "that servers are not failed for starting late")
+                    self.on_notice(self.gate.busy_notice)
             with self._done_lock:
                 if self._stopping.is_set():
                     return False

@@ -155,9 +155,10 @@ def _conclude(report, out: Path) -> int:
     if graded:
         held = (f"; starts held {report.held_seconds:.0f} s while the CPU was oversubscribed"
                 if report.held_seconds >= 1 else "")
+        cap = (f"at most {report.peak_in_flight} at once" if report.tier.startswith("Dask") else
+               f"at most {report.peak_in_flight} of {report.workers} workers{held}")
         parts.append(f"{report.wall:.1f} s, {report.run_seconds / max(report.wall, 1e-3):.1f} runs at once on "
-                     f"average (at most {report.peak_in_flight} of {report.workers} workers{held}), isolation "
-                     f"{report.tier}")
+                     f"average ({cap}), isolation {report.tier}")
     print("; ".join(parts))
     by_worker = Counter(r.worker for r in report.results if r.worker)
     if by_worker:
