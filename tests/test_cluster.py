@@ -454,3 +454,18 @@ def test_a_killed_worker_leaves_every_run_graded_exactly_once(dask_cluster, tmp_
     # the killed worker's grading session ended with it (its tether), leaving nothing behind
     gone, alive = psutil.wait_procs(sessions, timeout=15)
     assert not alive
+
+
+def test_the_submission_digest_neither_follows_links_nor_reads_devices(tmp_path: Path) -> None:
+    from grader.batch.discover import submission_digest
+
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "server.py").write_text("print('hi')\n")
+    before = submission_digest(sub)
+    (sub / "root").symlink_to("/")  # walking it would hash the machine
+    (sub / "zero").symlink_to("/dev/zero")  # reading it would never end
+    os.mkfifo(sub / "fifo")  # opening it would block
+    assert submission_digest(sub) == before
+    (sub / "server.py").write_text("print('changed')\n")
+    assert submission_digest(sub) != before
