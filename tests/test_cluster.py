@@ -269,6 +269,25 @@ def test_cluster_without_address_or_with_a_bad_tier_is_a_usage_error(tmp_path: P
     assert message in capsys.readouterr().err
 
 
+def test_cluster_without_the_distributed_package_says_how_to_install_it(monkeypatch) -> None:
+    from grader.batch.cluster import connect
+    from grader.errors import UsageError
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # what an install without the extra looks like
+    with pytest.raises(UsageError, match=r"pip install 'grader\[cluster\]'"):
+        connect("tcp://127.0.0.1:8786", 1)
+
+
+@pytest.mark.slow
+def test_an_unreachable_scheduler_is_a_usage_error_that_says_how_to_start_one() -> None:
+    pytest.importorskip("distributed")
+    from grader.batch.cluster import connect
+    from grader.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"cannot reach the Dask scheduler at tcp://127.0.0.1:\d+ .*dask scheduler"):
+        connect(f"tcp://127.0.0.1:{free_port()}", 1)
+
+
 # --- a real cluster on loopback ----------------------------------------------------------------------------
 
 DASK = Path(sys.executable).with_name("dask")
