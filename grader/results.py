@@ -52,6 +52,7 @@ class RunResult(BaseModel):
     student: str | None = None
     tier: str = ""
     tier_note: str = ""
+    worker: str = ""  # the cluster worker that graded this run (grader grade --cluster); "" on this machine
     grader_version: str = ""
     started_at: str = ""
     duration: float = 0.0

@@ -13,19 +13,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from grader import __version__
 from grader.batch.discover import Discovery, Submission, discover, submission_digest
+from grader.batch.gate import Gate
 from grader.batch.journal import Entry, Journal
 from grader.batch.outputs import write_class, write_run
 from grader.batch.progress import Progress
-from grader.batch.scheduler import Job, Outcome, Scheduler, StartGate, default_workers
-from grader.batch.warm import WarmStarter
+from grader.batch.scheduler import Job, Outcome, Scheduler
 from grader.errors import UsageError
 from grader.results import RunResult
-from grader.runner import RunOptions
 from grader.spec import Course, Spec, list_assignments, load_spec
 
 JOURNAL = "journal.jsonl"
@@ -48,6 +48,8 @@ class BatchConfig:
     grade: bool = True  # False: only rewrite the outputs from the journal
     throttle: bool = True  # space run starts out (scheduler.StartGate)
     warm: bool = True  # fork sessions from a warm interpreter (batch/warm.py) instead of cold starts
+    cluster: str | None = None  # a Dask scheduler's address (tcp://HOST:PORT): grade there (batch/cluster.py)
+    require_isolation: str | None = None  # "A"/"B"/"C": refuse runs graded below it (per worker on a cluster)
 
 
 @dataclass
@@ -140,7 +142,38 @@ def _full_marks(result: RunResult) -> bool:
     return result.all_passed
 
 
-def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None) -> BatchReport:
+class Engine(Protocol):
+    """Where and how a batch's runs are graded (batch/local.py, batch/cluster.py; fakes in tests)."""
+
+    tier: str  # what the batch's journal records (a cluster: its workers' tiers)
+
+    def workers(self, specs: dict[str, Spec]) -> int: ...  # runs at once when --workers is not given
+
+    def gate(self) -> Gate | None: ...
+
+    def one_at_a_time(self, job: Job) -> bool: ...
+
+    def grade(self, job: Job) -> RunResult: ...
+
+    def abandon(self) -> None: ...  # interrupt the runs in flight
+
+    def close(self) -> None: ...
+
+
+def make_engine(course: Course, cfg: BatchConfig) -> Engine:
+    if cfg.cluster:
+        from grader.batch.cluster import ClusterEngine  # imports `distributed`: only when asked for
+
+        return ClusterEngine(course, cfg.cluster, sandbox=cfg.sandbox, jobs=cfg.jobs, seed=cfg.seed,
+                             run_as=cfg.run_as, require_isolation=cfg.require_isolation)
+    from grader.batch.local import LocalEngine
+
+    return LocalEngine(course, sandbox=cfg.sandbox, jobs=cfg.jobs, seed=cfg.seed, run_as=cfg.run_as,
+                       warm=cfg.warm, throttle=cfg.throttle)
+
+
+def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None,
+              engine: Engine | None = None) -> BatchReport:
     progress = progress or Progress()
     out = cfg.out
     out.mkdir(parents=True, exist_ok=True)
@@ -156,50 +189,38 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
         progress.notice(f"ignored (does not match the layout {cfg.layout!r}): {path}")
     if len(p.discovery.ignored) > 10:
         progress.notice(f"... and {len(p.discovery.ignored) - 10} more folders that do not match the layout")
-    from grader.sandbox import choose_sandbox
-
-    sandbox = choose_sandbox(cfg.sandbox)
-    plain = sandbox.shares_host_port  # one real port: server runs one at a time, one behaviour each
-    workers = cfg.workers or default_workers(
-        behaviours_per_run=max((len(s.behaviours) for s in p.specs.values()), default=8), slots=_slots())
-    jobs = cfg.jobs
-    if plain:
-        jobs = 1  # one real port: each server run has the port to itself, one behaviour at a time
-    # the tier chosen here, by name: sessions then neither probe the machine again nor announce it
-    options = RunOptions(jobs=jobs, sandbox=cfg.sandbox or getattr(sandbox, "name", None), seed=cfg.seed,
-                         run_as=cfg.run_as)
     t0 = time.monotonic()
     outcome = Outcome()
-    peak, held = 0, 0.0
+    peak, held, workers, tier = 0, 0.0, 0, ""
     graded_seconds: list[float] = []
     if p.jobs:
-        journal.record_batch(started_at=_now(), grader_version=__version__, workers=workers, tier=sandbox.tier,
-                             runs=len(p.jobs), reused=len(p.reused))
-
-        def on_done(job: Job, result: RunResult) -> None:
-            entry = Entry(job.submission.student, job.submission.assignment, job.fingerprint, result)
-            journal.record_run(entry)  # first: from here on the run survives anything
-            p.entries[entry.key] = entry
-            graded_seconds.append(result.duration)
-            write_run(out, result)
-            progress.run_done(job.submission.student, job.submission.assignment, result)
-
-        starter = WarmStarter() if cfg.warm else None
-        if starter is not None:
-            options = replace(options, starter=starter)
-        scheduler = Scheduler(p.jobs, course, options, workers, on_done=on_done, on_notice=progress.notice,
-                              one_at_a_time=lambda job: plain and job.spec.kind == "server",
-                              gate=StartGate() if cfg.throttle else None,
-                              on_abandon=starter.interrupt_all if starter else lambda: None)
-        progress.start(total=len(p.jobs) + len(p.reused), done=len(p.reused))
+        engine = engine or make_engine(course, cfg)
         try:
-            outcome = scheduler.run()
+            workers = cfg.workers or engine.workers(p.specs)
+            tier = engine.tier
+            journal.record_batch(started_at=_now(), grader_version=__version__, workers=workers, tier=tier,
+                                 runs=len(p.jobs), reused=len(p.reused))
+
+            def on_done(job: Job, result: RunResult) -> None:
+                entry = Entry(job.submission.student, job.submission.assignment, job.fingerprint, result)
+                journal.record_run(entry)  # first: from here on the run survives anything
+                p.entries[entry.key] = entry
+                graded_seconds.append(result.duration)
+                write_run(out, result)
+                progress.run_done(job.submission.student, job.submission.assignment, result)
+
+            scheduler = Scheduler(p.jobs, engine.grade, workers, on_done=on_done, on_notice=progress.notice,
+                                  one_at_a_time=engine.one_at_a_time, gate=engine.gate(),
+                                  on_abandon=engine.abandon)
+            progress.start(total=len(p.jobs) + len(p.reused), done=len(p.reused))
+            try:
+                outcome = scheduler.run()
+            finally:
+                progress.close()
+            peak = scheduler.peak_in_flight
+            held = scheduler.gate.held_seconds if scheduler.gate is not None else 0.0
         finally:
-            progress.close()
-            if starter is not None:
-                starter.close()
-        peak = scheduler.peak_in_flight
-        held = scheduler.gate.held_seconds if scheduler.gate is not None else 0.0
+            engine.close()
     results = final_results(p)
     outputs: list[Path] = []
     if not outcome.interrupted and not outcome.errors:
@@ -214,17 +235,8 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
                               titles={n: s.title for n, s in specs.items()},
                               max_scores={n: s.max_score for n, s in specs.items()})
     return BatchReport(plan=p, outcome=outcome, workers=workers, wall=round(time.monotonic() - t0, 2),
-                       outputs=outputs, results=results, tier=sandbox.tier, peak_in_flight=peak,
+                       outputs=outputs, results=results, tier=tier, peak_in_flight=peak,
                        held_seconds=round(held, 1), run_seconds=round(sum(graded_seconds), 1))
-
-
-def _slots() -> int | None:
-    """How many behaviours the sandbox can run at once (one uid slot each), if it has such a limit."""
-    try:
-        from grader.sandbox import slots
-    except ImportError:
-        return None
-    return getattr(slots, "SLOTS", None)
 
 
 def final_results(p: Plan) -> list[RunResult]:

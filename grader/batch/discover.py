@@ -15,7 +15,9 @@ text). `{student}` matches any folder-name text. Hidden folders (`.git`, ...) ar
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,17 +139,33 @@ def discover(root: Path, layout: str, assignments: list[str]) -> Discovery:
 
 
 def submission_digest(path: Path) -> str:
-    """A hash of what the sandbox would copy of a submission: a changed submission is graded again."""
+    """A hash of what the sandbox would copy of a submission: a changed submission is graded again.
+
+    Regular files only, as batch/pack.py carries them: a symbolic link is neither followed nor hashed (a
+    link to / or /dev/zero in a submission must not walk the machine or read forever)."""
     h = hashlib.sha256()
     if not path.is_dir():
         return "missing"
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        rel = f.relative_to(path)
-        if any(part in IGNORED_PARTS for part in rel.parts) or f.suffix == ".pyc":
-            continue
-        h.update(str(rel).encode("utf-8", "surrogateescape") + b"\0")
+    files: list[tuple[str, ...]] = []
+    for folder, dirs, names in os.walk(path):  # never follows a link to a folder
+        dirs[:] = [d for d in dirs if d not in IGNORED_PARTS]
+        rel = Path(folder).relative_to(path).parts
+        for name in names:
+            if name.endswith(".pyc"):
+                continue
+            try:
+                regular = stat.S_ISREG(os.lstat(os.path.join(folder, name)).st_mode)
+            except OSError:
+                continue
+            if regular:
+                files.append((*rel, name))
+    for parts in sorted(files):
+        f = path.joinpath(*parts)
+        h.update("/".join(parts).encode("utf-8", "surrogateescape") + b"\0")
         try:
-            h.update(f.read_bytes())
+            fd = os.open(f, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as fh:
+                h.update(fh.read())
         except OSError as exc:
             h.update(f"unreadable: {exc.errno}".encode())
         h.update(b"\0")

@@ -13,6 +13,7 @@ import json
 import os
 import tempfile
 from collections.abc import Sequence
+from html import escape
 from pathlib import Path
 
 from grader.reporters import csv as csv_report
@@ -59,10 +60,20 @@ def write_class(out: Path, results: Sequence[RunResult], *, missing: Sequence[tu
     """grades.csv, report.html and report.md over every run of the batch."""
     summary = summarize(results, missing=missing, course=course, generated_at=generated_at, titles=titles,
                         max_scores=max_scores)
+    md, html_text = md_report.class_report(summary), html_report.class_report(summary)
+    placed = sorted((r.student or "", r.assignment, r.worker) for r in results if r.worker)
+    if placed:  # a cluster batch: say which worker graded which run
+        md += "\n## Where each run was graded\n\n| student | assignment | worker |\n|---|---|---|\n" + "".join(
+            f"| {md_report.text(st)} | {md_report.text(a)} | {md_report.text(w)} |\n" for st, a, w in placed)
+        rows = "".join(f"<tr><td>{escape(st)}</td><td>{escape(a)}</td><td>{escape(w)}</td></tr>"
+                       for st, a, w in placed)
+        section = ("<h2>Where each run was graded</h2><table><tr><th>student</th><th>assignment</th>"
+                   f"<th>worker</th></tr>{rows}</table>\n")
+        html_text = html_text.replace("</body></html>", section + "</body></html>", 1)
     files = {
         "grades.csv": csv_report.to_csv(results, missing, max_scores),
-        "report.html": html_report.class_report(summary),
-        "report.md": md_report.class_report(summary),
+        "report.html": html_text,
+        "report.md": md,
     }
     for name, text in files.items():
         write_atomic(out / name, text)

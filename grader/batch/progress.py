@@ -16,8 +16,9 @@ def line_for(student: str, assignment: str, result: RunResult) -> str:
     errors = [b.id for b in result.behaviours if b.status == "error"]
     mark = "ERROR" if errors else "ok   " if not failed else "FAIL "
     detail = f"  failed: {', '.join(failed)}" if failed else ""
+    where = f" on {result.worker}" if result.worker else ""
     return (f"{mark} {student} {assignment} {result.score:g}/{result.max_score:g} "
-            f"({result.duration:.1f} s){detail}")
+            f"({result.duration:.1f} s{where}){detail}")
 
 
 class Progress:

@@ -1,47 +1,51 @@
-"""Run a batch's jobs on N worker threads, each driving one grading session (a child process) at a time.
+"""Run a batch's jobs on N worker threads, each driving one run at a time through an injected grading call.
 
-Workers only wait: on a session's exit, which waits on sockets and timers. So N can exceed the core count
-by far; what bounds it is the CPU the sessions and the submissions need at once (see default_workers).
+    Scheduler(jobs, grade_run, workers, on_done=..., one_at_a_time=..., gate=StartGate()).run() -> Outcome
+
+`grade_run(job) -> RunResult` is what grades one run: locally a grading session in a child process
+(batch/local.py), on a cluster a Dask task (batch/cluster.py), in tests a fake. Workers only wait, so N can
+exceed the core count by far; what bounds it is the CPU the runs need at once (default_workers, StartGate).
+
+A grading call that raises becomes a harness-error result for that run (every behaviour `error`, the
+exception as what was observed), journalled like any result and regraded by `--rerun-failed`: a run is
+never lost. A GraderError (the command line, the course or the cluster is wrong: the same for every run)
+stops the batch instead, and so does a failure to record a result (on_done: e.g. the journal's disk is
+full) — what finished is kept, the rest is graded when the batch is run again.
 
 Ctrl-C (SIGINT): the first stops starting new runs and lets the runs in flight finish, so their results
-are journalled; the second (or SIGTERM) abandons them: their sessions are interrupted and nothing of
-them is kept. Sessions run in their own process groups (RunOptions.detached), so the terminal's Ctrl-C
-reaches only this process, and they end themselves if this process dies (grader/batch/tether.py).
+are journalled; the second (or SIGTERM) abandons them: `on_abandon` interrupts them and nothing of them is
+kept. Sessions run in their own process groups (RunOptions.detached), so the terminal's Ctrl-C reaches only
+this process, and they end themselves if this process dies (grader/batch/tether.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import signal
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-
-import psutil
+from dataclasses import dataclass, field
 
 from grader.batch.discover import Submission
-from grader.results import RunResult
-from grader.runner import RunOptions, grade
-from grader.spec import Course, Spec
+from grader.batch.gate import Gate, StartGate, cpu_count
+from grader.errors import GraderError
+from grader.results import BehaviourResult, RunResult
+from grader.spec import Spec
+
+__all__ = ["Gate", "Job", "Outcome", "Scheduler", "StartGate", "cpu_count", "default_workers", "harness_error_result"]
 
 # Every run grades all its behaviours at once, each on its own server, and mostly waits (reply timeouts,
 # observation windows). What a 2-core machine cannot absorb is many runs *starting* together: each start
 # is a burst of sandboxes and interpreters, one per behaviour, and past ~40 behaviours in flight servers
 # start seconds late ("never listened") and answer late. Measured (benchmarks/README.md): 3 runs per core
 # keeps every verdict equal to sequential grading on an idle machine, 4-5 per core does not; the
-# StartGate below holds starts when the machine is busier than that. The cap is also bounded by the
+# StartGate holds starts when the machine is busier than that. The cap is also bounded by the
 # sandbox's uid slots (one per behaviour).
 RUNS_PER_CORE = 3
 MAX_DEFAULT_WORKERS = 32
-
-
-def cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+ABANDON_GRACE = 15.0  # seconds runs get to end after an abandon before the batch stops waiting for them
 
 
 def default_workers(cpus: int | None = None, behaviours_per_run: int = 8, slots: int | None = None) -> int:
@@ -51,94 +55,6 @@ def default_workers(cpus: int | None = None, behaviours_per_run: int = 8, slots:
     if slots:
         n = min(n, max(1, slots // max(1, behaviours_per_run)))
     return n
-
-
-class StartGate:
-    """Decides when the next run may start.
-
-    A run's start is a burst: a sandbox and an interpreter for each of its behaviours, all at once, and a
-    server must listen within its startup timeout (5 s). The gate (1) spaces starts out, at most one per
-    `spacing` seconds (default 0.75 s divided by the cores), so bursts do not coincide, and (2) holds
-    starts while the CPU is oversubscribed, measured the way it hurts: a probe thread asks for 5 ms of CPU
-    four times a second and times how long it takes to get it. A slowdown of 5 means a server that needs
-    0.4 s of CPU to start (gevent) listens after 2 s; past `max_slowdown` (median of the last samples)
-    no run starts until the machine calms down — whether the load is other runs (spinning servers, other
-    batches) or anything else. The first run always starts.
-
-    Where the sandbox puts runs in CPU cgroups (tier A, cgroup v1), the probe thread joins a group of its
-    own beside them, so it competes for CPU the way a starting server does (the runs' parent group shares
-    the CPU with everything outside it; a probe outside would see far less contention than the servers).
-    """
-
-    PROBE_CPU = 0.005  # seconds of CPU each probe asks for
-    TICK = 0.25
-
-    def __init__(self, spacing: float | None = None, cores: int | None = None, max_slowdown: float = 5.0,
-                 history: float = 1.5) -> None:
-        self.spacing = 0.75 / (cores or cpu_count()) if spacing is None else spacing
-        self.max_slowdown = max_slowdown
-        self._samples: deque[float] = deque(maxlen=max(1, round(history / self.TICK)))
-        self._last_start = -1e9
-        self._stop = threading.Event()
-        self.held_seconds = 0.0  # time starts waited for an oversubscribed CPU
-        self._group: Path | None = None
-        self._thread = threading.Thread(target=self._probe, name="start-gate", daemon=True)
-        self._thread.start()
-
-    def _probe(self) -> None:
-        self._join_runs_cgroup()
-        try:
-            while not self._stop.wait(self.TICK):
-                cpu0, t0 = time.thread_time(), time.monotonic()
-                while time.thread_time() - cpu0 < self.PROBE_CPU:
-                    pass
-                self._samples.append((time.monotonic() - t0) / self.PROBE_CPU)
-        finally:
-            if self._group is not None:  # back to the grader's own group, so ours can be removed
-                with contextlib.suppress(OSError):
-                    (self._group.parent.parent / "tasks").write_text(str(threading.get_native_id()))
-
-    def _join_runs_cgroup(self) -> None:
-        try:
-            from grader.sandbox.cgroup import detect
-
-            parent = detect().v1.get("cpu")
-            if parent is None or not parent.is_dir():
-                return
-            group = parent / f"batch-probe-{os.getpid()}"
-            group.mkdir(exist_ok=True)
-            (group / "tasks").write_text(str(threading.get_native_id()))
-            self._group = group
-        except (ImportError, OSError, AttributeError):
-            return
-
-    def slowdown(self) -> float | None:
-        """How many times longer than its CPU time a CPU-bound task takes now (median of recent probes)."""
-        samples = sorted(self._samples)
-        return samples[len(samples) // 2] if samples else None
-
-    def may_start(self) -> bool:
-        """True if a run may start now; otherwise waits a little and says False (ask again)."""
-        wait = self._last_start + self.spacing - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-            return False
-        slowdown = self.slowdown()
-        if slowdown is None or slowdown > self.max_slowdown:
-            self.held_seconds += self.TICK
-            time.sleep(self.TICK)
-            return False
-        return True
-
-    def started(self) -> None:
-        self._last_start = time.monotonic()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        if self._group is not None:
-            with contextlib.suppress(OSError):
-                self._group.rmdir()  # empty once the probe thread has ended
 
 
 @dataclass(frozen=True)
@@ -156,28 +72,42 @@ class Outcome:
     interrupted: bool = False  # stopped before every job ran
     abandoned: int = 0  # runs in flight whose sessions were interrupted (nothing kept)
     not_started: int = 0
-    errors: list[tuple[Job, BaseException]] = field(default_factory=list)
+    harness_errors: int = 0  # runs whose grading call raised: recorded as harness-error results
+    errors: list[tuple[Job, BaseException]] = field(default_factory=list)  # what stopped the batch
+
+
+def harness_error_result(job: Job, why: str, *, tier: str = "") -> RunResult:
+    """The result of a run the grader failed to grade: every behaviour `error`, with why."""
+    spec = job.spec
+    behaviours = [BehaviourResult(
+        id=b.id, title=b.title, check=b.check, status="error", reason="harness", score=0.0, max_score=b.points,
+        visibility=b.visibility,
+        summary="the grader itself failed on this run (not your fault; tell your instructor)",
+        expected="the run is graded", observed=why[-2000:]) for b in spec.behaviours]
+    return RunResult(assignment=spec.name, title=spec.title, submission=str(job.submission.path),
+                     student=job.submission.student, tier=tier, behaviours=behaviours)
 
 
 class Scheduler:
-    def __init__(self, jobs: list[Job], course: Course, options: RunOptions, workers: int, *,
+    def __init__(self, jobs: list[Job], grade_run: Callable[[Job], RunResult], workers: int, *,
                  on_start: Callable[[Job], None] = lambda job: None,
                  on_done: Callable[[Job, RunResult], None] = lambda job, result: None,
                  on_notice: Callable[[str], None] = lambda text: None,
                  one_at_a_time: Callable[[Job], bool] = lambda job: False,
-                 gate: StartGate | None = None,
-                 on_abandon: Callable[[], None] = lambda: None) -> None:
+                 gate: Gate | None = None,
+                 on_abandon: Callable[[], None] = lambda: None,
+                 abandon_grace: float = ABANDON_GRACE) -> None:
         self.jobs = jobs
-        self.course = course
-        self.options = replace(options, detached=True)
+        self.grade_run = grade_run
         self.workers = max(1, workers)
         self.gate = gate  # None: start runs as soon as a worker is free
-        self.on_abandon = on_abandon  # interrupts sessions this process did not start itself
+        self.on_abandon = on_abandon  # interrupts the runs in flight
+        self.abandon_grace = abandon_grace
         self._admission = threading.Lock()
         self._told_busy = False
         self.peak_in_flight = 0
         self.on_start, self.on_done, self.on_notice = on_start, on_done, on_notice
-        self.one_at_a_time = one_at_a_time  # e.g. servers in the plain tier: one real port for all
+        self.one_at_a_time = one_at_a_time  # e.g. servers of a tier that shares the host's port
         self._queue: queue.Queue[Job] = queue.Queue()
         self._serial = threading.Lock()
         self._done_lock = threading.Lock()
@@ -198,16 +128,19 @@ class Scheduler:
                 if not self._admit():
                     self._queue.put(job)  # not started: counted as such, graded on resume
                     return
+                harness = False
                 try:
                     self.on_start(job)
-                    result = grade(job.spec, job.submission.path, self.course, self.options,
-                                   student=job.submission.student)
-                except BaseException as exc:  # noqa: BLE001 - a grader fault: stop the batch, say why
+                    result = self.grade_run(job)
+                except GraderError as exc:  # the same for every run: stop the batch and say why
                     with self._done_lock:
                         self._in_flight -= 1
                         self.outcome.errors.append((job, exc))
                     self._stopping.set()
                     return
+                except BaseException as exc:  # noqa: BLE001 - a grader fault on this run: recorded, never lost
+                    result = harness_error_result(job, f"{type(exc).__name__}: {exc}")
+                    harness = True
             with self._done_lock:
                 self._in_flight -= 1
                 if self._abandoned.is_set():
@@ -216,6 +149,7 @@ class Scheduler:
                 try:
                     self.on_done(job, result)
                     self.outcome.done += 1
+                    self.outcome.harness_errors += harness
                 except BaseException as exc:  # noqa: BLE001 - e.g. the journal's disk is full
                     self.outcome.errors.append((job, exc))
                     self._stopping.set()
@@ -231,10 +165,9 @@ class Scheduler:
                         break  # always make progress, however loaded the machine
                 if self.gate.may_start():
                     break
-                if not self._told_busy and time.monotonic() - waiting_since > 5:
+                if not self._told_busy and time.monotonic() - waiting_since > 5 and self.gate.busy_notice:
                     self._told_busy = True
-                    self.on_notice("the CPU is oversubscribed: fewer runs are graded at once while it lasts, so "
-                                   "that servers are not failed for starting late")
+                    self.on_notice(self.gate.busy_notice)
             with self._done_lock:
                 if self._stopping.is_set():
                     return False
@@ -244,13 +177,17 @@ class Scheduler:
                 self.gate.started()
             return True
 
+    @property
+    def in_flight(self) -> int:
+        with self._done_lock:
+            return self._in_flight
+
     # --- interruption -----------------------------------------------------------------------------------
     def stop(self) -> None:
         """Start no new run; the runs in flight finish and are kept."""
         if not self._stopping.is_set():
             self._stopping.set()
-            with self._done_lock:
-                n = self._in_flight
+            n = self.in_flight
             if n:
                 self.on_notice(f"stopping: waiting for the {n} run(s) in flight to finish and be saved "
                                "(Ctrl-C again to abandon them)")
@@ -262,12 +199,10 @@ class Scheduler:
             return
         self._abandoned.set()
         self.on_notice("abandoning the runs in flight (they will be graded again when the batch resumes)")
-        for proc in _own_sessions():
-            with contextlib.suppress(psutil.Error):
-                proc.send_signal(signal.SIGINT)
         self.on_abandon()
 
-    def _on_signal(self, signum: int, _frame: object) -> None:
+    def on_signal(self, signum: int, _frame: object = None) -> None:
+        """First SIGINT: stop; a second one, or SIGTERM: abandon."""
         if signum == signal.SIGINT and not self._stopping.is_set():
             self.stop()
         else:
@@ -282,18 +217,18 @@ class Scheduler:
         previous = {}
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, self._on_signal)
+                previous[sig] = signal.signal(sig, self.on_signal)
         try:
             for t in threads:
                 t.start()
             abandoned_at = None
             while any(t.is_alive() for t in threads):
                 for t in threads:
-                    t.join(0.1)  # short waits: signal handlers run in between
+                    t.join(0.02)  # short waits: signal handlers run in between
                 if self._abandoned.is_set():
                     abandoned_at = abandoned_at or time.monotonic()
-                    if time.monotonic() - abandoned_at > 15:  # sessions that ignore SIGINT: leave them
-                        break  # to their tethers
+                    if time.monotonic() - abandoned_at > self.abandon_grace:
+                        break  # runs that ignore the interrupt: leave them to their tethers
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -303,17 +238,3 @@ class Scheduler:
         self.outcome.interrupted = self._stopping.is_set() and (self.outcome.not_started > 0 or
                                                                 self._abandoned.is_set())
         return self.outcome
-
-
-def _own_sessions() -> list[psutil.Process]:
-    """The grading sessions this process started (its children running the grader's pytest plugin)."""
-    out = []
-    try:
-        children = psutil.Process().children()
-    except psutil.Error:
-        return out
-    for child in children:
-        with contextlib.suppress(psutil.Error):
-            if "grader.plugin" in child.cmdline():
-                out.append(child)
-    return out

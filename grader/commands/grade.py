@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections import Counter
 from pathlib import Path
 
 HELP = "grade every submission of a class (parallel, resumable) and write a gradebook and a class report"
@@ -68,7 +69,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sandbox", default="auto",
                    help="isolation tier (default: the best this machine allows)")
     p.add_argument("--require-isolation", metavar="TIER",
-                   help="refuse to grade below this isolation tier (A best, then B, C)")
+                   help="refuse to grade below this isolation tier (A best, then B, C); with --cluster, checked "
+                        "on each worker (a run on a worker below it is tried on another, then reported)")
+    p.add_argument("--cluster", metavar="tcp://HOST:PORT",
+                   help="grade each run as a task on this Dask scheduler's workers (pip install "
+                        "'grader[cluster]'; workers: `dask worker tcp://HOST:PORT` on machines with the grader "
+                        "installed); journal, gradebook and reports stay on this machine. See docs/batch.md")
     p.add_argument("--run-as", metavar="USER", help="run submissions as this unprivileged user (as root)")
     p.add_argument("--seed", type=int, help="seed of the random payloads for every run (default: fresh)")
     p.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
@@ -91,7 +97,14 @@ def run(args: argparse.Namespace) -> int:
     if args.report_only and (args.rerun_failed or args.fresh):
         raise UsageError("--report-only grades nothing: drop --rerun-failed / --fresh")
     sandbox = None if args.sandbox == "auto" else args.sandbox
-    if args.require_isolation:
+    if args.cluster is not None and not args.cluster.strip():
+        raise UsageError("--cluster needs the scheduler's address, e.g. --cluster tcp://10.0.0.5:8786")
+    if args.require_isolation and args.cluster is not None:
+        from grader.sandbox import LEVELS
+
+        if args.require_isolation.strip().upper() not in LEVELS:
+            raise UsageError(f"--require-isolation must be one of {', '.join(LEVELS)}, got {args.require_isolation!r}")
+    if args.require_isolation and args.cluster is None:  # on a cluster each worker checks its own tier
         from grader import sandbox as sandbox_mod
 
         require = getattr(sandbox_mod, "require_tier", None)
@@ -103,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
         root=root.resolve(), layout=args.layout or course.submissions_layout, out=args.out.resolve(),
         assignments=_csv_list(args.assignment), students=_csv_list(args.only), workers=args.workers,
         jobs=args.jobs, rerun_failed=args.rerun_failed, fresh=args.fresh, sandbox=sandbox, seed=args.seed,
-        run_as=args.run_as, grade=not args.report_only, throttle=not args.no_throttle)
+        run_as=args.run_as, grade=not args.report_only, throttle=not args.no_throttle,
+        cluster=args.cluster.strip() if args.cluster else None, require_isolation=args.require_isolation)
     progress = progress_mod.choose("none" if args.quiet else args.progress)
     report = run_batch(course, cfg, progress)
     return _conclude(report, args.out)
@@ -141,10 +155,14 @@ def _conclude(report, out: Path) -> int:
     if graded:
         held = (f"; starts held {report.held_seconds:.0f} s while the CPU was oversubscribed"
                 if report.held_seconds >= 1 else "")
+        cap = (f"at most {report.peak_in_flight} at once" if report.tier.startswith("Dask") else
+               f"at most {report.peak_in_flight} of {report.workers} workers{held}")
         parts.append(f"{report.wall:.1f} s, {report.run_seconds / max(report.wall, 1e-3):.1f} runs at once on "
-                     f"average (at most {report.peak_in_flight} of {report.workers} workers{held}), isolation "
-                     f"{report.tier}")
+                     f"average ({cap}), isolation {report.tier}")
     print("; ".join(parts))
+    by_worker = Counter(r.worker for r in report.results if r.worker)
+    if by_worker:
+        print("graded on: " + ", ".join(f"{w} ({n} run{'s' if n != 1 else ''})" for w, n in sorted(by_worker.items())))
     if not report.results:
         print("nothing graded: no submission folder matches the layout (see docs/batch.md)")
         return 0
