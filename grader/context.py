@@ -11,7 +11,7 @@ import psutil
 
 from grader.client import Client, Transcript
 from grader.failure import BehaviourFailed
-from grader.sandbox import Launch, Limits, Run, Sandbox
+from grader.sandbox import Launch, Limits, Run, Sandbox, intake
 from grader.sandbox.procfs import owned_sockets, where_stuck
 from grader.spec import Behaviour, Course, Spec
 
@@ -71,8 +71,14 @@ class Context:
     def entry_path(self) -> Path:
         return self.submission / self.spec.entry
 
+    def validated(self) -> Path:
+        """The session's validated copy of the submission (grader/sandbox/intake.py); raises
+        SubmissionRejected (a BehaviourFailed) when the submission holds a link, a special file or too much."""
+        return intake.validated(self.submission, intake.caps_of(self.course.defaults), self.spec.entry)
+
     def source(self) -> str:
-        return self.entry_path.read_text(encoding="utf-8", errors="replace")
+        """The entry file's text, from the validated copy, as a regular file within the entry cap."""
+        return intake.read_entry(self.validated(), self.spec.entry, self.course.defaults.entry_max_bytes)
 
     def launch(self) -> Launch:
         d = self.course.defaults
@@ -81,7 +87,7 @@ class Context:
         if self.spec.options.windows_accept_inherits_nonblocking:
             pythonpath = (SITE_DIR,)
             env["GRADER_WINDOWS_ACCEPT"] = "1"
-        return Launch(self.submission, self.spec.entry,
+        return Launch(self.validated(), self.spec.entry,
                       self.address if self.spec.kind == "server" else None,
                       Limits(output_cap_bytes=d.output_cap_bytes), env=env, pythonpath=pythonpath,
                       run_as=self.run_as)

@@ -13,11 +13,20 @@ import time
 from collections.abc import Callable
 from typing import IO
 
+KEEP_MAX = 512 << 10  # bytes of head, and of tail, ever held, whatever the configured cap
+LINE_MAX = 16 << 10  # bytes of one timestamped line kept (the rest of the line is dropped)
+LINES_MAX_BYTES = 512 << 10  # bytes of timestamped lines kept in all
+
 
 class CappedOutput:
+    """Memory held is bounded in bytes, whatever the line lengths: head + tail <= 2 x 512 KiB, timestamped
+    lines <= 512 KiB (each cut at 16 KiB), a partial line <= 64 KiB (a 60 MiB flood of 128 KiB lines of
+    undecodable bytes once held hundreds of MiB as decoded lines)."""
+
     def __init__(self, stream: IO[bytes], cap: int = 1 << 20, t0: float | None = None, max_lines: int = 10_000,
                  on_data: Callable[[int], None] | None = None):
-        self.cap = cap
+        self.cap = min(cap, 2 * KEEP_MAX)
+        self._lines_bytes = 0
         self.total = 0
         self._head = bytearray()
         self._tail = bytearray()
@@ -58,8 +67,9 @@ class CappedOutput:
             pass
         finally:
             with self._lock:
-                if self._partial and len(self.lines) < self._max_lines:
-                    self.lines.append((time.monotonic() - self._t0, self._partial.decode("utf-8", "replace")))
+                if self._partial and len(self.lines) < self._max_lines and self._lines_bytes < LINES_MAX_BYTES:
+                    self.lines.append((time.monotonic() - self._t0,
+                                       self._partial[:LINE_MAX].decode("utf-8", "replace")))
                 self._partial.clear()
             try:
                 stream.close()  # our end of the pipe: not left for the garbage collector (ResourceWarning)
@@ -68,12 +78,16 @@ class CappedOutput:
             self.closed.set()
 
     def _split_lines(self, chunk: bytes, now: float) -> None:
-        if len(self.lines) >= self._max_lines:
+        if len(self.lines) >= self._max_lines or self._lines_bytes >= LINES_MAX_BYTES:
             return
         self._partial += chunk
         if b"\n" in chunk:
             *complete, rest = bytes(self._partial).split(b"\n")
             for line in complete[: self._max_lines - len(self.lines)]:
+                line = line[:LINE_MAX]
+                self._lines_bytes += len(line)
+                if self._lines_bytes > LINES_MAX_BYTES:
+                    break
                 self.lines.append((now, line.decode("utf-8", "replace").rstrip("\r")))
             self._partial = bytearray(rest)
         if len(self._partial) > 65536:  # a line without end: keep memory bounded
