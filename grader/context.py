@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 import time
 from pathlib import Path
 
@@ -57,6 +58,7 @@ class Context:
         self.seed = seed
         self.run_as = run_as
         self.rng = random.Random(seed)
+        self.evidence_nonce = secrets.token_hex(8)  # marks the records of the grader's observer in its runs
         self.transcript = Transcript()
         self.runs: list[Run] = []
         self.teardowns: list = []
@@ -81,11 +83,16 @@ class Context:
         return intake.read_entry(self.validated(), self.spec.entry, self.course.defaults.entry_max_bytes)
 
     def launch(self) -> Launch:
+        from grader.evidence import observer_env
+
         d = self.course.defaults
-        env = {}
-        pythonpath: tuple[Path, ...] = ()
+        params = self.behaviour.params
+        # the grader's observer is in every run (grader/site/sitecustomize.py); what it watches depends on
+        # the behaviour: the modules it forbids, greenlets where it counts them
+        env = observer_env(self.evidence_nonce, list(params.get("forbidden_imports") or []),
+                           bool(params.get("greenlets_at_least")))
+        pythonpath: tuple[Path, ...] = (SITE_DIR,)
         if self.spec.options.windows_accept_inherits_nonblocking:
-            pythonpath = (SITE_DIR,)
             env["GRADER_WINDOWS_ACCEPT"] = "1"
         return Launch(self.validated(), self.spec.entry,
                       self.address if self.spec.kind == "server" else None,
