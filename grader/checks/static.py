@@ -170,7 +170,8 @@ def _why_no_greenlet_ran(ctx: Context) -> str:
                 f"blocking accept() never lets a greenlet run")
     if any(n.startswith(("gevent.server.", "gevent.pool.")) for n, _ in calls(tree, imports)):
         return ""
-    return "; monkey.patch_all() is never called, so a plain socket's blocking accept() never lets a greenlet run"
+    return (f"; {ctx.spec.entry} never calls {patch}(), so a plain socket's blocking accept() never lets a "
+            f"greenlet run")
 
 
 def _mentioned_not_called(tree: ast.Module, imports: Imports, name: str) -> int | None:
