@@ -151,12 +151,14 @@ def test_output_flood_of_long_undecodable_lines_keeps_the_grader_small(scratch: 
     assert leftovers(scratch) == []
 
 
-def test_hidden_select_import_fails_uses_nonblocking_by_runtime_evidence():
-    result = grade(spec_of("nonblocking_server"), HOSTILE / "fraud_hidden_select", COURSE,
-                   RunOptions(only=("uses_nonblocking",)))
+@pytest.mark.parametrize(("attack", "summary"), [
+    ("fraud_hidden_select", "the program called `select.select()` at run time (server.py:17)"),
+    ("fraud_silenced_observer", "the grader could not observe your program at run time")])
+def test_hidden_select_import_fails_uses_nonblocking_by_runtime_evidence(attack: str, summary: str):
+    result = grade(spec_of("nonblocking_server"), HOSTILE / attack, COURSE, RunOptions(only=("uses_nonblocking",)))
     b = by_id(result)["uses_nonblocking"]
     assert b.status == "failed"
-    assert b.summary.startswith("the program called `select.select()` at run time (server.py:")
+    assert b.summary.startswith(summary)
 
 
 def test_gevent_spawn_in_dead_code_fails_uses_gevent_by_runtime_evidence():
