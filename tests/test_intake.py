@@ -220,3 +220,22 @@ def test_output_short_lines_are_all_timestamped():
     out = CappedOutput(io.BufferedReader(io.BytesIO(b"one\ntwo\nthree")), cap=1 << 20)
     assert out.wait_closed(10)
     assert [line for _, line in out.lines] == ["one", "two", "three"]
+
+
+def test_an_unreadable_entry_is_the_students_problem_not_a_grader_error(sub: Path, monkeypatch: pytest.MonkeyPatch):
+    real_stat = os.stat
+
+    def denied(name, *args, **kw):
+        if name == "server.py":
+            raise PermissionError(13, "Permission denied")
+        return real_stat(name, *args, **kw)
+
+    monkeypatch.setattr(intake.os, "stat", denied)
+    assert rejected(sub).summary == "`server.py` could not be read (Permission denied)"
+
+
+def test_entry_cap_stops_listing_a_huge_folder(sub: Path):
+    for i in range(50):
+        (sub / f"{i:02d}.txt").touch()
+    exc = rejected(sub, Caps(entries=20))
+    assert exc.summary.endswith("is one file too many: a submission may hold at most 20 files and folders")

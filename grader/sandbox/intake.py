@@ -113,15 +113,23 @@ class _Walk:
         return SubmissionRejected(shown(rel), rule, self.caps)
 
     def copy_dir(self, src_fd: int, dst_fd: int, rel_dir: str, pending: list) -> None:
-        for name in sorted(os.listdir(src_fd)):
-            if name in IGNORED_DIRS or name.endswith(IGNORED_SUFFIXES):
-                continue
+        names = []
+        with os.scandir(src_fd) as it:  # stops listing past the cap: a million names are never all held
+            for e in it:
+                if e.name not in IGNORED_DIRS and not e.name.endswith(IGNORED_SUFFIXES):
+                    names.append(e.name)
+                    if self.entries + len(names) > self.caps.entries:
+                        break
+        for name in sorted(names):
             rel = os.path.join(rel_dir, name) if rel_dir else name
             self.entries += 1
             if self.entries > self.caps.entries:
                 raise self.reject(rel, f"is one file too many: a submission may hold at most "
                                        f"{self.caps.entries:,} files and folders")
-            st = os.stat(name, dir_fd=src_fd, follow_symlinks=False)
+            try:
+                st = os.stat(name, dir_fd=src_fd, follow_symlinks=False)
+            except OSError as exc:
+                raise self.reject(rel, f"could not be read ({exc.strerror})") from exc
             if stat.S_ISLNK(st.st_mode):
                 try:
                     target = os.readlink(name, dir_fd=src_fd)
@@ -146,6 +154,8 @@ class _Walk:
         """Open `name` without following a link; the descriptor must be the very entry lstat saw."""
         try:
             fd = os.open(name, flags | _O_NOFOLLOW | _O_CLOEXEC, dir_fd=src_fd)
+        except PermissionError as exc:
+            raise self.reject(rel, f"could not be read ({exc.strerror}); make it readable") from exc
         except OSError as exc:  # ELOOP: swapped for a link since lstat; ENOTDIR/ENXIO: for something else
             raise self.reject(rel, "changed while it was being read (it is now a link or a special file); "
                                    "submit regular files only") from exc
@@ -163,6 +173,8 @@ class _Walk:
             pfd = self._open_checked(src_fd, name, rel, st, _O_PATH, stat.S_ISREG)
             try:
                 fd = os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | _O_CLOEXEC | _O_NOCTTY | _O_NONBLOCK)
+            except PermissionError as exc:
+                raise self.reject(rel, f"could not be read ({exc.strerror}); make it readable") from exc
             finally:
                 os.close(pfd)
             got = os.fstat(fd)
