@@ -61,10 +61,16 @@ def everything_shown(result) -> str:
     return json.dumps(result.model_dump(mode="json"))
 
 
+# A correct server that first prints whatever its folder holds: had a link been followed, the target's
+# contents (the grader's environment, a root-only file) would be in the results.
+READER = ("import os\nfor n in sorted(os.listdir('.'))[:20]:\n    try:\n        print(n, open(n, 'rb').read(4000))\n"
+          "    except OSError as e:\n        print(n, e)\n")
+
+
 def submission(cap: Path, name: str) -> Path:
     sub = cap / "subs" / name
     sub.mkdir(parents=True)
-    shutil.copy(GOOD, sub / "server.py")
+    (sub / "server.py").write_text(READER + GOOD.read_text())
     return sub
 
 
@@ -92,6 +98,10 @@ def make_attack(cap: Path, attack: str) -> tuple[Path, str]:
     if attack == "dev_zero_link":
         (sub / "blob").symlink_to("/dev/zero")
         return sub, OUTSIDE.format("blob")
+    if attack == "entry_dev_zero":
+        (sub / "server.py").unlink()
+        (sub / "server.py").symlink_to("/dev/zero")
+        return sub, OUTSIDE.format("server.py")
     if attack == "entry_fifo":
         (sub / "server.py").unlink()
         os.mkfifo(sub / "server.py")
@@ -108,8 +118,8 @@ def make_attack(cap: Path, attack: str) -> tuple[Path, str]:
     raise AssertionError(attack)
 
 
-ATTACKS = ["environ_link", "root_only_link", "reference_link", "dev_zero_link", "entry_fifo", "extra_fifo",
-           "many_files"]
+ATTACKS = ["environ_link", "root_only_link", "reference_link", "dev_zero_link", "entry_dev_zero", "entry_fifo",
+           "extra_fifo", "many_files"]
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
@@ -123,6 +133,7 @@ def test_intake_attack_is_rejected_with_one_reason_and_leaves_nothing(scratch: P
         assert not b.transcript  # nothing was started
     shown = everything_shown(result)
     assert SECRET not in shown
+    assert "GRADER_RESULTS_TOKEN" not in shown  # before: /proc/self/environ was copied as the session's own
     assert str(scratch) not in shown.replace(str(sub), "")  # no host path but the student's own folder
     assert leftovers(scratch) == []
 
