@@ -71,7 +71,7 @@ class Context:
 
     @property
     def entry_path(self) -> Path:
-        return self.submission / self.spec.entry
+        return self.validated() / self.spec.entry  # the validated copy, never the original
 
     def validated(self) -> Path:
         """The session's validated copy of the submission (grader/sandbox/intake.py); raises

@@ -239,3 +239,14 @@ def test_entry_cap_stops_listing_a_huge_folder(sub: Path):
         (sub / f"{i:02d}.txt").touch()
     exc = rejected(sub, Caps(entries=20))
     assert exc.summary.endswith("is one file too many: a submission may hold at most 20 files and folders")
+
+
+def test_batch_digest_never_reads_through_a_link(sub: Path, tmp_path: Path):
+    from grader.batch.discover import submission_digest
+
+    target = tmp_path / "elsewhere.bin"
+    target.write_bytes(b"a" * 1000)
+    (sub / "blob").symlink_to(target)
+    before = submission_digest(sub)
+    target.write_bytes(b"b" * 1000)  # had the link been followed, the digest would change
+    assert submission_digest(sub) == before
