@@ -250,3 +250,14 @@ def test_batch_digest_never_reads_through_a_link(sub: Path, tmp_path: Path):
     before = submission_digest(sub)
     target.write_bytes(b"b" * 1000)  # had the link been followed, the digest would change
     assert submission_digest(sub) == before
+
+
+def test_batch_ignores_a_submission_folder_that_is_a_link_to_another_students(tmp_path: Path):
+    from grader.batch.discover import discover
+
+    (tmp_path / "alice" / "select_server").mkdir(parents=True)
+    (tmp_path / "dave").mkdir()
+    (tmp_path / "dave" / "select_server").symlink_to("../alice/select_server")
+    found = discover(tmp_path, "{student}/{assignment}", ["select_server"])
+    assert [s.student for s in found.submissions] == ["alice"]
+    assert tmp_path / "dave" / "select_server" in found.ignored

@@ -124,6 +124,9 @@ def discover(root: Path, layout: str, assignments: list[str]) -> Discovery:
                 nxt.append((child, {**captured, **groups}))
         frontier = nxt
     for folder, captured in frontier:
+        if folder.is_symlink():  # a student's submission folder linking to another's is never theirs (issue 9)
+            ignored.append(folder)
+            continue
         student = captured["student"]
         if has_assignment:
             assignment = canonical[_norm(captured["assignment"])]
