@@ -75,8 +75,8 @@ def channel_cut(run, ev: Evidence) -> bool:
     drains (closed, or replaced). False when it is intact, or the program is gone (nothing to check)."""
     pid = run.main_pid()
     inode = run.stderr.pipe_inode
-    if pid is None or ev.channel_fd is None or inode is None:
-        return False
+    if pid is None or ev.channel_fd is None or inode is None or not os.path.isdir(f"/proc/{pid}"):
+        return False  # nothing to check (gone, or no /proc: macOS), so only the records count
     try:
         target = os.readlink(f"/proc/{pid}/fd/{ev.channel_fd}")
     except FileNotFoundError:
