@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 import time
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import psutil
 
 from grader.client import Client, Transcript
 from grader.failure import BehaviourFailed
-from grader.sandbox import Launch, Limits, Run, Sandbox
+from grader.sandbox import Launch, Limits, Run, Sandbox, intake
 from grader.sandbox.procfs import owned_sockets, where_stuck
 from grader.spec import Behaviour, Course, Spec
 
@@ -57,6 +58,7 @@ class Context:
         self.seed = seed
         self.run_as = run_as
         self.rng = random.Random(seed)
+        self.evidence_nonce = secrets.token_hex(8)  # marks the records of the grader's observer in its runs
         self.transcript = Transcript()
         self.runs: list[Run] = []
         self.teardowns: list = []
@@ -69,19 +71,30 @@ class Context:
 
     @property
     def entry_path(self) -> Path:
-        return self.submission / self.spec.entry
+        return self.validated() / self.spec.entry  # the validated copy, never the original
+
+    def validated(self) -> Path:
+        """The session's validated copy of the submission (grader/sandbox/intake.py); raises
+        SubmissionRejected (a BehaviourFailed) when the submission holds a link, a special file or too much."""
+        return intake.validated(self.submission, intake.caps_of(self.course.defaults), self.spec.entry)
 
     def source(self) -> str:
-        return self.entry_path.read_text(encoding="utf-8", errors="replace")
+        """The entry file's text, from the validated copy, as a regular file within the entry cap."""
+        return intake.read_entry(self.validated(), self.spec.entry, self.course.defaults.entry_max_bytes)
 
     def launch(self) -> Launch:
+        from grader.evidence import observer_env
+
         d = self.course.defaults
-        env = {}
-        pythonpath: tuple[Path, ...] = ()
+        params = self.behaviour.params
+        # the grader's observer is in every run (grader/site/sitecustomize.py); what it watches depends on
+        # the behaviour: the modules it forbids, greenlets where it counts them
+        env = observer_env(self.evidence_nonce, list(params.get("forbidden_imports") or []),
+                           bool(params.get("greenlets_at_least")))
+        pythonpath: tuple[Path, ...] = (SITE_DIR,)
         if self.spec.options.windows_accept_inherits_nonblocking:
-            pythonpath = (SITE_DIR,)
             env["GRADER_WINDOWS_ACCEPT"] = "1"
-        return Launch(self.submission, self.spec.entry,
+        return Launch(self.validated(), self.spec.entry,
                       self.address if self.spec.kind == "server" else None,
                       Limits(output_cap_bytes=d.output_cap_bytes), env=env, pythonpath=pythonpath,
                       run_as=self.run_as)

@@ -18,10 +18,12 @@ from grader.context import Context
 from grader.diagnose import explain_stuck
 from grader.failure import BehaviourFailed
 from grader.results import BehaviourResult, Event
-from grader.sandbox import Sandbox, with_deadline
+from grader.sandbox import Sandbox, intake, with_deadline
+from grader.sandbox.intake import Caps
 from grader.spec import Behaviour, Course, Spec, params_for
 
-PREFLIGHT = {"missing_entry", "syntax_error"}  # the behaviour's own hint is beside the point then
+# the behaviour's own hint is beside the point then
+PREFLIGHT = {"missing_entry", "syntax_error", "submission_rejected"}
 
 
 def rerun_command(spec: Spec, submission: Path, behaviour: Behaviour, seed: int | None) -> str:
@@ -31,21 +33,28 @@ def rerun_command(spec: Spec, submission: Path, behaviour: Behaviour, seed: int 
     return shlex.join(parts)
 
 
-def preflight(spec: Spec, submission: Path) -> BehaviourFailed | None:
-    """Problems that fail every behaviour at once, found without running anything."""
-    entry = submission / spec.entry
+def preflight(spec: Spec, submission: Path, caps: Caps | None = None) -> BehaviourFailed | None:
+    """Problems that fail every behaviour at once, found without running anything: a missing folder or entry
+    file, a submission intake refuses (links, special files, caps), a syntax error. Reads the validated copy."""
     if not submission.is_dir():
         return BehaviourFailed(f"submission folder {submission} does not exist",
                                expected=f"a folder containing {spec.entry}", observed="no such folder",
                                reason="missing_entry")
-    if not entry.is_file():
-        present = sorted(p.name for p in submission.iterdir() if p.is_file())[:10]
+    caps = caps or intake.Caps()
+    try:
+        copy = intake.validated(submission, caps, spec.entry)
+    except intake.SubmissionRejected as exc:
+        return exc
+    try:
+        source = intake.read_entry(copy, spec.entry, caps.entry_bytes)
+    except FileNotFoundError:
+        present = sorted(intake.shown(p.name) for p in copy.iterdir() if p.is_file())[:10]
         return BehaviourFailed(f"{spec.entry} is missing", expected=f"a file named {spec.entry} in {submission}",
                                observed=f"files present: {', '.join(present) or 'none'}", reason="missing_entry")
     import ast
 
     try:
-        ast.parse(entry.read_text(encoding="utf-8", errors="replace"), filename=spec.entry)
+        ast.parse(source, filename=spec.entry)
     except SyntaxError as exc:
         line = (exc.text or "").rstrip()
         return BehaviourFailed(f"{spec.entry} does not parse", expected="valid Python 3 source",
@@ -100,7 +109,7 @@ def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: 
     harness_error = ""
     diagnosis = ""
     try:
-        failure = preflight(spec, submission) if check.needs_run else None
+        failure = preflight(spec, submission, intake.caps_of(course.defaults)) if check.needs_run else None
         if failure is None:
             check.func(ctx, params)
     except BehaviourFailed as exc:

@@ -240,8 +240,14 @@ def submission_path(request: pytest.FixtureRequest) -> Path:
 @pytest.fixture
 def submission_source(request: pytest.FixtureRequest, submission_path: Path) -> str:
     """The text of the submission's entry file (never imported)."""
+    from grader.sandbox import intake
+    from grader.spec import load_course
+
     spec = _spec_for(request)
-    return (submission_path / spec.entry).read_text(encoding="utf-8", errors="replace")
+    d = load_course(request.config.stash[settings_key].course).defaults
+    # the validated copy (links, special files and caps refused), never the original folder
+    return intake.read_entry(intake.validated(submission_path, intake.caps_of(d), spec.entry), spec.entry,
+                             d.entry_max_bytes)
 
 
 @pytest.fixture
@@ -283,3 +289,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     ex = pool.get("executor")
     if ex is not None:
         ex.shutdown(wait=True, cancel_futures=True)
+    from grader.sandbox import intake
+
+    intake.discard_all()  # the session's validated copies (atexit does it too, but not after os._exit)

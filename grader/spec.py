@@ -87,6 +87,10 @@ class Defaults(Strict):
     startup_timeout: float = Field(default=5.0, gt=0)
     behaviour_timeout: float = Field(default=30.0, gt=0)
     output_cap_bytes: int = Field(default=1 << 20, gt=0)
+    # intake caps (grader/sandbox/intake.py): beyond them the submission is rejected, nothing is run
+    submission_max_bytes: int = Field(default=16 << 20, gt=0, description="all regular files together")
+    submission_max_entries: int = Field(default=2000, gt=0, description="files and folders")
+    entry_max_bytes: int = Field(default=1 << 20, gt=0, description="the entry file (server.py / main.py)")
 
 
 class Course(Strict):

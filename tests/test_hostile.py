@@ -281,8 +281,9 @@ def test_tier_a_reads_of_course_grader_and_secrets_all_fail(tier_a):
     seen = {e.split("/")[0] for e in json.loads(proc_line.split(" PPID")[0][5:].replace("'", '"'))}
     assert seen <= {"1", "2"}, proc_line  # only its own pid namespace: bwrap's init and itself
     env_line = next(ln for ln in text.splitlines() if ln.startswith("ENV"))
+    # PYTHONPATH: the grader's observer (grader/site, mounted read-only), in every run since issue 9
     assert env_line == "ENV ['GRADER_RUN', 'HOME', 'LANG', 'PATH', 'PWD', 'PYTHONDONTWRITEBYTECODE', " \
-                       "'PYTHONUNBUFFERED']", env_line
+                       "'PYTHONPATH', 'PYTHONUNBUFFERED']", env_line
 
 
 def test_tier_a_disk_fill_is_bounded(tier_a):

@@ -125,6 +125,9 @@ def discover(root: Path, layout: str, assignments: list[str]) -> Discovery:
                 nxt.append((child, {**captured, **groups}))
         frontier = nxt
     for folder, captured in frontier:
+        if folder.is_symlink():  # a student's submission folder linking to another's is never theirs (issue 9)
+            ignored.append(folder)
+            continue
         student = captured["student"]
         if has_assignment:
             assignment = canonical[_norm(captured["assignment"])]
@@ -141,31 +144,32 @@ def discover(root: Path, layout: str, assignments: list[str]) -> Discovery:
 def submission_digest(path: Path) -> str:
     """A hash of what the sandbox would copy of a submission: a changed submission is graded again.
 
-    Regular files only, as batch/pack.py carries them: a symbolic link is neither followed nor hashed (a
-    link to / or /dev/zero in a submission must not walk the machine or read forever)."""
+    Regular files by their content (at most what intake copies); a symbolic link by its target text and a
+    special file by its type, never followed or opened (a link to / or /dev/zero in a submission must not
+    walk the machine or read forever), so adding one, which intake refuses, is a change too."""
     h = hashlib.sha256()
     if not path.is_dir():
         return "missing"
-    files: list[tuple[str, ...]] = []
+    entries: list[tuple[str, ...]] = []
     for folder, dirs, names in os.walk(path):  # never follows a link to a folder
         dirs[:] = [d for d in dirs if d not in IGNORED_PARTS]
         rel = Path(folder).relative_to(path).parts
-        for name in names:
-            if name.endswith(".pyc"):
-                continue
-            try:
-                regular = stat.S_ISREG(os.lstat(os.path.join(folder, name)).st_mode)
-            except OSError:
-                continue
-            if regular:
-                files.append((*rel, name))
-    for parts in sorted(files):
+        # a link to a folder is listed among dirs but not walked: it is an entry like any other
+        entries += [(*rel, n) for n in names + [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+                    if not n.endswith(".pyc")]
+    for parts in sorted(entries):
         f = path.joinpath(*parts)
         h.update("/".join(parts).encode("utf-8", "surrogateescape") + b"\0")
-        try:
-            fd = os.open(f, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-            with os.fdopen(fd, "rb") as fh:
-                h.update(fh.read())
+        try:  # never follow a link nor block on a FIFO, and read no more than intake would copy (issue 9)
+            mode = os.lstat(f).st_mode
+            if stat.S_ISLNK(mode):  # intake refuses links: adding or changing one must change the digest
+                h.update(b"link " + os.fsencode(os.readlink(f)))
+            elif not stat.S_ISREG(mode):
+                h.update(f"special {stat.S_IFMT(mode):o}".encode())
+            else:
+                fd = os.open(f, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+                with os.fdopen(fd, "rb") as fh:
+                    h.update(fh.read(16 << 20))
         except OSError as exc:
             h.update(f"unreadable: {exc.errno}".encode())
         h.update(b"\0")

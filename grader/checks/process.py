@@ -107,3 +107,6 @@ def nonblocking_sockets(ctx: Context, p: NonblockingParams) -> None:
             "the server had not accepted any of the connected clients",
             expected=f"{p.clients} accepted connections within {p.settle:.1f} s",
             observed="only the listening socket is open", reason="no_accept")
+    from grader.evidence import require_none_forbidden
+
+    require_none_forbidden(ctx, p.forbidden_imports, matches)  # hidden from the AST is not hidden at run time

@@ -86,11 +86,17 @@ class UsesParams(Params):
     forbidden_imports: list[str] = Field(default=[], description="modules that must not be imported")
     forbidden_calls: list[str] = Field(default=[], description="dotted call names that must not appear")
     requirement: str = Field(default="", description="what the student must do, in words (shown on failure)")
+    greenlets_at_least: int = Field(default=0, ge=0, description=(
+        "if > 0, the program is also run (a server gets that many clients at once, a script runs to its end) "
+        "and at least this many greenlets must really run; forbidden imports are checked at run time too"))
+    run_timeout: float = Field(default=15.0, gt=0,
+                               description="seconds a script gets to finish (with greenlets_at_least)")
 
 
 @check("uses", UsesParams, kinds=("server", "script"), needs_run=False)
 def uses(ctx: Context, p: UsesParams) -> None:
-    """The source calls one of `any_of`, and imports / calls nothing forbidden (read from the AST)."""
+    """The source calls one of `any_of`, and imports / calls nothing forbidden (read from the AST); with
+    `greenlets_at_least`, the running program must also show it (runtime evidence beside the AST)."""
     tree = parse(ctx)
     imports = Imports(tree)
     seen = calls(tree, imports)
@@ -122,6 +128,50 @@ def uses(ctx: Context, p: UsesParams) -> None:
                 expected=p.requirement or f"a call of one of: {', '.join(p.any_of)}",
                 observed="none of them is called anywhere in the source", reason="structure")
         ctx.log(f"found {hits[0][0]}(...) at line {hits[0][1]}")
+    if p.greenlets_at_least:
+        run_for_evidence(ctx, p)
+
+
+def run_for_evidence(ctx: Context, p: UsesParams) -> None:
+    """Run the program as the grader's observer watches: a source that names gevent.spawn in dead code, or
+    imports a forbidden module by a computed name, is caught by what really ran."""
+    from grader import evidence
+
+    ctx.start()
+    if ctx.spec.kind == "server":
+        clients = [ctx.client(f"client{i + 1}") for i in range(max(2, p.greenlets_at_least))]
+        for c in clients:  # all at once: a server that serves in greenlets runs one per connection
+            c.send(ctx.payload(16))
+        for c in clients:
+            try:
+                c.receive(16, 3.0)
+            except (BehaviourFailed, OSError):
+                pass  # the replies are other behaviours' business; here only what ran counts
+    else:
+        ctx.wait_exit(p.run_timeout)
+    evidence.require_none_forbidden(ctx, p.forbidden_imports, matches, sample_seconds=0)
+    try:
+        evidence.require_greenlets(ctx, p.greenlets_at_least)
+    except BehaviourFailed as exc:
+        exc.observed += _why_no_greenlet_ran(ctx)
+        raise
+
+
+def _why_no_greenlet_ran(ctx: Context) -> str:
+    """The usual cause, read from the source: the patch is missing, or written without ()."""
+    tree = parse(ctx)
+    imports = Imports(tree)
+    patch = PatchParams().patch
+    if any(n == patch for n, _ in calls(tree, imports)):
+        return ""
+    bare = _mentioned_not_called(tree, imports, patch)
+    if bare:
+        return (f"; line {bare}: monkey.patch_all is written without () — nothing is patched, so a plain socket's "
+                f"blocking accept() never lets a greenlet run")
+    if any(n.startswith(("gevent.server.", "gevent.pool.")) for n, _ in calls(tree, imports)):
+        return ""
+    return (f"; {ctx.spec.entry} never calls {patch}(), so a plain socket's blocking accept() never lets a "
+            f"greenlet run")
 
 
 def _mentioned_not_called(tree: ast.Module, imports: Imports, name: str) -> int | None:

@@ -18,7 +18,6 @@ import fcntl
 import os
 import queue
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -79,18 +78,11 @@ def netns_problem(quick: bool = False) -> str | None:
 
 
 def prepare_scratch(launch: Launch, readable: bool = False) -> Path:
-    """A private copy of the submission: the run never touches the original folder."""
-    # GRADER_SCRATCH: where runs' private copies go (default: the system temp dir)
-    scratch = Path(tempfile.mkdtemp(prefix="grader-run-", dir=os.environ.get("GRADER_SCRATCH") or None))
-    work = scratch / "sub"
-    shutil.copytree(launch.submission, work, symlinks=False,
-                    ignore=shutil.ignore_patterns("__pycache__", ".git", "*.pyc", ".venv"))
-    if readable or launch.run_as is not None:  # readable (not writable) by an unprivileged user
-        for d in [scratch, *(p for p in scratch.rglob("*") if p.is_dir())]:
-            d.chmod(0o755)
-        for f in (p for p in scratch.rglob("*") if p.is_file()):
-            f.chmod(0o644)
-    return scratch
+    """A private copy of the submission: the run never touches the original folder (grader/sandbox/intake.py
+    copies it without following links or opening special files, within caps)."""
+    from grader.sandbox import intake
+
+    return intake.prepare(launch.submission, readable=readable or launch.run_as is not None)
 
 
 def submission_env(launch: Launch, pythonpath: list[str] | None = None) -> dict[str, str]:

@@ -1,0 +1,167 @@
+"""Runtime evidence for the uses_* checks, beside the AST: what the program really did while it ran.
+
+Two sources, both the grader's own observations (never what the student's program prints):
+* the grader's observer inside the run (grader/site/sitecustomize.py): modules the program's own code
+  imported, watched functions it called, greenlets that ran; its records come over its own channel (a
+  duplicate of the stderr pipe) under the run's nonce, and are taken out of stderr by the drain thread;
+* /proc/PID/task/TID/syscall, sampled from outside: the system calls the program's threads wait in.
+
+A run whose observer never said hello, or whose channel was closed or replaced, was not observed: that is
+a failure ("could not observe"), never a pass.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from grader.failure import BehaviourFailed
+from grader.sandbox.procfs import current_syscall
+
+READINESS_WAITS = frozenset({"select", "pselect6", "poll", "ppoll", "epoll_wait", "epoll_pwait", "epoll_pwait2"})
+# modules whose use shows as a wait in one of READINESS_WAITS, and the calls the observer watches for them
+READINESS_MODULES = {"select": ("select.select", "select.poll", "select.epoll"),
+                     "selectors": ("select.select", "select.poll", "select.epoll")}
+
+
+@dataclass
+class Evidence:
+    hello: bool = False
+    channel_fd: int | None = None
+    imports: list[tuple[str, str]] = field(default_factory=list)  # (module, 'file:line')
+    calls: list[tuple[str, str]] = field(default_factory=list)  # (dotted name, 'file:line')
+    greenlets: int = 0
+
+
+def observer_env(nonce: str, forbidden_modules: list[str], trace_greenlets: bool) -> dict[str, str]:
+    """What the run's environment tells the observer to watch."""
+    env = {"GRADER_EVIDENCE": nonce}
+    if forbidden_modules:
+        env["GRADER_WATCH_MODULES"] = ",".join(forbidden_modules)
+        calls = sorted({c for m in forbidden_modules for c in READINESS_MODULES.get(m, ())})
+        if calls:
+            env["GRADER_WATCH_CALLS"] = ",".join(calls)
+    if trace_greenlets:
+        env["GRADER_TRACE_GREENLETS"] = "1"
+    return env
+
+
+def gather(run, nonce: str, settle: float = 1.0) -> Evidence:
+    """The observer's records of `run` (waiting up to `settle` s for its hello to be drained)."""
+    frames = run.stderr.frames
+    deadline = time.monotonic() + settle
+    while frames.nonce is None and time.monotonic() < deadline and not run.stderr.closed.is_set():
+        time.sleep(0.02)
+    ev = Evidence()
+    if frames.nonce != nonce:
+        return ev
+    for _t, kind, text in list(frames.records):
+        parts = text.split(" ")
+        if kind == "hello":
+            ev.hello = True
+            fd = parts[-1].removeprefix("fd=")
+            ev.channel_fd = int(fd) if fd.isdigit() else None
+        elif kind in ("import", "call") and len(parts) == 2:
+            (ev.imports if kind == "import" else ev.calls).append((parts[0], parts[1]))
+        elif kind == "greenlets" and parts[0].isdigit():
+            ev.greenlets = max(ev.greenlets, int(parts[0]))
+    return ev
+
+
+def channel_cut(run, ev: Evidence) -> bool:
+    """True when the observer's channel in the running program is no longer the stderr pipe the grader
+    drains (closed, or replaced). False when it is intact, or the program is gone (nothing to check)."""
+    pid = run.main_pid()
+    inode = run.stderr.pipe_inode
+    if pid is None or ev.channel_fd is None or inode is None or not os.path.isdir(f"/proc/{pid}"):
+        return False  # nothing to check (gone, or no /proc: macOS), so only the records count
+    try:
+        target = os.readlink(f"/proc/{pid}/fd/{ev.channel_fd}")
+    except FileNotFoundError:
+        return run.main_pid() is not None  # closed, unless the process just exited
+    except OSError:
+        return False  # /proc/PID/fd not readable here (no CAP_SYS_PTRACE): the records still count
+    return target != f"pipe:[{inode}]"
+
+
+def sample_waits(run, seconds: float, interval: float = 0.02) -> Counter:
+    """How often the program's threads were seen waiting in each system call, sampled for `seconds`."""
+    seen: Counter = Counter()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for proc in run.processes():
+            try:
+                tids = os.listdir(f"/proc/{proc.pid}/task")
+            except OSError:
+                continue
+            for tid in tids:
+                sc = current_syscall(proc.pid, int(tid))
+                if sc is not None:
+                    seen[sc[0]] += 1
+        time.sleep(interval)
+    return seen
+
+
+def unobserved(what: str) -> BehaviourFailed:
+    return BehaviourFailed(
+        "the grader could not observe your program at run time",
+        expected="the grader's observer reporting from inside the program until it is stopped",
+        observed=what, reason="unobserved")
+
+
+def require_observed(run, ev: Evidence) -> None:
+    if not ev.hello:
+        raise unobserved("its observer never reported (the program did not start Python normally, or "
+                         "stderr was closed before it ran)")
+    if channel_cut(run, ev):
+        raise unobserved(f"the observer's channel (fd {ev.channel_fd}) was closed or replaced while the program "
+                         f"ran: a run that silences the grader counts as not observed")
+
+
+def require_none_forbidden(ctx, forbidden: list[str], matches, sample_seconds: float = 0.5) -> None:
+    """Fail when the running program used a forbidden module: imported by its own code, a watched call,
+    or (for select/selectors) a thread seen waiting in select/poll/epoll."""
+    run = ctx.server
+    waits = sample_waits(run, sample_seconds) if any(m in READINESS_MODULES for m in forbidden) else Counter()
+    ev = gather(run, ctx.evidence_nonce)
+    require_observed(run, ev)
+    for mod, where in ev.imports:
+        if matches(mod, forbidden):
+            raise _forbidden(ctx, f"imported `{mod}` at run time ({where})", forbidden)
+    for name, where in ev.calls:
+        if matches(name.partition(".")[0], forbidden):
+            raise _forbidden(ctx, f"called `{name}()` at run time ({where})", forbidden)
+    bad = {name: n for name, n in waits.items() if name in READINESS_WAITS}
+    if bad:
+        name, n = max(bad.items(), key=lambda kv: kv[1])
+        raise _forbidden(ctx, f"waited in {name}() at run time ({n} of {sum(waits.values())} samples of its "
+                              f"threads, from /proc)", forbidden)
+    ctx.log(f"run time: no forbidden module used (observer reported; {sum(waits.values())} wait samples)")
+
+
+def _forbidden(ctx, what: str, forbidden: list[str]) -> BehaviourFailed:
+    return BehaviourFailed(f"the program {what}, which this assignment forbids",
+                           expected=f"no use of {', '.join(forbidden)}, also not hidden from the source",
+                           observed=f"{what} (seen by the grader while the program ran)", reason="structure")
+
+
+def require_greenlets(ctx, at_least: int, drain_seconds: float = 3.0) -> None:
+    run = ctx.server
+    ev = gather(run, ctx.evidence_nonce)
+    deadline = time.monotonic() + drain_seconds
+    # a record written just before the reply the client saw may still be in the pipe: let the drain catch up
+    while ev.greenlets < at_least and time.monotonic() < deadline and not run.stderr.closed.is_set():
+        time.sleep(0.05)
+        ev = gather(run, ctx.evidence_nonce)
+    require_observed(run, ev)
+    if ev.greenlets < at_least:
+        raise BehaviourFailed(
+            f"no work ran in greenlets at run time: {ev.greenlets} greenlet(s) ran",
+            expected=f"at least {at_least} greenlets (gevent.spawn, a Pool or StreamServer) switched to while "
+                     f"the program ran",
+            observed=f"{ev.greenlets} greenlet(s) other than the main one and gevent's hub ran (seen by the "
+                     f"grader's greenlet tracer); code that is never executed does not count",
+            reason="structure")
+    ctx.log(f"run time: {ev.greenlets}+ greenlets ran")
