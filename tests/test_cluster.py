@@ -481,10 +481,14 @@ def test_the_submission_digest_neither_follows_links_nor_reads_devices(tmp_path:
     sub = tmp_path / "sub"
     sub.mkdir()
     (sub / "server.py").write_text("print('hi')\n")
-    before = submission_digest(sub)
+    clean = submission_digest(sub)
     (sub / "root").symlink_to("/")  # walking it would hash the machine
     (sub / "zero").symlink_to("/dev/zero")  # reading it would never end
     os.mkfifo(sub / "fifo")  # opening it would block
-    assert submission_digest(sub) == before
+    hostile = submission_digest(sub)  # returns at once: nothing was followed, read or opened
+    assert hostile != clean  # intake refuses these, so adding them is a change to grade again
+    (sub / "zero").unlink()
+    (sub / "zero").symlink_to("/dev/null")
+    assert submission_digest(sub) != hostile  # a link is hashed by its target text
     (sub / "server.py").write_text("print('changed')\n")
-    assert submission_digest(sub) != before
+    assert submission_digest(sub) not in (clean, hostile)
