@@ -38,7 +38,7 @@ SELECT = spec_of("select_server")
 
 # --- packing a submission ----------------------------------------------------------------------------------
 
-def test_pack_carries_files_and_folders_only_and_never_follows_a_link(tmp_path: Path) -> None:
+def test_pack_carries_files_and_folders_only(tmp_path: Path) -> None:
     sub = tmp_path / "sub"
     (sub / "pkg" / "__pycache__").mkdir(parents=True)
     (sub / "server.py").write_text("print('hi')\n")
@@ -46,10 +46,6 @@ def test_pack_carries_files_and_folders_only_and_never_follows_a_link(tmp_path: 
     (sub / "run.sh").chmod(0o755)
     (sub / "pkg" / "util.py").write_bytes(b"\x00\xffbinary")
     (sub / "pkg" / "__pycache__" / "util.cpython-311.pyc").write_bytes(b"stale")
-    (sub / "secret").symlink_to("/etc/shadow")
-    (sub / "zero").symlink_to("/dev/zero")
-    (sub / "pkg" / "up").symlink_to(tmp_path)
-    os.mkfifo(sub / "fifo")
     out = unpack(pack(sub), tmp_path / "copy")
     got = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
     assert got == ["pkg", "pkg/util.py", "run.sh", "server.py"]
@@ -58,15 +54,35 @@ def test_pack_carries_files_and_folders_only_and_never_follows_a_link(tmp_path: 
     assert not os.access(out / "server.py", os.X_OK)
 
 
+@pytest.mark.parametrize(("name", "make", "rule"), [
+    ("secret", lambda p: p.symlink_to("/etc/shadow"), "symbolic link to a path outside"),
+    ("zero", lambda p: p.symlink_to("/dev/zero"), "symbolic link to a path outside"),
+    ("fifo", lambda p: os.mkfifo(p), "FIFO"),
+])
+def test_pack_refuses_what_intake_refuses_with_the_same_message(tmp_path: Path, name, make, rule) -> None:
+    from grader.sandbox.intake import SubmissionRejected
+
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "server.py").write_text("print('hi')\n")
+    make(sub / name)
+    with pytest.raises(SubmissionRejected, match=rule) as info:  # a cluster batch rejects it like a local one
+        pack(sub)
+    assert info.value.name == name
+    assert info.value.reason == "submission_rejected"
+
+
 def test_pack_caps_size_and_entries_with_a_message_that_says_which(tmp_path: Path) -> None:
+    from grader.sandbox.intake import Caps, SubmissionRejected
+
     sub = tmp_path / "sub"
     sub.mkdir()
     for i in range(5):
         (sub / f"f{i}.txt").write_bytes(b"x" * 1000)
-    with pytest.raises(PackError, match=r"more than 4 files and folders"):
-        pack(sub, max_entries=4)
-    with pytest.raises(PackError, match=r"more than 0 MiB of files"):
-        pack(sub, max_bytes=4500)
+    with pytest.raises(SubmissionRejected, match=r"at most 4 files and folders"):
+        pack(sub, Caps(entries=4))
+    with pytest.raises(SubmissionRejected, match=r"4,500 bytes"):
+        pack(sub, Caps(total_bytes=4500))
     assert len(pack(sub)) > 5000
 
 
@@ -167,6 +183,17 @@ def a_job(tmp_path: Path) -> Job:
 
 def engine(client: FakeClient, **kw) -> ClusterEngine:
     return ClusterEngine(COURSE, "tcp://fake:8786", client=client, **kw)
+
+
+@pytest.mark.slow
+def test_a_submission_intake_refuses_is_rejected_here_as_locally_and_never_sent(a_job: Job) -> None:
+    (a_job.submission.path / "env").symlink_to("/proc/self/environ")
+    client = FakeClient({"tcp://w1": 1}, [graded("tcp://w1")])
+    result = engine(client).grade(a_job)
+    assert client.submitted == []  # nothing of it travelled
+    assert {b.reason for b in result.behaviours} == {"submission_rejected"}
+    assert all(b.status == "failed" and "`env` is a symbolic link" in b.summary for b in result.behaviours)
+    assert result.worker.startswith("(rejected at intake")
 
 
 def test_a_task_carries_plain_data_and_the_result_comes_back_as_this_machine_records_it(a_job: Job) -> None:

@@ -29,6 +29,7 @@ from grader.batch.remote import VERSION, grade_task
 from grader.batch.scheduler import Job, harness_error_result
 from grader.errors import GraderError, UsageError
 from grader.results import RunResult
+from grader.sandbox.intake import SubmissionRejected, caps_of
 from grader.spec import Course, Spec
 
 CONNECT_TIMEOUT = 20.0  # seconds to reach the scheduler and see a first worker
@@ -85,7 +86,10 @@ class ClusterEngine:
                 self.admitted -= 1
 
     def _grade(self, job: Job) -> RunResult:
-        task = self.task(job)
+        try:
+            task = self.task(job)
+        except SubmissionRejected:
+            return self._rejected_here(job)
         failures: list[str] = []
         tried: list[str] = []
         for _attempt in range(ATTEMPTS):
@@ -114,8 +118,19 @@ class ClusterEngine:
         if name not in self._assignment_files:
             self._assignment_files[name] = pack(job.spec.path.parent)
         return {"v": VERSION, "student": job.submission.student, "assignment": name,
-                "submission": pack(job.submission.path), "assignment_files": self._assignment_files[name],
+                "submission": pack(job.submission.path, caps_of(self.course.defaults)),
+                "assignment_files": self._assignment_files[name],
                 "course": self._course, **self.options}
+
+    def _rejected_here(self, job: Job) -> RunResult:
+        """A submission intake refuses never travels: the local session rejects it the same way a worker's
+        would (every behaviour `submission_rejected`, nothing run), so the gradebook does not depend on
+        where it was graded."""
+        from grader.runner import RunOptions, grade
+
+        opts = RunOptions(**{k: v for k, v in self.options.items() if k != "require_isolation"})
+        result = grade(job.spec, job.submission.path, self.course, opts, student=job.submission.student)
+        return result.model_copy(update={"worker": "(rejected at intake, on this machine)"})
 
     def _run(self, task: dict[str, Any], job: Job, avoid: list[str]) -> dict[str, Any]:
         """One attempt: the worker's reply, or a failure reply made here when the future raised."""

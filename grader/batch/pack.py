@@ -1,86 +1,56 @@
 """A folder as bytes, for a worker that shares no file system with the instructor's machine.
 
-    data = pack(Path("submissions/alice/select_server"))    # on the instructor's machine
-    unpack(data, Path(tmp) / "submission")                   # on the worker
+    data = pack(Path("submissions/alice/select_server"), caps)   # on the instructor's machine
+    unpack(data, Path(tmp) / "submission")                        # on the worker
 
-Only regular files and directories travel; a symbolic link, FIFO, socket or device is skipped and never
-followed (the submission is a folder an attacker controls: a link to /etc/shadow or /dev/zero must not be
-read). Caps: 16 MiB of file contents and 2,000 entries in all; past either, PackError says which. Folders
-the batch never grades (.git, __pycache__, ...: discover.IGNORED_PARTS) and *.pyc stay behind, like in
-the submission's digest. unpack() checks the same rules again (names inside the folder, types, caps), so
-a forged archive cannot write outside its target either.
-
-The format is an uncompressed POSIX tar built and read member by member (never tarfile.extractall).
-The sandbox's scratch copy (grader/sandbox/intake.py) applies the same rules to the same folders; the two
-should become one function.
+The folder is first taken in exactly as a run's scratch copy is (grader/sandbox/intake.py: never a link
+followed, nothing but regular files and folders opened, the course's caps): what intake refuses raises
+`SubmissionRejected` here too, so a cluster batch rejects the same submissions with the same message as a
+local one. The validated copy is then written as an uncompressed POSIX tar. unpack() checks the rules
+again (names inside the folder, types, caps) and reads member by member (never tarfile.extractall), so a
+forged archive cannot write outside its target either.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import stat
 import tarfile
+import tempfile
 from pathlib import Path, PurePosixPath
 
-from grader.batch.discover import IGNORED_PARTS
+from grader.sandbox.intake import Caps, copy_tree
 
-MAX_BYTES = 16 << 20
+MAX_BYTES = 16 << 20  # what unpack() accepts: intake's default caps
 MAX_ENTRIES = 2000
 
 
 class PackError(ValueError):
-    """The folder cannot travel: too big, too many entries, or a forged archive."""
+    """A forged or oversized archive."""
 
 
-def _skipped(name: str) -> bool:
-    return name in IGNORED_PARTS or name.endswith(".pyc")
-
-
-def pack(folder: Path, *, max_bytes: int = MAX_BYTES, max_entries: int = MAX_ENTRIES) -> bytes:
+def pack(folder: Path, caps: Caps | None = None) -> bytes:
+    """`folder` as tar bytes, taken in by intake's rules; raises SubmissionRejected for what intake refuses."""
     buf = io.BytesIO()
-    total = entries = 0
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        stack = [(folder, PurePosixPath())]
-        while stack:
-            here, rel = stack.pop()
-            with os.scandir(here) as it:
-                children = sorted(it, key=lambda e: e.name)
-            for entry in children:
-                if _skipped(entry.name):
-                    continue
-                st = entry.stat(follow_symlinks=False)
-                name = rel / entry.name
-                if stat.S_ISDIR(st.st_mode):
-                    kind = tarfile.DIRTYPE
-                    stack.append((Path(entry.path), name))
-                elif stat.S_ISREG(st.st_mode):
-                    kind = tarfile.REGTYPE
-                else:
-                    continue  # a link, FIFO, socket or device: never read
-                entries += 1
-                if entries > max_entries:
-                    raise PackError(f"{folder}: more than {max_entries} files and folders (the cap for a submission)")
-                info = tarfile.TarInfo(str(name))
-                info.type, info.mtime = kind, 0
-                info.mode = 0o755 if kind == tarfile.DIRTYPE or st.st_mode & 0o111 else 0o644
-                if kind == tarfile.DIRTYPE:
-                    tar.addfile(info)
-                    continue
-                try:
-                    # O_NOFOLLOW: a file swapped for a link since the scan is refused, not followed
-                    fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-                except OSError as exc:
-                    raise PackError(f"{folder}: cannot read {name}: {exc.strerror}") from None
-                with os.fdopen(fd, "rb") as fh:
-                    if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                        continue  # swapped for a FIFO or a device since the scan
-                    data = fh.read(max_bytes - total + 1)
-                total += len(data)
-                if total > max_bytes:
-                    raise PackError(f"{folder}: more than {max_bytes >> 20} MiB of files (the cap for a submission)")
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
+    with tempfile.TemporaryDirectory(prefix="grader-pack-") as tmp:
+        copy = Path(tmp) / "sub"
+        copy_tree(folder, copy, caps)
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for here, dirs, files in os.walk(copy):  # the validated copy: folders and regular files only
+                dirs.sort()
+                rel = Path(here).relative_to(copy)
+                for name in [*dirs, *sorted(files)]:
+                    path = Path(here) / name
+                    info = tarfile.TarInfo(str(PurePosixPath(*rel.parts, name)))
+                    info.mtime = 0
+                    if name in dirs:
+                        info.type, info.mode = tarfile.DIRTYPE, 0o755
+                        tar.addfile(info)
+                        continue
+                    data = path.read_bytes()
+                    info.type, info.size = tarfile.REGTYPE, len(data)
+                    info.mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
+                    tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
 
