@@ -42,6 +42,8 @@ def prove(tier: Tier, timeout: float = 15.0) -> str | None:
     """None if a trusted server in `tier` was started, observed and reached; else why not, in words."""
     from grader.sandbox import Launch, Limits
 
+    if tier.observe == "psutil" and tier.own_network:
+        return "psutil sees socket states only in the grader's own network namespace"
     with tempfile.TemporaryDirectory(prefix="grader-probe-") as tmp:
         Path(tmp).chmod(0o755)
         Path(tmp, "probe.py").write_text(PROBE_SERVER)
@@ -67,7 +69,7 @@ def _observe_and_reach(run, timeout: float) -> str | None:
         except Exception as exc:  # noqa: BLE001 - an observer that cannot start or answer
             return f"cannot observe the run: {exc}{container_hint()}"
         if snap.sockets is None:
-            return f"cannot read /proc of the run's uid{container_hint() or ' (no access to its fds)'}"
+            return f"cannot read the fds of the run's uid through {run.observer.name}{container_hint()}"
         port = next((s.local[1] for s in snap.in_state("LISTEN")), None)
         if port is not None:
             break
