@@ -151,7 +151,8 @@ def choose_sandbox(force: str | None = None, *, announce: bool = True, observe: 
         if announce and not _announced and chosen.level != "A":
             _announced = True
             print(f"grader: isolation {chosen.tier}: {chosen.description}.\n"
-                  f"grader: not tier A because {chosen.fallback_reason or '?'}. {FIX_HINT}",
+                  f"grader: not tier A because {(chosen.fallback_reason or '?').removeprefix('not tier A: ')}. "
+                  f"{FIX_HINT}",
                   file=sys.stderr, flush=True)
         return chosen
 
@@ -159,7 +160,7 @@ def choose_sandbox(force: str | None = None, *, announce: bool = True, observe: 
 def _fallback_reason() -> str | None:
     if not _problems:
         return None
-    return "; ".join(f"{label}: {why}" for label, why in _problems.items())
+    return "not tier A: " + "; ".join(f"{label}: {why}" for label, why in _problems.items())
 
 
 def probe_report() -> dict[str, str]:
@@ -182,7 +183,7 @@ def require_tier(tier_letter: str, force: str | None = None, observe: str = "aut
         if force and force != "auto":
             raise UsageError(f"isolation tier {letter} required, but --sandbox {sandbox.name} is {sandbox.tier}. "
                              f"Refusing to grade. Leave out --sandbox to use the best tier this machine offers.")
-        why = sandbox.fallback_reason or ""
+        why = (sandbox.fallback_reason or "").removeprefix("not tier A: ")
         raise UsageError(f"isolation tier {letter} required, but the best this machine offers is {sandbox.tier}"
                          + (f" ({why})" if why else "") + f". Refusing to grade. {FIX_HINT}")
     return sandbox
