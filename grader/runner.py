@@ -87,10 +87,8 @@ def grade(spec: Spec, submission: Path, course: Course, opts: RunOptions = RunOp
     else:
         sandbox = choose_sandbox(opts.sandbox, observe=opts.observe)
     opts = replace(opts, sandbox=sandbox.name)
-    if sandbox.shares_host_port and spec.kind == "server":
-        from grader.sandbox.local import require_free
-
-        require_free((spec.address.host, spec.address.port))  # say so now, not once per behaviour
+    if spec.kind == "server":
+        sandbox.require_free((spec.address.host, spec.address.port))  # say so now, not once per behaviour
     with tempfile.TemporaryDirectory(prefix="grader-session-") as tmp:
         results = Path(tmp) / "results.jsonl"
         results.touch()

@@ -84,6 +84,8 @@ class Sandbox(Protocol):
 
     def start(self, launch: Launch) -> Run: ...
 
+    def require_free(self, address: tuple[str, int]) -> None: ...
+
 
 def is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0

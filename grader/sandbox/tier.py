@@ -123,6 +123,13 @@ class Tier:
     def _spawn(self, launch: Launch, held: Held) -> Run:
         raise NotImplementedError
 
+    def require_free(self, address: tuple[str, int]) -> None:
+        """A UsageError now (not once per behaviour) when the runs would need a host port that is taken."""
+        if self.shares_host_port:
+            from grader.sandbox.local import require_free
+
+            require_free(address)
+
     def observer_for(self, uid: tuple[int, int] | None) -> Observer:
         """How this run is observed: /proc read here, /proc read as the run's uid (root without
         CAP_SYS_PTRACE may not read another uid's fds), or psutil (--observe psutil)."""
