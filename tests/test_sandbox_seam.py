@@ -64,6 +64,37 @@ def test_forcing_plain_gives_the_plain_tier_with_the_requested_observer():
     assert isinstance(tier.observer_for(None), PsutilObserver)
 
 
+def test_without_proc_the_observer_is_psutil(monkeypatch):
+    monkeypatch.setattr(sys, "platform", "darwin")
+    tier = FakeSandbox()
+    assert tier.observes_with_psutil
+    assert isinstance(tier.observer_for(None), PsutilObserver)
+
+
+def test_on_linux_a_root_grader_without_cap_sys_ptrace_observes_as_the_runs_uid(monkeypatch):
+    import grader.sandbox.tier as tier_module
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(tier_module.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(tier_module, "effective_caps", lambda: 0xFFFFFFFF & ~(1 << tier_module.CAP_SYS_PTRACE))
+    monkeypatch.setattr(tier_module, "UidObserver", lambda uid, gid: ("uid observer", uid, gid))
+    assert FakeSandbox().observer_for((60001, 60001)) == ("uid observer", 60001, 60001)
+    assert type(FakeSandbox().observer_for(None)) is Observer  # a run of our own uid: read it here
+    monkeypatch.setattr(tier_module, "effective_caps", lambda: 0xFFFFFFFF)
+    assert type(FakeSandbox().observer_for((60001, 60001))) is Observer
+
+
+def test_the_container_hint_names_the_missing_capabilities(monkeypatch):
+    import grader.sandbox.tier as tier_module
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(tier_module.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(tier_module, "effective_caps", lambda: 1 << tier_module.CAP_SYS_ADMIN)
+    assert tier_module.container_hint() == ": CAP_SYS_PTRACE missing (a container?)"
+    monkeypatch.setattr(tier_module.os, "geteuid", lambda: 1000)
+    assert tier_module.container_hint() == ""
+
+
 # --- the start skeleton ---------------------------------------------------------------------------------------
 def test_held_resources_are_released_last_first_even_when_one_release_fails():
     order = []

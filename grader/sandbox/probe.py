@@ -42,7 +42,7 @@ def prove(tier: Tier, timeout: float = 15.0) -> str | None:
     """None if a trusted server in `tier` was started, observed and reached; else why not, in words."""
     from grader.sandbox import Launch, Limits
 
-    if tier.observe == "psutil" and tier.own_network:
+    if tier.observes_with_psutil and tier.own_network:
         return "psutil sees socket states only in the grader's own network namespace"
     with tempfile.TemporaryDirectory(prefix="grader-probe-") as tmp:
         Path(tmp).chmod(0o755)

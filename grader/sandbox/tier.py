@@ -130,10 +130,15 @@ class Tier:
 
             require_free(address)
 
+    @property
+    def observes_with_psutil(self) -> bool:
+        """--observe psutil, or no /proc to read (macOS, Windows): psutil is what there is."""
+        return self.observe == "psutil" or (self.observe == "auto" and sys.platform != "linux")
+
     def observer_for(self, uid: tuple[int, int] | None) -> Observer:
         """How this run is observed: /proc read here, /proc read as the run's uid (root without
-        CAP_SYS_PTRACE may not read another uid's fds), or psutil (--observe psutil)."""
-        if self.observe == "psutil":
+        CAP_SYS_PTRACE may not read another uid's fds), or psutil (--observe psutil, or no /proc)."""
+        if self.observes_with_psutil:
             return PsutilObserver(sockets_visible=not self.own_network)
         if uid is not None and sys.platform == "linux" and os.geteuid() == 0 and not has_cap(CAP_SYS_PTRACE):
             return UidObserver(*uid)
