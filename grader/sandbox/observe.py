@@ -191,6 +191,12 @@ class UidObserver(Observer):
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 pass_fds=[theirs.fileno()], cwd="/", **become,
                 env={"PATH": "/usr/bin:/bin"})
+        except PermissionError as exc:
+            ours.close()
+            raise PermissionError(exc.errno, f"the interpreter {sys.executable} cannot be run by uid {uid}, the "
+                                             f"run's (a folder above it is closed to other users): install "
+                                             f"Python where every user can read it (a container's "
+                                             f"/usr/bin/python3 is)") from None
         except BaseException:
             ours.close()
             raise
