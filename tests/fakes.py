@@ -202,9 +202,13 @@ class FakeRun:
     def limit_hits(self) -> dict[str, str]:
         return {}
 
+    held = None
+
     def stop(self) -> Teardown:
         self.stopped = True
         self.server.close()
+        if self.held is not None:
+            self.held.release()
         return Teardown(self._exit_code)
 
 

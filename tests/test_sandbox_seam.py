@@ -128,6 +128,32 @@ def test_a_start_that_fails_releases_everything_it_held(tmp_path):
     assert released == ["scratch", "port lock"]
 
 
+class _UnobservableTier(Tier):
+    name, level = "unobservable", "F"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spawned: list[FakeRun] = []
+
+    def _spawn(self, launch, held):
+        held.add(lambda: self.spawned.append("released"))
+        run = FakeRun(lowercase_echo, lambda run: server_snapshot())
+        self.spawned.append(run)
+        return run
+
+    def observer_for(self, uid):
+        raise PermissionError("the interpreter cannot be run by uid 60001")
+
+
+def test_a_run_whose_observer_cannot_start_is_stopped_not_left_running(tmp_path):
+    tier = _UnobservableTier()
+    with pytest.raises(PermissionError, match="cannot be run by uid"):
+        tier.start(Launch(tmp_path, "server.py"))
+    run = tier.spawned[0]
+    assert run.stopped
+    assert tier.spawned[1:] == ["released"]
+
+
 # --- the probe -----------------------------------------------------------------------------------------------
 def test_the_probe_accepts_a_tier_whose_trial_server_is_seen_and_reached():
     assert prove(FakeSandbox(lowercase_echo, observe=lambda run: _listening_on(run))) is None

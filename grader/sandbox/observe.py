@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -182,13 +183,25 @@ class UidObserver(Observer):
 
     def __init__(self, uid: int, gid: int) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        # only root may change uid (and drop supplementary groups); anyone may observe as themselves
-        become = {"user": uid, "group": gid, "extra_groups": []} if os.geteuid() == 0 else {}
+        # The source comes on stdin (`python -`): the uid may not be able to read the grader's checkout.
+        source_r, source_w = os.pipe()
+        os.write(source_w, PROCFS_SOURCE.read_bytes())  # ~10 KB: fits the pipe's buffer
+        os.close(source_w)
+        argv = [sys.executable, "-I", "-S", "-", str(theirs.fileno())]
+        become: dict = {}
+        if os.geteuid() == 0:  # only root may change uid; anyone may observe as themselves
+            setpriv = shutil.which("setpriv")
+            if setpriv:  # through the launcher, which exposes an interpreter under a closed folder (/root)
+                from grader.sandbox.local import LAUNCHER, python_paths
+
+                expose = [arg for p in python_paths() for arg in ("--expose", p)]
+                argv = [sys.executable, "-I", "-S", str(LAUNCHER), *expose, "--exec", "--", setpriv,
+                        f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--", *argv]
+            else:
+                become = {"user": uid, "group": gid, "extra_groups": []}
         try:
-            # The source goes on the command line: the uid may not be able to read the grader's checkout.
             self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and our own code
-                [sys.executable, "-I", "-S", "-c", PROCFS_SOURCE.read_text(), str(theirs.fileno())],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                argv, stdin=source_r, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 pass_fds=[theirs.fileno()], cwd="/", **become,
                 env={"PATH": "/usr/bin:/bin"})
         except PermissionError as exc:
@@ -202,6 +215,7 @@ class UidObserver(Observer):
             raise
         finally:
             theirs.close()
+            os.close(source_r)
         ours.settimeout(10)
         self._sock = ours
         self._rfile, self._wfile = ours.makefile("rb"), ours.makefile("wb")

@@ -233,7 +233,7 @@ def pids_in_pidns(pidns: str, exclude: int) -> list[int]:
 
 
 def serve(fd: int) -> None:
-    """The observer: answer JSON requests on a SOCK_SEQPACKET socket until it closes. Started by the grader
+    """The observer: answer JSON lines on a Unix stream socket until it closes. Started by the grader
     as the run's uid, never by the submission; it refuses to be ptraced by same-uid processes (not dumpable),
     so a submission cannot make it lie."""
     import ctypes
@@ -265,7 +265,7 @@ def serve(fd: int) -> None:
             return
 
 
-if __name__ == "__main__":  # python -I -S -c "<this file>" FD
+if __name__ == "__main__":  # python -I -S - FD < this file
     import sys
 
     serve(int(sys.argv[1]))

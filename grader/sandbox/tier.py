@@ -112,12 +112,16 @@ class Tier:
         held = Held()
         try:
             run = self._spawn(launch, held)
-            run.observer = self.observer_for(held.uid)
-            run.tier = self.tier
         except BaseException:
             held.release()
             raise
         run.held = held
+        run.tier = self.tier
+        try:
+            run.observer = self.observer_for(held.uid)
+        except BaseException:
+            run.stop()  # the submission is already running: never leave it behind
+            raise
         return run
 
     def _spawn(self, launch: Launch, held: Held) -> Run:
