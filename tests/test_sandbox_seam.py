@@ -268,6 +268,22 @@ def test_the_uid_observer_process_answers_the_same_as_reading_here(listener):
         observer.close()
 
 
+@linux_only
+def test_the_uid_observer_opens_a_namespace_file_and_hands_over_the_fd():
+    observer = UidObserver(os.getuid(), os.getgid())
+    try:
+        fd = observer.open_fd(f"/proc/{os.getpid()}/ns/net")
+        try:
+            assert os.fstat(fd).st_ino == os.stat("/proc/self/ns/net").st_ino
+        finally:
+            os.close(fd)
+        with pytest.raises(PermissionError, match="FileNotFoundError"):
+            observer.open_fd("/proc/no-such-process/ns/net")
+        assert observer.snapshot([os.getpid()]).main.pid == os.getpid()  # still in step after both
+    finally:
+        observer.close()
+
+
 def test_the_psutil_observer_sees_sockets_and_counts_fds_but_not_their_flags(listener):
     snap = PsutilObserver(sockets_visible=True).snapshot([os.getpid()])
     assert _mine(snap, listener).state == "LISTEN"

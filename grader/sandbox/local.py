@@ -136,10 +136,11 @@ def launcher_argv(launch: Launch, scratch: Path, *modes: str, cgroup=None, uid: 
 class NetnsSockets:
     """A thread living in the run's network namespace that makes sockets on request (needs root)."""
 
-    def __init__(self, ns_path: str) -> None:
+    def __init__(self, ns_path: str, open_ns=None) -> None:
         self._requests: queue.Queue = queue.Queue()
         self._ready = threading.Event()
         self._error: OSError | None = None
+        self._open_ns = open_ns or (lambda path: os.open(path, os.O_RDONLY))
         self._thread = threading.Thread(target=self._serve, args=(ns_path,), daemon=True, name="netns")
         self._thread.start()
         self._ready.wait(5)
@@ -148,7 +149,7 @@ class NetnsSockets:
 
     def _serve(self, ns_path: str) -> None:
         try:
-            fd = os.open(ns_path, os.O_RDONLY)
+            fd = self._open_ns(ns_path)
             try:
                 if _libc.setns(fd, CLONE_NEWNET) != 0:
                     e = ctypes.get_errno()
@@ -208,11 +209,22 @@ class NamespacedRun(Run):
                 pass
 
     def _setup_sockets(self) -> None:
-        self._sockets = NetnsSockets(f"/proc/{self._init}/ns/net")
+        self._sockets = NetnsSockets(f"/proc/{self._init}/ns/net", self._open_ns)
+
+    def _open_ns(self, path: str) -> int:
+        try:
+            return os.open(path, os.O_RDONLY)
+        except PermissionError:  # root without CAP_SYS_PTRACE: the run's own uid may open it
+            return self.observer.open_fd(path)
 
     def socket(self, family: int = socket.AF_INET) -> socket.socket:
         if self._sockets is None:
             self._try_find()
+        if self._sockets is None and self._init is not None:
+            try:  # found before the tier attached its observer: try again with it
+                self._setup_sockets()
+            except OSError:
+                pass
         if self._sockets is None:
             raise OSError(errno.ENETUNREACH, "the submission's network namespace is gone or cannot be entered")
         return self._sockets.socket(family)

@@ -171,6 +171,10 @@ class Observer:
     def readlink(self, path: str) -> str:
         return os.readlink(path)
 
+    def open_fd(self, path: str) -> int:
+        """An fd of `path` opened by this observer (a namespace file of the run: /proc/PID/ns/net)."""
+        return os.open(path, os.O_RDONLY)
+
     def close(self) -> None:
         pass
 
@@ -249,6 +253,19 @@ class UidObserver(Observer):
             return self._ask({"op": "readlink", "path": path})["target"]
         except ObservationError as exc:
             raise OSError(str(exc)) from None
+
+    def open_fd(self, path: str) -> int:
+        with self._lock:  # the reply line carries the fd (SCM_RIGHTS): read it with recvmsg, not the file
+            try:
+                self._wfile.write(json.dumps({"op": "open", "path": path}).encode() + b"\n")
+                self._wfile.flush()
+                msg, fds, _flags, _addr = socket.recv_fds(self._sock, 1 << 16, 1)
+            except OSError as exc:
+                raise OSError(f"the observer process is gone ({exc})") from None
+        reply = json.loads(msg or b"{}")
+        if not fds:
+            raise PermissionError(reply.get("error", "the observer could not open it"))
+        return fds[0]
 
     def close(self) -> None:
         for f in (self._wfile, self._rfile, self._sock):
