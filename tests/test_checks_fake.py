@@ -77,6 +77,19 @@ def test_disconnects_fail_a_server_that_stops_answering(check):
     assert (r.status, r.reason) == ("failed", "no_reply")
 
 
+def test_a_sandbox_that_can_no_longer_make_sockets_means_the_client_could_not_connect(monkeypatch):
+    from tests.fakes import FakeRun
+
+    def gone(self, family=0):
+        raise OSError(101, "the submission's network namespace is gone")
+
+    monkeypatch.setattr(FakeRun, "socket", gone)
+    r = grade("echo", FakeSandbox(upper_echo))
+    assert r.status == "failed"
+    assert r.summary == "client1 could not connect"
+    assert "network namespace is gone" in r.observed
+
+
 # --- readiness ----------------------------------------------------------------------------------------------
 def test_a_server_that_never_listens_fails_with_never_listened():
     sandbox = FakeSandbox(observe=lambda run: server_snapshot().__class__(server_snapshot().processes, ()))

@@ -244,23 +244,13 @@ class NamespacedRun(Run):
         try:
             return self.observer.pids_in_pidns(self._pidns)
         except Exception:  # noqa: BLE001 - an observer that died: fall back to what we can read here
-            return pids_in_namespace(self._pidns)
+            from grader.sandbox import procfs
+
+            return procfs.pids_in_pidns(self._pidns, os.getpid())
 
     def _on_stopped(self) -> None:
         if self._sockets:
             self._sockets.close()
-
-
-def pids_in_namespace(pidns: str) -> list[int]:
-    left = []
-    for p in psutil.pids():
-        try:
-            if os.readlink(f"/proc/{p}/ns/pid") == pidns and p != os.getpid():
-                if psutil.Process(p).status() != psutil.STATUS_ZOMBIE:
-                    left.append(p)
-        except (OSError, psutil.Error):
-            continue
-    return left
 
 
 class NetnsRun(NamespacedRun):

@@ -1,4 +1,5 @@
-"""Observations of a submission's processes from the outside, through /proc.
+"""Observations of a submission's processes from the outside, through /proc (stdlib only: it also runs as
+the observer process, see observe.py).
 
 psutil covers CPU times, threads and fds across namespaces, but its `net_connections()` reads the caller's
 network namespace (psutil #1611); so socket states come from `/proc/PID/net/tcp{,6}` (the *process's*
@@ -63,37 +64,6 @@ def tcp_sockets(pid: int) -> list[TcpSocket]:
                     out.append(TcpSocket(_addr(f[1]), _addr(f[2]), TCP_STATES.get(f[3], f[3]), int(f[9])))
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
-    return out
-
-
-def socket_fds(pid: int) -> dict[int, int]:
-    """fd -> socket inode for the sockets `pid` holds open."""
-    fds: dict[int, int] = {}
-    try:
-        names = os.listdir(f"/proc/{pid}/fd")
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return fds
-    for n in names:
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{n}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            fds[int(n)] = int(target[8:-1])
-    return fds
-
-
-def owned_sockets(pids: list[int]) -> list[tuple[int, int, TcpSocket]]:
-    """(pid, fd, socket) for each TCP socket held by one of `pids`."""
-    out = []
-    for pid in pids:
-        fds = socket_fds(pid)
-        if not fds:
-            continue
-        by_inode = {s.inode: s for s in tcp_sockets(pid)}
-        for fd, inode in fds.items():
-            if inode in by_inode:
-                out.append((pid, fd, by_inode[inode]))
     return out
 
 
