@@ -23,7 +23,14 @@ import threading
 import time
 
 from grader.sandbox import Launch, is_root
-from grader.sandbox.local import LAUNCHER, NamespacedRun, launcher_argv, prepare_scratch, submission_env
+from grader.sandbox.local import (
+    LAUNCHER,
+    NamespacedRun,
+    cgroup_layout,
+    launcher_argv,
+    prepare_scratch,
+    submission_env,
+)
 from grader.sandbox.tier import Held, Tier
 
 APPARMOR_HINT = ("unprivileged user namespaces are blocked here (Ubuntu >= 23.10 restricts them: "
@@ -75,9 +82,9 @@ class StubSockets:
 class UsernsRun(NamespacedRun):
     kills_at_process_limit = False  # RLIMIT_NPROC (per user namespace) makes fork/thread creation fail
 
-    def __init__(self, popen, scratch, limits, t0, stub: socket.socket) -> None:
+    def __init__(self, popen, scratch, limits, t0, stub: socket.socket, cgroup=None) -> None:
         self._stub = StubSockets(stub)
-        super().__init__(popen, scratch, limits, t0)
+        super().__init__(popen, scratch, limits, t0, cgroup=cgroup)
 
     def _setup_sockets(self) -> None:
         self._sockets = self._stub  # type: ignore[assignment]
@@ -93,7 +100,13 @@ class UsernsSandbox(Tier):
 
     def __init__(self, fallback_reason: str | None = None, observe: str = "auto") -> None:
         super().__init__(fallback_reason, observe)
-        self.description = ("own user, network and pid namespace per run, limits by rlimits and polling; "
+        # As root (a container, where bwrap and netns cannot work) a cgroup per run where one can be made
+        layout = cgroup_layout() if is_root() else None
+        self._layout = layout if layout is not None and layout.v2 is not None and layout.limits else None
+        self.cgroup_limits = self._layout is not None
+        self.description = ("own user, network and pid namespace per run, "
+                            + (f"cgroup limits ({self._layout.kind}) where the cgroup file system is writable"
+                               if self._layout else "limits by rlimits and polling") + "; "
                             + ("own uid per run" if is_root() else "same uid as the grader, its files are readable"))
 
     @classmethod
@@ -102,13 +115,25 @@ class UsernsSandbox(Tier):
 
     def _spawn(self, launch: Launch, held: Held) -> UsernsRun:
         uid = held.slot_uid(launch, needed=is_root())
+        cg = None
+        if self._layout is not None:
+            from grader.sandbox.cgroup import RunCgroup
+
+            lim = launch.limits
+            try:
+                cg = RunCgroup.create(self._layout, memory_bytes=lim.memory_bytes, processes=lim.processes,
+                                      cpus=lim.cpus)
+                held.add(cg.remove)
+            except OSError:
+                cg = None  # a read-only cgroup file system (most containers): rlimits and polling, as without root
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             scratch = prepare_scratch(launch, readable=uid is not None)
             held.add(lambda: shutil.rmtree(scratch, ignore_errors=True))
-            argv = launcher_argv(launch, scratch, "--userns", uid=uid,
-                                 extra=["--stub-fd", str(theirs.fileno()), "--nproc", str(launch.limits.processes),
-                                        "--tmp-bytes", str(launch.limits.tmp_bytes)])
+            argv = launcher_argv(launch, scratch, "--userns", uid=uid, cgroup=cg,
+                                 extra=["--stub-fd", str(theirs.fileno()), "--tmp-bytes", str(launch.limits.tmp_bytes),
+                                        # the cgroup's pids.max, where there is one, else RLIMIT_NPROC
+                                        *([] if cg else ["--nproc", str(launch.limits.processes)])])
             t0 = time.monotonic()
             popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=submission_env(launch),
@@ -118,4 +143,4 @@ class UsernsSandbox(Tier):
             raise
         finally:
             theirs.close()
-        return UsernsRun(popen, scratch, launch.limits, t0, ours)
+        return UsernsRun(popen, scratch, launch.limits, t0, ours, cgroup=cg)
