@@ -4,7 +4,7 @@ Two sources, both the grader's own observations (never what the student's progra
 * the grader's observer inside the run (grader/site/sitecustomize.py): modules the program's own code
   imported, watched functions it called, greenlets that ran; its records come over its own channel (a
   duplicate of the stderr pipe) under the run's nonce, and are taken out of stderr by the drain thread;
-* /proc/PID/task/TID/syscall, sampled from outside: the system calls the program's threads wait in.
+* the run's snapshots, sampled from outside: the system calls the program's processes wait in.
 
 A run whose observer never said hello, or whose channel was closed or replaced, was not observed: that is
 a failure ("could not observe"), never a pass.
@@ -12,13 +12,11 @@ a failure ("could not observe"), never a pass.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 from grader.failure import BehaviourFailed
-from grader.sandbox.procfs import current_syscall
 
 READINESS_WAITS = frozenset({"select", "pselect6", "poll", "ppoll", "epoll_wait", "epoll_pwait", "epoll_pwait2"})
 # modules whose use shows as a wait in one of READINESS_WAITS, and the calls the observer watches for them
@@ -72,34 +70,27 @@ def gather(run, nonce: str, settle: float = 1.0) -> Evidence:
 
 def channel_cut(run, ev: Evidence) -> bool:
     """True when the observer's channel in the running program is no longer the stderr pipe the grader
-    drains (closed, or replaced). False when it is intact, or the program is gone (nothing to check)."""
-    pid = run.main_pid()
-    inode = run.stderr.pipe_inode
-    if pid is None or ev.channel_fd is None or inode is None or not os.path.isdir(f"/proc/{pid}"):
-        return False  # nothing to check (gone, or no /proc: macOS), so only the records count
-    try:
-        target = os.readlink(f"/proc/{pid}/fd/{ev.channel_fd}")
-    except FileNotFoundError:
-        return run.main_pid() is not None  # closed, unless the process just exited
-    except OSError:
-        return False  # /proc/PID/fd not readable here (no CAP_SYS_PTRACE): the records still count
-    return target != f"pipe:[{inode}]"
+    drains (closed, or replaced). False when it is intact, or cannot be checked (the program is gone, or its
+    fds are not observable here): then only the records count."""
+    inode = getattr(run.stderr, "pipe_inode", None)
+    main = run.snapshot().main
+    if main is None or main.fds is None or ev.channel_fd is None or inode is None:
+        return False
+    entry = next((f for f in main.fds if f.fd == ev.channel_fd), None)
+    if entry is None:  # closed, unless the process just exited
+        return run.snapshot().main is not None
+    return entry.pipe != inode
 
 
 def sample_waits(run, seconds: float, interval: float = 0.02) -> Counter:
-    """How often the program's threads were seen waiting in each system call, sampled for `seconds`."""
+    """How often the program's processes were seen waiting in each system call, sampled for `seconds`
+    from the run's snapshots (the main thread of each; a backend that cannot see syscalls adds nothing)."""
     seen: Counter = Counter()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        for proc in run.processes():
-            try:
-                tids = os.listdir(f"/proc/{proc.pid}/task")
-            except OSError:
-                continue
-            for tid in tids:
-                sc = current_syscall(proc.pid, int(tid))
-                if sc is not None:
-                    seen[sc[0]] += 1
+        for proc in run.snapshot().processes:
+            if proc.syscall is not None:
+                seen[proc.syscall[0]] += 1
         time.sleep(interval)
     return seen
 

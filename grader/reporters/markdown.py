@@ -14,7 +14,7 @@ from grader.reporters.class_summary import AssignmentStats, Cell, ClassSummary
 from grader.reporters.explain import GRADER_ERROR_NOTE, Explanation, explain, rerun_here, visible
 from grader.results import BehaviourResult, RunResult
 
-MARK = {"passed": "✅ pass", "failed": "❌ FAIL", "error": "⚠️ ERROR"}
+MARK = {"passed": "✅ pass", "failed": "❌ FAIL", "error": "⚠️ ERROR", "not_graded": "➖ not graded"}
 _SPECIAL = re.compile(r"[\\`*\[\]<>|#!~&]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 
 

@@ -7,7 +7,7 @@ import textwrap
 from grader.reporters.explain import GRADER_ERROR_NOTE, Explanation, explain, visible
 from grader.results import BehaviourResult, RunResult
 
-MARK = {"passed": "PASS", "failed": "FAIL", "error": "ERROR"}
+MARK = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "not_graded": "SKIP"}
 LABEL = {"expected": "expected", "observed": "observed", "why": "why", "hint": "hint",
          "transcript": "what the grader did", "stderr": "server stderr (last lines)"}
 INLINE = 13  # short labels share their line with the text: "  expected:  ..."
