@@ -18,10 +18,9 @@ from grader.context import Context
 from grader.diagnose import explain_stuck
 from grader.failure import BehaviourFailed
 from grader.results import BehaviourResult, Event
-from grader.sandbox import Sandbox, with_deadline
+from grader.sandbox import Run, Sandbox, with_deadline
 from grader.spec import Behaviour, Course, Spec, params_for
-
-PREFLIGHT = {"missing_entry", "syntax_error"}  # the behaviour's own hint is beside the point then
+from grader.verdict import Failure, Outcome, RunFacts, verdict
 
 
 def rerun_command(spec: Spec, submission: Path, behaviour: Behaviour, seed: int | None) -> str:
@@ -71,19 +70,6 @@ def user_ids(name: str | None) -> tuple[int, int] | None:
     return pw.pw_uid, pw.pw_gid
 
 
-def crash_cause(stderr: str) -> str:
-    """` (ConnectionResetError at line 9)` from a Python traceback on stderr, or ''. The line is the last
-    frame in the submission's own code, not in the standard library it called."""
-    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
-    if not lines or not any(ln.startswith("Traceback") for ln in lines):
-        return ""
-    exc = lines[-1].split(":")[0].strip()
-    frames = [ln.strip() for ln in lines if ln.strip().startswith("File ") and ", line " in ln]
-    own = [f for f in frames if "/lib/python" not in f and "site-packages" not in f] or frames
-    where = " at line " + own[-1].split(", line ")[1].split(",")[0] if own else ""
-    return f" ({exc}{where})" if exc and " " not in exc else ""
-
-
 def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: Course, sandbox: Sandbox,
                     seed: int | None = None, run_as: str | None = None) -> BehaviourResult:
     seed = seed if seed is not None else int.from_bytes(os.urandom(4), "big")
@@ -115,54 +101,20 @@ def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: 
         for td in ctx.teardowns:
             if not td.clean:
                 harness_error = f"the sandbox left processes alive after teardown: {td.survivors}"
-    # A crash is a fact worth stating whatever the check thought went wrong.
     run = ctx.runs[-1] if ctx.runs else None
-    if spec.kind == "server":  # a server must run until the grader stops it
-        crashed = run is not None and run.exit_code not in (None, 137) and not run.alive()
-    else:  # a script must exit 0 by itself
-        crashed = run is not None and run.exit_code not in (None, 0, 137)
-    result = BehaviourResult(
-        id=behaviour.id, title=behaviour.title or check.doc.split("\n")[0], check=behaviour.check,
-        status="passed", score=behaviour.points, max_score=behaviour.points, visibility=behaviour.visibility,
-        hint="" if failure is not None and failure.reason in PREFLIGHT else behaviour.hint, seed=seed,
-        duration=round(time.monotonic() - start, 3),
-        transcript=[Event(t=e.t, actor=e.actor, text=e.text) for e in ctx.transcript.events],
-        rerun=rerun_command(spec, submission, behaviour, seed),
-    )
-    if run is not None:
-        result.stderr_tail = run.stderr.tail(3000)
-        result.stdout_tail = run.stdout.tail(1500)
-        result.evidence["stdout_bytes"] = run.stdout.total
-        result.evidence["stderr_bytes"] = run.stderr.total
-        result.evidence["tier"] = run.tier
-        if getattr(run, "memory_peak", None):
-            result.evidence["memory_peak_bytes"] = run.memory_peak
-        hits = run.limit_hits()
-        if "output_noted" in hits:
-            result.evidence["output"] = hits.pop("output_noted")
-        if hits and (failure is not None or crashed):
-            # A limit the sandbox enforced explains the failure better than what the client saw.
-            key, text = next(iter(hits.items()))
-            failure = failure or BehaviourFailed("the server was stopped by a limit")
-            failure.reason = key
-            failure.summary = f"{text}: {failure.summary}"
-            result.evidence["limits"] = dict(hits)
-    if harness_error:
-        result.status, result.score, result.reason = "error", 0.0, "harness"
-        result.summary = "the grader itself failed on this behaviour (not your fault; tell your instructor)"
-        result.observed = harness_error
-    elif failure is not None:
-        result.status, result.score = "failed", 0.0
-        result.reason = failure.reason or ("crashed" if crashed else "")
-        result.summary, result.expected, result.observed = failure.summary, failure.expected, failure.observed
-        result.evidence.update(failure.evidence)
-        if crashed and failure.reason != "crashed" and "limits" not in result.evidence and run is not None:
-            # The crash is the root cause; what the client saw is its consequence.
-            result.reason = "crashed"
-            who = "server" if spec.kind == "server" else "program"
-            result.summary = f"the {who} crashed{crash_cause(run.stderr.text())}: {failure.summary}"
-            diagnosis = f"The {who} process exited with code {run.exit_code} during this behaviour."
-        elif failure.reason == "crashed" and run is not None:
-            result.summary = failure.summary + crash_cause(run.stderr.text())
-        result.diagnosis = diagnosis
-    return result
+    outcome = Outcome(
+        failure=None if failure is None else Failure(failure.summary, failure.expected, failure.observed,
+                                                     failure.reason, dict(failure.evidence)),
+        harness_error=harness_error, diagnosis=diagnosis, run=None if run is None else run_facts(run),
+        title=check.doc.split("\n")[0], seed=seed, duration=round(time.monotonic() - start, 3),
+        transcript=tuple(Event(t=e.t, actor=e.actor, text=e.text) for e in ctx.transcript.events),
+        rerun=rerun_command(spec, submission, behaviour, seed))
+    return verdict(spec, behaviour, outcome)
+
+
+def run_facts(run: Run) -> RunFacts:
+    """What the verdict needs from the last run, read once after teardown."""
+    return RunFacts(exit_code=run.exit_code, alive=run.alive(), stderr=run.stderr.text(),
+                    stderr_tail=run.stderr.tail(3000), stdout_tail=run.stdout.tail(1500),
+                    stdout_bytes=run.stdout.total, stderr_bytes=run.stderr.total, tier=run.tier,
+                    memory_peak=getattr(run, "memory_peak", None), limit_hits=run.limit_hits())
