@@ -79,7 +79,7 @@ class Client:
             raise BehaviourFailed(
                 f"{self.name} could not connect",
                 expected=f"the server accepts connections on {self.address[0]}:{self.address[1]}",
-                observed=f"connect() failed: {exc.strerror or exc}",
+                observed=f"connect() failed: {exc.strerror or exc}", reason="no_connect",
             ) from None
         self.log(f"connected to {self.address[0]}:{self.address[1]}")
         return self

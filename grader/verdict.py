@@ -7,7 +7,10 @@ BehaviourResult. Precedence, strongest first:
 2. a limit the sandbox enforced (memory, processes, output, time) is the reason of a failure or a crash;
 3. a crash of the run (exited by itself while it should have run on, or a script's non-zero exit) is the
    reason of the failure the client saw, which was its consequence; its headline is the exception and line;
-4. a preflight failure (missing entry, syntax error) drops the behaviour's own hint, which is beside the point.
+4. a failure before the behaviour's scenario began (missing entry, syntax error, a server that never listened
+   where it should or crashed at start) drops the behaviour's own hint, which is beside the point; it is
+   reported by one behaviour (`start_owner`), the others say "not graded: <cause>" (reason `blocked_by`);
+5. a behaviour graded again with a cause neutralised says how (`graded_with`), passed or failed.
 
 A crash is blamed on a reset ("after a client reset ...", the behaviour's reset hint) only when the traceback
 ends in the recv()/send() that the reset hit; any other exception (a KeyError in the student's bookkeeping)
@@ -67,6 +70,8 @@ class Outcome:
     duration: float = 0.0
     transcript: tuple[Event, ...] = ()
     rerun: str = ""
+    graded_with: str = ""  # how the cause another behaviour judges was neutralised for this grading
+    start_owner: str = ""  # the behaviour that reports a failure to start; the others are "not graded"
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,7 @@ def crash_of(stderr: str) -> Crash | None:
     except (IndexError, ValueError):
         line = None
     source = lines[i + 1].strip() if i + 1 < len(lines) and not lines[i + 1].strip().startswith("File ") else ""
+    source = source.split("  #", 1)[0].rstrip()  # an inline comment is not the statement
     return Crash(exc.rsplit(".", 1)[-1], line, source)
 
 
@@ -137,6 +143,9 @@ def verdict(spec: Spec, behaviour: Behaviour, outcome: Outcome) -> BehaviourResu
         limits = dict(run.limit_hits)
         if "output_noted" in limits:
             result.evidence["output"] = limits.pop("output_noted")
+    if outcome.graded_with:  # rule 5
+        result.evidence["graded_with"] = outcome.graded_with
+        result.summary = outcome.graded_with
     if outcome.harness_error:  # rule 1
         result.status, result.score, result.reason = "error", 0.0, "harness"
         result.summary = "the grader itself failed on this behaviour (not your fault; tell your instructor)"
@@ -163,6 +172,17 @@ def verdict(spec: Spec, behaviour: Behaviour, outcome: Outcome) -> BehaviourResu
         result.summary = f"{failure.summary} ({crash})"
     if did_crash or failure.reason == "crashed":
         _name_the_real_cause(result, crash, failure, who)
+    if failure.reason == "no_connect" and outcome.diagnosis:
+        result.hint = ""  # the why (a server that stopped accepting) is the lead, not the behaviour's hint
+    if failure.evidence.get("stage") == "start":  # rule 4
+        result.hint = ""
+        if outcome.start_owner and behaviour.id != outcome.start_owner:
+            result.reason = "blocked_by"
+            result.evidence["blocked_by"] = outcome.start_owner
+            result.summary = f"not graded: {result.summary} (see {outcome.start_owner})"
+            result.diagnosis = ""
+    if outcome.graded_with:
+        result.diagnosis = " ".join(x for x in (result.diagnosis, f"This behaviour was {outcome.graded_with}.") if x)
     return result
 
 
@@ -180,5 +200,6 @@ def _name_the_real_cause(result: BehaviourResult, crash: Crash | None, failure: 
     result.summary = f"the {who} crashed with {crash}" + (f": {crash.source}" if crash.source else "")
     result.observed = f"{failure.summary}; {failure.observed}" if failure.observed else failure.summary
     where = f" at line {crash.line}" if crash.line else ""
-    by = ", not by a client's disconnect" if who == "server" else ""
+    started = failure.evidence.get("stage") != "start"
+    by = ", not by a client's disconnect" if who == "server" and started else ""
     result.hint = f"{crash.exception} is raised by your own code{where}{by}: read the traceback below."

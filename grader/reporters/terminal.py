@@ -51,7 +51,7 @@ def render(result: RunResult, *, show_passed_details: bool = False) -> str:
              f"isolation: {result.tier}" + (f" ({result.tier_note})" if result.tier_note else ""), ""]
     width = max((len(b.id) for b in result.behaviours), default=10)
     for b in result.behaviours:
-        detail = "" if b.passed else f"  {b.summary}"
+        detail = f"  {b.summary}" if b.summary else ""  # a passed one says how it was graded, if specially
         lines.append(f"  {MARK[b.status]:<5} {b.id:<{width}}  {b.score:g}/{b.max_score:g}{detail}")
     failed = [b for b in result.behaviours if not b.passed]
     if failed:
