@@ -19,6 +19,7 @@ is named as itself.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ from grader.spec import Behaviour, Spec
 
 PREFLIGHT = {"missing_entry", "syntax_error"}  # the behaviour's own hint is beside the point then
 RESET_ERRORS = {"ConnectionResetError", "BrokenPipeError", "ConnectionAbortedError", "ConnectionError"}
+EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::|$)")
 SOCKET_CALLS = (".recv(", ".recv_into(", ".send(", ".sendall(", ".recvfrom(", ".read(", ".write(")
 
 
@@ -99,9 +101,12 @@ def crash_of(stderr: str) -> Crash | None:
     if not starts:
         return None
     lines = lines[starts[-1]:]
-    exc = lines[-1].split(":")[0].strip()
-    if not exc or " " in exc:
+    # The exception line is the first unindented `Name: message` after the frames (gevent, logging and the
+    # like may print more lines after it).
+    names = [m.group(1) for ln in lines[1:] if (m := EXCEPTION_LINE.match(ln))]
+    if not names:
         return None
+    exc = names[0]
     frames = [i for i, ln in enumerate(lines) if ln.strip().startswith("File ") and ", line " in ln]
     own = [i for i in frames if "/lib/python" not in lines[i] and "site-packages" not in lines[i]] or frames
     if not own:

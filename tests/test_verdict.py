@@ -112,3 +112,10 @@ def test_crash_of_reads_the_last_own_frame():
     assert crash is not None
     assert (crash.exception, crash.line, crash.from_a_reset) == ("ConnectionResetError", 24, True)
     assert crash_of("just some output\n") is None
+
+
+def test_crash_of_finds_the_exception_before_a_trailing_log_line():
+    tb = KEYERROR_TB + "2026-11-29T09:57:11Z <Greenlet at 0x7f: worker(5)> failed with KeyError\n"
+    crash = crash_of(tb)
+    assert crash is not None
+    assert (crash.exception, crash.line, crash.source) == ("KeyError", 30, "del clients[s]")

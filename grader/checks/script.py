@@ -13,6 +13,7 @@ from pydantic import Field
 from grader.checks import BehaviourFailed, Params, check
 from grader.checks.stream import OutputStream
 from grader.context import Context
+from grader.verdict import crash_of
 
 
 def _run(ctx: Context, timeout: float) -> tuple[int | None, list[tuple[float, str]]]:
@@ -54,10 +55,11 @@ def runs(ctx: Context, p: RunsParams) -> None:
                               observed=f"exit code {code}; output: {_show(lines)}", reason="crashed")
     stderr = ctx.server.stderr.text()
     if TRACEBACK in stderr:
-        last = [ln for ln in stderr.strip().splitlines() if ln.strip()][-1].strip()
-        raise BehaviourFailed("the program printed a traceback (an exception in a worker?) but exited with 0",
-                              expected="no uncaught exception anywhere, exit code 0",
-                              observed=f"exit code 0; stderr ends with {last[:200]!r}", reason="traceback")
+        crash = crash_of(stderr)
+        what = f"{crash}" + (f": {crash.source}" if crash and crash.source else "") if crash else "an exception"
+        raise BehaviourFailed(f"the program raised {what}, yet exited with 0",
+                              expected="no uncaught exception anywhere (a worker's included), exit code 0",
+                              observed=f"a traceback on stderr ending in {what}; exit code 0", reason="traceback")
     stream = OutputStream(lines)
     missing = [rx for rx in p.expect_lines if stream.first(rx) is None]
     if missing:
