@@ -85,6 +85,8 @@ class Attempt:
     harness_error: str = ""
     diagnosis: str = ""
     accepted_blocking: bool = False  # the listener nonblocking, an accepted connection blocking, at failure
+    died: bool = False  # the server was gone when the check failed, before the grader stopped it
+    died_code: int | None = None  # its exit code then, if the sandbox had reaped it
     seconds: float = 0.0
 
 
@@ -106,6 +108,8 @@ def _attempt(spec: Spec, behaviour: Behaviour, submission: Path, course: Course,
             if exc.reason in ("no_reply", "no_connect"):  # where is it stuck, and why
                 attempt.diagnosis = explain_stuck(ctx.server, exc)
             attempt.accepted_blocking = accepted_socket_blocking(ctx.server)
+        elif ctx.runs and spec.kind == "server":
+            attempt.died, attempt.died_code = True, exit_code_of(ctx.server)
     except Exception as exc:  # noqa: BLE001 - a bug of the grader: report it, never lose the other results
         attempt.harness_error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
     finally:
@@ -116,6 +120,15 @@ def _attempt(spec: Spec, behaviour: Behaviour, submission: Path, course: Course,
                 attempt.harness_error = f"the sandbox left processes alive after teardown: {td.survivors}"
     attempt.seconds = time.monotonic() - start
     return attempt
+
+
+def exit_code_of(run: Run, wait: float = 1.0) -> int | None:
+    """The code of a run whose main process is gone. Read before teardown: a sandbox's own pid 1 may not have
+    reaped it yet, and stopping the run then would report the grader's SIGKILL (137) instead of the crash."""
+    deadline = time.monotonic() + wait
+    while run.exit_code is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return run.exit_code
 
 
 def judges_blocking_accept(spec: Spec) -> list[str]:
@@ -161,16 +174,19 @@ def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: 
         failure=None if failure is None else Failure(failure.summary, failure.expected, failure.observed,
                                                      failure.reason, dict(failure.evidence)),
         harness_error=final.harness_error, diagnosis=final.diagnosis,
-        run=None if run is None else run_facts(run), title=check.doc.split("\n")[0], seed=seed,
+        run=None if run is None else run_facts(run, final), title=check.doc.split("\n")[0], seed=seed,
         duration=round(first.seconds + (final.seconds if final is not first else 0.0), 3),
         transcript=tuple(Event(t=e.t, actor=e.actor, text=e.text) for e in ctx.transcript.events),
         rerun=rerun_command(spec, submission, behaviour, seed), graded_with=note, start_owner=owner)
     return verdict(spec, behaviour, outcome)
 
 
-def run_facts(run: Run) -> RunFacts:
-    """What the verdict needs from the last run, read once after teardown."""
-    return RunFacts(exit_code=run.exit_code, alive=run.alive(), stderr=run.stderr.text(),
+def run_facts(run: Run, attempt: Attempt | None = None) -> RunFacts:
+    """What the verdict needs from the last run, read after teardown, except whether a server died by itself
+    (and its code), which only the moment of the failure tells."""
+    died = attempt is not None and attempt.died
+    code = attempt.died_code if died and attempt.died_code is not None else run.exit_code
+    return RunFacts(exit_code=code, alive=run.alive(), died=died, stderr=run.stderr.text(),
                     stderr_tail=run.stderr.tail(3000), stdout_tail=run.stdout.tail(1500),
                     stdout_bytes=run.stdout.total, stderr_bytes=run.stderr.total, tier=run.tier,
                     memory_peak=getattr(run, "memory_peak", None), limit_hits=run.limit_hits())

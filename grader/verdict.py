@@ -49,6 +49,7 @@ class RunFacts:
 
     exit_code: int | None
     alive: bool
+    died: bool = False  # a server gone by itself when the check failed (whatever teardown read afterwards)
     stderr: str = ""  # as kept (capped), for the traceback
     stderr_tail: str = ""
     stdout_tail: str = ""
@@ -125,7 +126,7 @@ def crashed(spec: Spec, run: RunFacts | None) -> bool:
     if run is None:
         return False
     if spec.kind == "server":  # a server must run until the grader stops it
-        return run.exit_code not in (None, 137) and not run.alive
+        return run.died or (run.exit_code not in (None, 137) and not run.alive)
     return run.exit_code not in (None, 0, 137)  # a script must exit 0 by itself
 
 
@@ -172,7 +173,8 @@ def verdict(spec: Spec, behaviour: Behaviour, outcome: Outcome) -> BehaviourResu
     if did_crash and failure.reason != "crashed" and run is not None:  # rule 3: the crash is the root cause
         result.reason = "crashed"
         result.summary = f"the {who} crashed{f' ({crash})' if crash else ''}: {failure.summary}"
-        result.diagnosis = f"The {who} process exited with code {run.exit_code} during this behaviour."
+        code = f"with code {run.exit_code}" if run.exit_code not in (None, 137) else "by itself"
+        result.diagnosis = f"The {who} process exited {code} during this behaviour."
     elif failure.reason == "crashed" and crash is not None:
         result.summary = f"{failure.summary} ({crash})"
     if did_crash or failure.reason == "crashed":

@@ -119,3 +119,12 @@ def test_crash_of_finds_the_exception_before_a_trailing_log_line():
     crash = crash_of(tb)
     assert crash is not None
     assert (crash.exception, crash.line, crash.source) == ("KeyError", 30, "del clients[s]")
+
+
+def test_a_server_gone_when_the_check_failed_crashed_whatever_teardown_read():
+    # the sandbox had not reaped it yet: teardown's SIGKILL shows as 137, yet the server had died by itself
+    run = RunFacts(exit_code=137, alive=False, died=True, stderr=RESET_TB, stderr_tail=RESET_TB)
+    r = verdict(SERVER, ABRUPT, Outcome(failure=NO_REPLY, run=run))
+    assert r.reason == "crashed"
+    assert "ConnectionResetError at line 24" in r.summary
+    assert "exited by itself" in r.diagnosis
