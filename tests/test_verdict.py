@@ -128,3 +128,28 @@ def test_a_server_gone_when_the_check_failed_crashed_whatever_teardown_read():
     assert r.reason == "crashed"
     assert "ConnectionResetError at line 24" in r.summary
     assert "exited by itself" in r.diagnosis
+
+
+WRONG_PORT = Failure("the server listens on 127.0.0.1:9001 instead of 127.0.0.1:9000", reason="wrong_address",
+                     evidence={"stage": "start"})
+
+
+def test_a_failure_at_start_is_reported_once_and_the_others_are_not_graded():
+    owner = verdict(SERVER, ABRUPT, Outcome(failure=WRONG_PORT, start_owner="abrupt_disconnect",
+                                            run=RunFacts(exit_code=None, alive=True)))
+    assert (owner.reason, owner.summary, owner.hint) == ("wrong_address", WRONG_PORT.summary, "")
+    other = verdict(SERVER, ABRUPT, Outcome(failure=WRONG_PORT, start_owner="echo",
+                                            run=RunFacts(exit_code=None, alive=True)))
+    assert (other.status, other.reason) == ("failed", "blocked_by")
+    assert other.summary == f"not graded: {WRONG_PORT.summary} (see echo)"
+    assert other.evidence["blocked_by"] == "echo"
+
+
+def test_a_regraded_behaviour_says_how_it_was_graded():
+    note = "graded with accepted sockets made nonblocking (as on Windows), since concurrent_clients already fails"
+    passed = verdict(SERVER, ABRUPT, Outcome(graded_with=note, run=RunFacts(exit_code=None, alive=True)))
+    assert (passed.status, passed.summary, passed.evidence["graded_with"]) == ("passed", note, note)
+    failed = verdict(SERVER, ABRUPT, Outcome(failure=NO_REPLY, graded_with=note,
+                                             run=RunFacts(exit_code=None, alive=True)))
+    assert failed.summary == NO_REPLY.summary
+    assert note in failed.diagnosis
