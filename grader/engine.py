@@ -104,6 +104,8 @@ def _attempt(spec: Spec, behaviour: Behaviour, submission: Path, course: Course,
             check.func(ctx, params_for(spec, behaviour))
     except BehaviourFailed as exc:
         attempt.failure = exc
+        if ctx.runs and exc.reason == "server_closed":
+            gone_soon(ctx.server)  # a crash closes every connection a moment before the process is gone
         if ctx.runs and ctx.server.alive():
             if exc.reason in ("no_reply", "no_connect"):  # where is it stuck, and why
                 attempt.diagnosis = explain_stuck(ctx.server, exc)
@@ -120,6 +122,14 @@ def _attempt(spec: Spec, behaviour: Behaviour, submission: Path, course: Course,
                 attempt.harness_error = f"the sandbox left processes alive after teardown: {td.survivors}"
     attempt.seconds = time.monotonic() - start
     return attempt
+
+
+def gone_soon(run: Run, wait: float = 1.0) -> bool:
+    """Whether the run's main process is gone within `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while run.alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return not run.alive()
 
 
 def exit_code_of(run: Run, wait: float = 1.0) -> int | None:
