@@ -171,8 +171,9 @@ def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: 
     left = budget - first.seconds
     if should_regrade(spec, behaviour, first) and left >= MIN_REGRADE_SECONDS:
         judges = " and ".join(judges_blocking_accept(spec))
-        note = (f"graded with accepted sockets made nonblocking (as on Windows), since {judges} already "
-                f"fail{'s' if ' and ' not in judges else ''} for an accepted socket left in blocking mode")
+        note = (f"graded with accepted sockets made nonblocking (as on Windows), since {judges} "
+                f"judge{'s' if ' and ' not in judges else ''} the accepted socket left in blocking mode "
+                "that the server was stuck on")
         second = _attempt(with_windows_accept(spec), behaviour, submission, course, sandbox, seed, uid, left)
         second.ctx.transcript.events.insert(0, TEvent(0.0, "grader", f"{note}; the first run failed: "
                                                                       f"{first.failure.summary}"))
