@@ -79,7 +79,9 @@ def main() -> int:
                 for (student, a), r in res["runs"].items():
                     for b in r["behaviours"]:
                         seen[(student, a, b["id"])].append((f"{cond}#{rep}", b["status"], b.get("summary", "")))
-                print(f"  {cond} #{rep}: {len(res['runs'])} runs in {walls[-1][2]:.0f} s", flush=True)
+                so_far = sum(1 for v in seen.values() if len({st for _, st, _ in v}) > 1)
+                print(f"  {cond} #{rep}: {len(res['runs'])} runs in {walls[-1][2]:.0f} s, load average "
+                      f"{loadavg()}; behaviours changed so far: {so_far}", flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     flips = {k: v for k, v in seen.items() if len({s for _, s, _ in v}) > 1}
