@@ -79,7 +79,7 @@ class Client:
             raise BehaviourFailed(
                 f"{self.name} could not connect",
                 expected=f"the server accepts connections on {self.address[0]}:{self.address[1]}",
-                observed=f"connect() failed: {exc.strerror or exc}",
+                observed=f"connect() failed: {exc.strerror or exc}", reason="no_connect",
             ) from None
         self.log(f"connected to {self.address[0]}:{self.address[1]}")
         return self
@@ -147,7 +147,7 @@ class Client:
             f"{self.name} got no complete reply{did}" if got else f"{self.name} got no reply{did}",
             expected=f"{len(expected)} B {preview(expected)}{what} within {timeout:.1f} s",
             observed=f"{len(got)} B{' ' + preview(got) if got else ''}, then {stop}",
-            reason="no_reply" if why == "timeout" else "",
+            reason="no_reply" if why == "timeout" else "server_closed",
         )
 
     def poke(self, data: bytes, timeout: float | None = None) -> bytes:

@@ -13,6 +13,8 @@ from grader.sandbox import Launch, Limits, Run, Sandbox, Snapshot, intake
 from grader.spec import Behaviour, Course, Spec
 
 WILDCARDS = {"0.0.0.0", "::"}
+# A server listening only on another address is given this long to listen on the right one too.
+WRONG_ADDRESS_GRACE = 0.5
 SITE_DIR = Path(__file__).with_name("site")  # trusted helpers injected into the submission (sitecustomize)
 
 
@@ -101,13 +103,15 @@ class Context:
 
     def wait_listening(self, run: Run) -> None:
         """Wait for LISTEN on the spec's address. On a loaded machine the start-up timeout is stretched
-        (up to 3x) by the time the server spent waiting for a CPU, and while it is still runnable."""
+        (up to 3x) by the time the server spent waiting for a CPU, and while it is still runnable. A server
+        that listens only elsewhere (the wrong port) fails fast, with that as the headline."""
         timeout = self.spec.startup_timeout or self.course.defaults.startup_timeout
         host, port = self.address
         start = time.monotonic()
         hard_deadline = start + 3 * timeout
         elsewhere: set[str] = set()
         observable = False  # for a moment after the fork a process may still be the launcher's, unreadable
+        seen_elsewhere: float | None = None
         while True:
             now = time.monotonic()
             snap = run.snapshot()
@@ -116,33 +120,45 @@ class Context:
             waited = sched[1] if sched and now - start >= timeout else 0.0
             if now >= hard_deadline or (now >= start + timeout + waited and not snap.any_runnable()):
                 break
+            if seen_elsewhere is not None and now - seen_elsewhere >= WRONG_ADDRESS_GRACE:
+                break
             for s in snap.in_state("LISTEN"):
                 if s.local[1] == port and (s.local[0] == host or s.local[0] in WILDCARDS):
                     self.transcript.log("grader", f"server listening on {host}:{port} after {run.elapsed():.2f} s")
                     return
                 elsewhere.add(f"{s.local[0]}:{s.local[1]}")
+                seen_elsewhere = seen_elsewhere or now
             if not run.alive() and run.exit_code is not None:
                 self.transcript.log("grader", f"server exited with code {run.exit_code} before listening")
                 raise BehaviourFailed(
                     "the server exited before it listened",
                     expected=f"a server listening on {host}:{port}",
                     observed=f"the process exited with code {run.exit_code} after {run.elapsed():.2f} s",
-                    reason="crashed",
+                    reason="crashed", evidence={"stage": "start"},
                 )
             time.sleep(0.01)
         if not observable and run.alive():
             raise NotObservable("the server's listening socket",
                                 f"its sockets are not visible to the {run.observer.name} observer")
-        where = f"; it listens on {', '.join(sorted(elsewhere))} instead" if elsewhere else ""
+        if elsewhere:
+            there = ", ".join(sorted(elsewhere))
+            self.transcript.log("grader", f"listening on {there}, not on {host}:{port}")
+            raise BehaviourFailed(
+                f"the server listens on {there} instead of {host}:{port}",
+                expected=f"a socket listening on {host}:{port}, the address the assignment gives "
+                         f"(bind(('{host}', {port})))",
+                observed=f"a socket listening on {there} and none on {host}:{port} "
+                         f"{WRONG_ADDRESS_GRACE:.1f} s later",
+                reason="wrong_address", evidence={"stage": "start", "listening_on": sorted(elsewhere)},
+            )
         doing = run.snapshot().where_stuck()
-        if doing and not elsewhere:
-            where += f"; meanwhile its main thread is {doing}"
+        where = f"; meanwhile its main thread is {doing}" if doing else ""
         self.transcript.log("grader", f"nothing listening on {host}:{port} after {time.monotonic() - start:.1f} s")
         raise BehaviourFailed(
             "the server never listened",
             expected=f"a socket listening on {host}:{port} within {timeout:.1f} s of start",
             observed=f"no listening socket on {host}:{port}{where}",
-            reason="never_listened",
+            reason="never_listened", evidence={"stage": "start"},
         )
 
     # --- clients ----------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ import time
 from grader.failure import BehaviourFailed
 from grader.sandbox import Run
 
+EVENT_WAITS = ("select", "pselect6", "poll", "ppoll", "epoll_wait", "epoll_pwait", "epoll_pwait2")
+
 WINDOWS_NOTE = (
     "On Linux a socket returned by accept() is in blocking mode even when the listening socket is nonblocking "
     "(on Windows it inherits nonblocking mode, which is why this may work on your machine). So the first recv() "
@@ -46,6 +48,9 @@ def explain_stuck(run: Run, failure: BehaviourFailed) -> str:
         return ""
     lines = [f"The server's main thread is {where}."]
     sc = main.syscall
+    if failure.reason == "no_connect":
+        lines.append("It was not accepting new connections: once as many clients as its listen() backlog "
+                     "allows are waiting to be accepted, the next ones cannot connect.")
     if sc and sc[0] in ("recvfrom", "read", "recvmsg") and snap.nonblocking(main.pid, sc[1][0]) is False:
         listeners = [s for s in snap.in_state("LISTEN") if s.pid == main.pid]
         listener_nb = any(snap.nonblocking(s.pid, s.fd) for s in listeners)
@@ -57,4 +62,25 @@ def explain_stuck(run: Run, failure: BehaviourFailed) -> str:
                          "greenlets or threads.")
     elif sc and sc[0] in ("accept", "accept4") and snap.nonblocking(main.pid, sc[1][0]) is False:
         lines.append("A blocking accept() waits for a new client while the connected ones wait for replies.")
+    elif sc and sc[0] in ("nanosleep", "clock_nanosleep"):
+        lines.append("It was sleeping when the reply was due: a sleep in the serving loop delays every client.")
+    if len(lines) == 1 and sc and sc[0] in EVENT_WAITS:
+        return ""  # "waiting in epoll_wait()" alone explains nothing: an idle event loop looks just like that
     return " ".join(lines)
+
+
+def accepted_socket_blocking(run: Run) -> bool:
+    """The root cause concurrent_clients/uses_nonblocking judge, seen at the moment of a failure: the main
+    thread sits in recv() on an accepted connection in blocking mode while the listener is nonblocking (the
+    Linux/Windows difference of accept()). A blocking socket that is not what the server waits on is not it."""
+    try:
+        snap = run.snapshot()
+    except Exception:  # noqa: BLE001 - an observer that died: no diagnosis
+        return False
+    main = snap.main
+    sc = main.syscall if main else None
+    if main is None or not sc or sc[0] not in ("recvfrom", "read", "recvmsg") or not sc[1]:
+        return False
+    if snap.nonblocking(main.pid, sc[1][0]) is not False:
+        return False
+    return any(snap.nonblocking(s.pid, s.fd) for s in snap.in_state("LISTEN") if s.pid == main.pid)

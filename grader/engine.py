@@ -11,19 +11,23 @@ import os
 import shlex
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 from grader.checks import library
+from grader.client import Event as TEvent
 from grader.context import Context
-from grader.diagnose import explain_stuck
+from grader.diagnose import accepted_socket_blocking, explain_stuck
 from grader.failure import BehaviourFailed, NotObservable
 from grader.results import BehaviourResult, Event
-from grader.sandbox import Sandbox, intake, with_deadline
+from grader.sandbox import Run, Sandbox, intake, with_deadline
 from grader.sandbox.intake import Caps
 from grader.spec import Behaviour, Course, Spec, params_for
+from grader.verdict import Failure, Outcome, RunFacts, verdict
 
-# the behaviour's own hint is beside the point then
-PREFLIGHT = {"missing_entry", "syntax_error", "submission_rejected"}
+# Checks that judge an accepted socket left in blocking mode: they keep that failure, the others are re-graded.
+BLOCKING_ACCEPT_JUDGES = {"concurrent_clients", "nonblocking_sockets"}
+MIN_REGRADE_SECONDS = 10.0  # a re-grade needs a fresh run and its scenario; never past the behaviour's budget
 
 
 def rerun_command(spec: Spec, submission: Path, behaviour: Behaviour, seed: int | None) -> str:
@@ -80,105 +84,133 @@ def user_ids(name: str | None) -> tuple[int, int] | None:
     return pw.pw_uid, pw.pw_gid
 
 
-def crash_cause(stderr: str) -> str:
-    """` (ConnectionResetError at line 9)` from a Python traceback on stderr, or ''. The line is the last
-    frame in the submission's own code, not in the standard library it called."""
-    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
-    if not lines or not any(ln.startswith("Traceback") for ln in lines):
-        return ""
-    exc = lines[-1].split(":")[0].strip()
-    frames = [ln.strip() for ln in lines if ln.strip().startswith("File ") and ", line " in ln]
-    own = [f for f in frames if "/lib/python" not in f and "site-packages" not in f] or frames
-    where = " at line " + own[-1].split(", line ")[1].split(",")[0] if own else ""
-    return f" ({exc}{where})" if exc and " " not in exc else ""
+@dataclass
+class Attempt:
+    """One grading of the behaviour on one fresh run (or, re-graded, on a second one)."""
+
+    ctx: Context
+    failure: BehaviourFailed | None = None
+    harness_error: str = ""
+    not_observable: str = ""  # what this grader could not observe for the check (NotObservable): not graded
+    diagnosis: str = ""
+    accepted_blocking: bool = False  # the listener nonblocking, an accepted connection blocking, at failure
+    died: bool = False  # the server was gone when the check failed, before the grader stopped it
+    died_code: int | None = None  # its exit code then, if the sandbox had reaped it
+    seconds: float = 0.0
+
+
+def _attempt(spec: Spec, behaviour: Behaviour, submission: Path, course: Course, sandbox: Sandbox, seed: int,
+             run_as: tuple[int, int] | None, budget: float) -> Attempt:
+    check = library()[behaviour.check]
+    # The sandbox kills the behaviour's runs when its time budget is spent (reason "timeout"), before the
+    # session's pytest-timeout backstop (budget + 15 s) would end every behaviour at once.
+    ctx = Context(spec, behaviour, submission, course, with_deadline(sandbox, budget), seed, run_as=run_as)
+    attempt = Attempt(ctx)
+    start = time.monotonic()
+    try:
+        caps = intake.caps_of(course.defaults)
+        attempt.failure = preflight(spec, submission, caps) if check.needs_run else None
+        if attempt.failure is None:
+            check.func(ctx, params_for(spec, behaviour))
+    except BehaviourFailed as exc:
+        attempt.failure = exc
+        if ctx.runs and exc.reason == "server_closed":
+            gone_soon(ctx.server)  # a crash closes every connection a moment before the process is gone
+        if ctx.runs and ctx.server.alive():
+            if exc.reason in ("no_reply", "no_connect"):  # where is it stuck, and why
+                attempt.diagnosis = explain_stuck(ctx.server, exc)
+            attempt.accepted_blocking = accepted_socket_blocking(ctx.server)
+        elif ctx.runs and spec.kind == "server":
+            attempt.died, attempt.died_code = True, exit_code_of(ctx.server)
+    except NotObservable as exc:
+        observer = getattr(getattr(ctx.runs[-1], "observer", None), "name", "?") if ctx.runs else "?"
+        attempt.not_observable = f"{exc} (this grader observes through {observer})"
+    except Exception as exc:  # noqa: BLE001 - a bug of the grader: report it, never lose the other results
+        attempt.harness_error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
+    finally:
+        ctx.close()
+    if not attempt.harness_error:  # leftovers make any verdict untrustworthy, a failed one included
+        for td in ctx.teardowns:
+            if not td.clean:
+                attempt.harness_error = f"the sandbox left processes alive after teardown: {td.survivors}"
+    attempt.seconds = time.monotonic() - start
+    return attempt
+
+
+def gone_soon(run: Run, wait: float = 1.0) -> bool:
+    """Whether the run's main process is gone within `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while run.alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return not run.alive()
+
+
+def exit_code_of(run: Run, wait: float = 1.0) -> int | None:
+    """The code of a run whose main process is gone. Read before teardown: a sandbox's own pid 1 may not have
+    reaped it yet, and stopping the run then would report the grader's SIGKILL (137) instead of the crash."""
+    deadline = time.monotonic() + wait
+    while run.exit_code is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return run.exit_code
+
+
+def judges_blocking_accept(spec: Spec) -> list[str]:
+    """The behaviours that judge an accepted socket left in blocking mode (and so keep that failure)."""
+    return [b.id for b in spec.behaviours if b.check in BLOCKING_ACCEPT_JUDGES]
+
+
+def should_regrade(spec: Spec, behaviour: Behaviour, first: Attempt) -> bool:
+    """One bug, one behaviour: a failure caused by an accepted socket in blocking mode is charged to the
+    behaviours that judge that; the others are graded again with the cause neutralised (Windows' accept())."""
+    return (spec.options.regrade_with_cause_neutralised and not spec.options.windows_accept_inherits_nonblocking
+            and first.failure is not None and not first.harness_error and first.accepted_blocking
+            and behaviour.check not in BLOCKING_ACCEPT_JUDGES and bool(judges_blocking_accept(spec)))
+
+
+def with_windows_accept(spec: Spec) -> Spec:
+    return spec.model_copy(update={"options": spec.options.model_copy(
+        update={"windows_accept_inherits_nonblocking": True})})
 
 
 def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: Course, sandbox: Sandbox,
                     seed: int | None = None, run_as: str | None = None) -> BehaviourResult:
     seed = seed if seed is not None else int.from_bytes(os.urandom(4), "big")
     check = library()[behaviour.check]
-    params = params_for(spec, behaviour)
-    # The sandbox kills the behaviour's runs when its time budget is spent (reason "timeout"), before the
-    # session's pytest-timeout backstop (budget + 15 s) would end every behaviour at once.
     budget = (behaviour.timeout or course.defaults.behaviour_timeout) + (
         spec.startup_timeout or course.defaults.startup_timeout)
-    ctx = Context(spec, behaviour, submission, course, with_deadline(sandbox, budget), seed,
-                  run_as=user_ids(run_as))
-    start = time.monotonic()
-    failure: BehaviourFailed | None = None
-    not_graded: NotObservable | None = None
-    harness_error = ""
-    diagnosis = ""
-    try:
-        failure = preflight(spec, submission, intake.caps_of(course.defaults)) if check.needs_run else None
-        if failure is None:
-            check.func(ctx, params)
-    except BehaviourFailed as exc:
-        failure = exc
-        if exc.reason == "no_reply" and ctx.runs and ctx.server.alive():  # where is it stuck, and why
-            diagnosis = explain_stuck(ctx.server, exc)
-    except NotObservable as exc:
-        not_graded = exc
-    except Exception as exc:  # noqa: BLE001 - a bug of the grader: report it, never lose the other results
-        harness_error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
-    finally:
-        ctx.close()
-    if not harness_error:  # leftovers make any verdict untrustworthy, a failed one included
-        for td in ctx.teardowns:
-            if not td.clean:
-                harness_error = f"the sandbox left processes alive after teardown: {td.survivors}"
-    # A crash is a fact worth stating whatever the check thought went wrong.
+    uid = user_ids(run_as)
+    final = first = _attempt(spec, behaviour, submission, course, sandbox, seed, uid, budget)
+    note = ""
+    left = budget - first.seconds
+    if should_regrade(spec, behaviour, first) and left >= MIN_REGRADE_SECONDS:
+        judges = " and ".join(judges_blocking_accept(spec))
+        note = (f"graded with accepted sockets made nonblocking (as on Windows), since {judges} "
+                f"judge{'s' if ' and ' not in judges else ''} the accepted socket left in blocking mode "
+                "that the server was stuck on")
+        second = _attempt(with_windows_accept(spec), behaviour, submission, course, sandbox, seed, uid, left)
+        second.ctx.transcript.events.insert(0, TEvent(0.0, "grader", f"{note}; the first run failed: "
+                                                                      f"{first.failure.summary}"))
+        final = second
+    failure, ctx = final.failure, final.ctx
     run = ctx.runs[-1] if ctx.runs else None
-    if spec.kind == "server":  # a server must run until the grader stops it
-        crashed = run is not None and run.exit_code not in (None, 137) and not run.alive()
-    else:  # a script must exit 0 by itself
-        crashed = run is not None and run.exit_code not in (None, 0, 137)
-    result = BehaviourResult(
-        id=behaviour.id, title=behaviour.title or check.doc.split("\n")[0], check=behaviour.check,
-        status="passed", score=behaviour.points, max_score=behaviour.points, visibility=behaviour.visibility,
-        hint="" if failure is not None and failure.reason in PREFLIGHT else behaviour.hint, seed=seed,
-        duration=round(time.monotonic() - start, 3),
-        transcript=[Event(t=e.t, actor=e.actor, text=e.text) for e in ctx.transcript.events],
-        rerun=rerun_command(spec, submission, behaviour, seed),
-    )
-    if run is not None:
-        result.stderr_tail = run.stderr.tail(3000)
-        result.stdout_tail = run.stdout.tail(1500)
-        result.evidence["stdout_bytes"] = run.stdout.total
-        result.evidence["stderr_bytes"] = run.stderr.total
-        result.evidence["tier"] = run.tier
-        if getattr(run, "memory_peak", None):
-            result.evidence["memory_peak_bytes"] = run.memory_peak
-        hits = run.limit_hits()
-        if "output_noted" in hits:
-            result.evidence["output"] = hits.pop("output_noted")
-        if hits and (failure is not None or crashed):
-            # A limit the sandbox enforced explains the failure better than what the client saw.
-            key, text = next(iter(hits.items()))
-            failure = failure or BehaviourFailed("the server was stopped by a limit")
-            failure.reason = key
-            failure.summary = f"{text}: {failure.summary}"
-            result.evidence["limits"] = dict(hits)
-    if harness_error:
-        result.status, result.score, result.reason = "error", 0.0, "harness"
-        result.summary = "the grader itself failed on this behaviour (not your fault; tell your instructor)"
-        result.observed = harness_error
-    elif failure is not None:
-        result.status, result.score = "failed", 0.0
-        result.reason = failure.reason or ("crashed" if crashed else "")
-        result.summary, result.expected, result.observed = failure.summary, failure.expected, failure.observed
-        result.evidence.update(failure.evidence)
-        if crashed and failure.reason != "crashed" and "limits" not in result.evidence and run is not None:
-            # The crash is the root cause; what the client saw is its consequence.
-            result.reason = "crashed"
-            who = "server" if spec.kind == "server" else "program"
-            result.summary = f"the {who} crashed{crash_cause(run.stderr.text())}: {failure.summary}"
-            diagnosis = f"The {who} process exited with code {run.exit_code} during this behaviour."
-        elif failure.reason == "crashed" and run is not None:
-            result.summary = failure.summary + crash_cause(run.stderr.text())
-        result.diagnosis = diagnosis
-    elif not_graded is not None and not crashed:  # counts for nothing either way: score 0 of max 0
-        result.status, result.score, result.max_score, result.reason = "not_graded", 0.0, 0.0, "not_observable"
-        result.summary = f"not graded here: {not_graded}"
-        result.observed = f"this grader observes through {getattr(run, 'observer', None) and run.observer.name}"
-    return result
+    owner = next((b.id for b in spec.behaviours if library()[b.check].needs_run), "")
+    outcome = Outcome(
+        failure=None if failure is None else Failure(failure.summary, failure.expected, failure.observed,
+                                                     failure.reason, dict(failure.evidence)),
+        harness_error=final.harness_error, not_observable=final.not_observable, diagnosis=final.diagnosis,
+        run=None if run is None else run_facts(run, final), title=check.doc.split("\n")[0], seed=seed,
+        duration=round(first.seconds + (final.seconds if final is not first else 0.0), 3),
+        transcript=tuple(Event(t=e.t, actor=e.actor, text=e.text) for e in ctx.transcript.events),
+        rerun=rerun_command(spec, submission, behaviour, seed), graded_with=note, start_owner=owner)
+    return verdict(spec, behaviour, outcome)
+
+
+def run_facts(run: Run, attempt: Attempt | None = None) -> RunFacts:
+    """What the verdict needs from the last run, read after teardown, except whether a server died by itself
+    (and its code), which only the moment of the failure tells."""
+    died = attempt is not None and attempt.died
+    code = attempt.died_code if died and attempt.died_code is not None else run.exit_code
+    return RunFacts(exit_code=code, alive=run.alive(), died=died, stderr=run.stderr.text(),
+                    stderr_tail=run.stderr.tail(3000), stdout_tail=run.stdout.tail(1500),
+                    stdout_bytes=run.stdout.total, stderr_bytes=run.stderr.total, tier=run.tier,
+                    memory_peak=getattr(run, "memory_peak", None), limit_hits=run.limit_hits())

@@ -52,6 +52,12 @@ class Options(Strict):
         default=False,
         description="emulate Windows: accepted sockets inherit the listener's nonblocking mode",
     )
+    regrade_with_cause_neutralised: bool = Field(
+        default=True,
+        description="one bug, one behaviour: a behaviour that fails because an accepted socket is in blocking "
+                    "mode (which concurrent_clients/nonblocking_sockets judge) is graded again with accepted "
+                    "sockets made nonblocking, and says so; false = the strict sum of every failure",
+    )
 
 
 class Spec(Strict):

@@ -8,8 +8,10 @@ from typing import Literal
 from pydantic import Field
 
 from grader.checks import BehaviourFailed, Params, check
+from grader.client import Client
 from grader.context import Context
 from grader.failure import NotObservable
+from grader.sandbox.freeze import Frozen
 
 
 def upper(data: bytes) -> bytes:
@@ -84,9 +86,12 @@ def graceful_disconnect(ctx: Context, p: DisconnectParams) -> None:
 
 @check("abrupt_disconnect", DisconnectParams)
 def abrupt_disconnect(ctx: Context, p: DisconnectParams) -> None:
-    """Clients reset their connections (RST, SO_LINGER 0) while idle and mid-conversation; the server survives."""
+    """Clients reset their connections (RST, SO_LINGER 0): one while idle, one whose request and reset reach
+    the server together (the server is frozen while both are delivered, so it always finds the bytes first
+    and its reply hits the reset); the server survives both and keeps serving."""
     ctx.start()
     stayer = ctx.client("stayer", p.reply_timeout)
+    ctx.log("step: reset while idle")
     idle = ctx.client("idle_resetter", p.reply_timeout)
     m = ctx.payload(p.size)
     idle.exchange(m, upper(m))
@@ -96,16 +101,34 @@ def abrupt_disconnect(ctx: Context, p: DisconnectParams) -> None:
     m = ctx.payload(p.size)
     stayer.exchange(m, upper(m), what=" (a client that stayed, after another one reset)")
     mid = ctx.client("midway_resetter", p.reply_timeout)
-    mid.send(ctx.payload(p.size * 64))  # a large request, reset before the reply is read
-    mid.reset()
+    mid.poke(ctx.payload(16))  # the server has accepted it and serves it; the reply's content is echo's business
+    deliver_together(ctx, mid, ctx.payload(p.size * 64))
     time.sleep(0.2)
-    ctx.require_alive("after a client reset its connection in the middle of a conversation")
+    ctx.require_alive("after a client's request and its reset arrived together (the server's reply hit the "
+                      "reset: send() raises ConnectionResetError or BrokenPipeError)")
     for name in ("stayer", "newcomer"):
         c = stayer if name == "stayer" else ctx.client("newcomer", p.reply_timeout)
         m = ctx.payload(p.size)
         c.exchange(m, upper(m), what=f" ({'a client that stayed' if name == 'stayer' else 'a new client'}, "
                                      "after resets)")
     ctx.require_alive("after clients reset their connections")
+
+
+def deliver_together(ctx: Context, client: Client, data: bytes) -> None:
+    """Send `data` then reset, both delivered while the server is frozen: when it runs again it finds the
+    bytes (recv returns them) and then the reset (its reply fails). Without freezing, whether the reset lands
+    before or after the server's reply is up to the scheduler, and the verdict flips between runs."""
+    try:
+        with ctx.server.frozen() as how:
+            ctx.log(f"step: data then reset, delivered together (server frozen with {how})")
+            client.send(data)
+            client.reset()
+        ctx.log("server thawed")
+    except Frozen as exc:
+        ctx.log(f"step: data then reset (could not freeze the server: {exc}; order left to the scheduler)")
+        if client.sock is not None:
+            client.send(data)
+            client.reset()
 
 
 class LeakParams(Params):

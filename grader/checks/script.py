@@ -1,4 +1,5 @@
-"""Checks on scripts (programs that run and exit): output lines are timestamped as they arrive.
+"""Checks on scripts (programs that run and exit): output is timestamped as it arrives and searched as one
+stream (grader.checks.stream), since workers printing at once do not write whole lines.
 
 Concurrency is judged from the spacing of observed events (first `start` line to last `done` line, and
 whether they interleave), never from the process's wall time, which includes interpreter start-up and
@@ -7,12 +8,12 @@ imports on a busy machine.
 
 from __future__ import annotations
 
-import re
-
 from pydantic import Field
 
 from grader.checks import BehaviourFailed, Params, check
+from grader.checks.stream import OutputStream
 from grader.context import Context
+from grader.verdict import crash_of
 
 
 def _run(ctx: Context, timeout: float) -> tuple[int | None, list[tuple[float, str]]]:
@@ -33,12 +34,17 @@ def _show(lines: list[tuple[float, str]], limit: int = 12) -> str:
 
 class RunsParams(Params):
     timeout: float = Field(default=10.0, gt=0, description="seconds the program may run")
-    expect_lines: list[str] = Field(default=[], description="regexes that must each match some output line")
+    expect_lines: list[str] = Field(default=[], description="regexes that must each occur in the output (leave "
+                                                            "empty when other behaviours judge the output)")
+
+
+TRACEBACK = "Traceback (most recent call last):"
 
 
 @check("runs", RunsParams, kinds=("script",))
 def runs(ctx: Context, p: RunsParams) -> None:
-    """The program runs to the end, exits with code 0 and prints the expected lines."""
+    """The program runs to the end and exits with code 0 without a traceback (the lines it prints are judged
+    by the behaviours that need them)."""
     code, lines = _run(ctx, p.timeout)
     if code is None:
         raise BehaviourFailed(f"the program did not finish within {p.timeout:.0f} s",
@@ -47,10 +53,18 @@ def runs(ctx: Context, p: RunsParams) -> None:
     if code != 0:
         raise BehaviourFailed(f"the program exited with code {code}", expected="exit code 0",
                               observed=f"exit code {code}; output: {_show(lines)}", reason="crashed")
-    missing = [rx for rx in p.expect_lines if not any(re.fullmatch(rx, ln.strip()) for _, ln in lines)]
+    stderr = ctx.server.stderr.text()
+    if TRACEBACK in stderr:
+        crash = crash_of(stderr)
+        what = f"{crash}" + (f": {crash.source}" if crash and crash.source else "") if crash else "an exception"
+        raise BehaviourFailed(f"the program raised {what}, yet exited with 0",
+                              expected="no uncaught exception anywhere (a worker's included), exit code 0",
+                              observed=f"a traceback on stderr ending in {what}; exit code 0", reason="traceback")
+    stream = OutputStream(lines)
+    missing = [rx for rx in p.expect_lines if stream.first(rx) is None]
     if missing:
         raise BehaviourFailed(f"{len(missing)} expected line(s) never printed",
-                              expected="lines matching " + ", ".join(repr(m) for m in missing),
+                              expected="output matching " + ", ".join(repr(m) for m in missing),
                               observed=_show(lines), reason="output")
 
 
@@ -65,24 +79,24 @@ class OrderParams(Params):
 def output_order(ctx: Context, p: OrderParams) -> None:
     """Every `before` line is printed before the `after` line, and the program exits with code 0."""
     code, lines = _run(ctx, p.timeout)
-    firsts = [(t, ln) for t, ln in lines if re.fullmatch(p.before, ln.strip())]
-    final = [(t, ln) for t, ln in lines if re.fullmatch(p.after, ln.strip())]
+    stream = OutputStream(lines)
+    firsts = stream.find(p.before)
+    final = stream.first(p.after)
     if code is None:
         raise BehaviourFailed(f"the program did not finish within {p.timeout:.0f} s",
                               expected="the program waits for its workers, then exits",
                               observed=f"still running; output so far: {_show(lines)}", reason="timeout")
-    if not final:
-        raise BehaviourFailed(f"the program never printed a line matching {p.after!r}",
-                              expected=f"{p.before_count} lines matching {p.before!r}, then {p.after!r}",
+    if final is None:
+        raise BehaviourFailed(f"the program never printed {p.after!r}",
+                              expected=f"{p.before_count} times {p.before!r}, then {p.after!r}",
                               observed=_show(lines), reason="output")
-    idx_final = lines.index(final[0])
-    done_before = [ln for t, ln in lines[:idx_final] if re.fullmatch(p.before, ln.strip())]
+    done_before = [m for m in firsts if m.at < final.at]
     if len(done_before) < p.before_count:
         raise BehaviourFailed(
-            f"only {len(done_before)} of {p.before_count} workers finished before {final[0][1]!r}",
-            expected=f"all {p.before_count} lines matching {p.before!r} before {p.after!r} "
+            f"only {len(done_before)} of {p.before_count} workers finished before {final.text!r}",
+            expected=f"all {p.before_count} outputs matching {p.before!r} before {p.after!r} "
                      "(wait for every greenlet: join them all)",
-            observed=f"{len(firsts)} such line(s) in all, {len(done_before)} before it; output: {_show(lines)}",
+            observed=f"{len(firsts)} such output(s) in all, {len(done_before)} before it; output: {_show(lines)}",
             reason="not_joined")
     if code != 0:
         raise BehaviourFailed(f"the program exited with code {code}", expected="exit code 0",
@@ -102,13 +116,14 @@ class SpanParams(Params):
 def concurrent_span(ctx: Context, p: SpanParams) -> None:
     """Workers overlap: all start before any is done, and first start to last done stays short."""
     code, lines = _run(ctx, p.timeout)
-    starts = [t for t, ln in lines if re.fullmatch(p.start, ln.strip())]
-    dones = [t for t, ln in lines if re.fullmatch(p.done, ln.strip())]
+    stream = OutputStream(lines)
+    starts = [m.t for m in stream.find(p.start)]
+    dones = [m.t for m in stream.find(p.done)]
     if len(starts) < p.workers or len(dones) < p.workers:
         raise BehaviourFailed(
             "not every worker printed its start and done lines",
-            expected=f"{p.workers} start and {p.workers} done lines",
-            observed=f"{len(starts)} start and {len(dones)} done line(s); exit code {code}; output: {_show(lines)}",
+            expected=f"{p.workers} start and {p.workers} done outputs",
+            observed=f"{len(starts)} start and {len(dones)} done output(s); exit code {code}; output: {_show(lines)}",
             reason="output")
     span = max(dones) - min(starts)
     ctx.log(f"first start at {min(starts):.2f} s, last done at {max(dones):.2f} s: span {span:.2f} s")

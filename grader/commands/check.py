@@ -18,7 +18,11 @@ assignment.yaml). Each behaviour runs on a fresh, sandboxed instance of the subm
 behaviour and, for each failure, what the grader did, what it expected, what it observed, a hint and a
 command to rerun just that behaviour.
 
-exit codes: 0 every behaviour passed, 1 some failed, 2 usage or spec error."""
+With --repeat N the submission is graded N times and every behaviour whose verdict changed is reported
+(for disputed grades: a stable grader gives the same verdict every time).
+
+exit codes: 0 every behaviour passed, 1 some failed, 2 usage or spec error, 3 (--repeat) a verdict changed
+across the runs."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -48,6 +52,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="GitHub Classroom: print the runner result JSON (the report goes to stderr), write "
                         "result=<base64> to $GITHUB_OUTPUT and a Markdown summary to $GITHUB_STEP_SUMMARY; "
                         "exits 0 once graded (the reporter step fails the job)")
+    p.add_argument("--repeat", metavar="N", type=int, default=1,
+                   help="grade N times and report every behaviour whose verdict changed across the runs "
+                        "(exit 3 if one did)")
     p.add_argument("-v", "--verbose", action="store_true", help="show the grading session's pytest output")
     p.set_defaults(run=run)
 
@@ -82,16 +89,22 @@ def _run(args: argparse.Namespace) -> int:
     sandbox = None if args.sandbox == "auto" else args.sandbox
     observe = "auto" if args.observe == "procfs" else args.observe
     jobs = args.jobs
+    if args.repeat < 1:
+        raise UsageError(f"--repeat must be at least 1, not {args.repeat}")
+    if args.repeat > 1 and (args.results or args.junitxml or getattr(args, "classroom", False)):
+        raise UsageError("--repeat reports verdict changes only; use --results/--junitxml/--classroom without it")
     if args.require_isolation:
         from grader.sandbox import require_tier
 
         require_tier(args.require_isolation, sandbox, observe=observe)  # exit 2 before anything runs
     if jobs == 0 and choose_sandbox(sandbox, observe=observe).shares_host_port:
         jobs = 1  # one port, one server at a time
-    result = grade(spec, path, course, RunOptions(jobs=jobs, sandbox=sandbox, seed=args.seed, only=only,
-                                                   junitxml=args.junitxml, verbose=args.verbose,
-                                                   run_as=args.run_as, observe=observe,
-                                                   require_isolation=args.require_isolation))
+    options = RunOptions(jobs=jobs, sandbox=sandbox, seed=args.seed, only=only, junitxml=args.junitxml,
+                         verbose=args.verbose, run_as=args.run_as, observe=observe,
+                         require_isolation=args.require_isolation)
+    if args.repeat > 1:
+        return _repeat(spec, path, course, options, args)
+    result = grade(spec, path, course, options)
     if args.results:
         args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text(json.dumps(to_gradescope(result), indent=2) + "\n", encoding="utf-8")
@@ -110,3 +123,18 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(render(result))
     return 0 if result.all_passed else 1
+
+
+def _repeat(spec, path: Path, course, options: RunOptions, args: argparse.Namespace) -> int:
+    from grader.flips import changed, render_changes
+
+    runs = [grade(spec, path, course, options) for _ in range(args.repeat)]
+    if args.json:
+        print(json.dumps({"changed": changed(runs), "runs": [r.model_dump(mode="json") for r in runs]}, indent=2))
+    else:
+        print(render(runs[-1]))
+        print()
+        print(render_changes(runs))
+    if changed(runs):
+        return 3
+    return 0 if runs[-1].all_passed else 1

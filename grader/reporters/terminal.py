@@ -42,9 +42,10 @@ def render(result: RunResult, *, show_passed_details: bool = False) -> str:
              f"isolation: {result.tier}" + (f" ({result.tier_note})" if result.tier_note else ""), ""]
     width = max((len(b.id) for b in result.behaviours), default=10)
     for b in result.behaviours:
-        detail = "" if b.passed else "  " + " ".join(b.summary.split())  # one row, whatever the summary holds
+        # one row, whatever the summary holds; a passed behaviour says how it was graded, if specially
+        detail = "  " + " ".join(b.summary.split()) if b.summary else ""
         lines.append(f"  {MARK[b.status]:<5} {b.id:<{width}}  {b.score:g}/{b.max_score:g}{detail}")
-    failed = [b for b in result.behaviours if not b.passed]
+    failed = [b for b in result.behaviours if b.status in ("failed", "error")]  # not_graded: said in its row
     if failed:
         lines += ["", "Why they failed", "---------------"]
         for b in failed:

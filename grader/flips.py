@@ -1,0 +1,37 @@
+"""Verdicts that changed across repeated gradings of one submission (`grader check --repeat N`).
+
+A verdict a student can dispute is one the grader does not give every time. Grading the same submission N
+times and comparing behaviour by behaviour finds those, with the headline of each different outcome.
+"""
+
+from __future__ import annotations
+
+from grader.results import RunResult
+
+
+def changed(runs: list[RunResult]) -> dict[str, list[str]]:
+    """Behaviour id -> the status of each run, for every behaviour whose status was not the same in all."""
+    statuses: dict[str, list[str]] = {}
+    for run in runs:
+        for b in run.behaviours:
+            statuses.setdefault(b.id, []).append(b.status)
+    return {bid: s for bid, s in statuses.items() if len(set(s)) > 1}
+
+
+def render_changes(runs: list[RunResult]) -> str:
+    flips = changed(runs)
+    lines = [f"Repeated {len(runs)} times: scores " + ", ".join(f"{r.score:g}/{r.max_score:g}" for r in runs)]
+    if not flips:
+        lines.append("no verdict changed across the runs")
+        return "\n".join(lines)
+    lines.append(f"{len(flips)} behaviour(s) changed verdict across the runs (not a stable grade: report it):")
+    for bid, statuses in flips.items():
+        lines.append(f"  {bid}: " + ", ".join(statuses))
+        seen: set[str] = set()
+        for i, run in enumerate(runs, 1):
+            b = next(x for x in run.behaviours if x.id == bid)
+            key = f"{b.status}: {b.summary}" if b.summary else b.status
+            if key not in seen:
+                seen.add(key)
+                lines.append(f"    run {i}: {key}" + (f" (rerun: {b.rerun})" if not b.passed and b.rerun else ""))
+    return "\n".join(lines)
