@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+import grader
 from grader.checks.static import matches
 from grader.evidence import observer_env
 from grader.sandbox.output import FRAME_START, EvidenceFrames
 
-SITE = Path(__file__).resolve().parent.parent / "grader" / "site"
+SITE = Path(grader.__file__).resolve().parent / "site"  # the installed package's, editable or not
 NONCE = "0123456789abcdef"
 
 

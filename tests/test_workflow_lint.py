@@ -19,11 +19,12 @@ from pathlib import Path
 
 import pytest
 
+import grader.export
 from grader.export.classroom import WORKFLOW, export_classroom
 from grader.spec import load_spec
-from tests.conftest import COURSE, REPO
+from tests.conftest import COURSE
 
-TEMPLATE = REPO / "grader" / "export" / "templates" / "classroom.yml"
+TEMPLATE = Path(grader.export.__file__).parent / "templates" / "classroom.yml"  # the installed one
 # The venv's own bin first: that is where the dev extra puts both binaries.
 PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
