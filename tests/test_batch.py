@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from html import escape
 from pathlib import Path
 
 import psutil
@@ -233,8 +234,8 @@ def test_feedback_and_gradescope_results_per_run(graded) -> None:
     bob = (out / "bob" / "select_server" / "feedback.md").read_text(encoding="utf-8")
     assert bob.startswith("# Upper-case echo server with select — bob\n")
     assert "**1 / 15 points** · 1 of 8 behaviours passed" in bob
-    assert "### ❌ FAIL `echo`: the server exited before it listened (TypeError at line 6)" in bob
-    assert "### ❌ FAIL `idle_cpu`: the same failure as `echo`" in bob  # one cause, explained once
+    assert "### ❌ FAIL `echo`: the server crashed with TypeError at line 6: sk.bind('127.0.0.1', 9000)" in bob
+    assert "### ❌ FAIL `idle_cpu`: not graded: the same failure as `echo`" in bob  # one cause, explained once
     assert "TypeError" in bob  # the crash's stderr, fenced
     assert "**Reproduce on your machine:** `grader check select_server . --only echo --seed " in bob
     alice = (out / "alice" / "select_server" / "feedback.md").read_text(encoding="utf-8")
@@ -274,12 +275,12 @@ def test_class_report_html_and_markdown(graded) -> None:
     assert "| `echo` | 2 | 1/4 | 25% | `█████░░░░░░░░░░░░░░░` |" in md
     assert "| `uses_select` | 1 | 3/4 | 75% |" in md  # carol's does not parse
     # the most common failures, grouped by behaviour + reason + wording
-    crash = "the server exited before it listened (TypeError at line 6)"
+    crash = "the server crashed with TypeError at line 6: sk.bind('127.0.0.1', 9000)"
     assert f"| `echo` | crashed | {crash} | 1 | bob |" in md
     assert "| `echo` | syntax_error | server.py does not parse | 1 | carol |" in md
     assert ("| `uses_nonblocking` | structure | server.py imports select, which this assignment forbids | 1 | "
             "dave |") in md
-    assert f"<td>{crash}</td><td class=num>1</td><td>bob</td>" in html
+    assert f"<td>{escape(crash)}</td><td class=num>1</td><td>bob</td>" in html
     # per-student table linking the feedback files (which exist)
     assert '<a href="bob/select_server/feedback.md" title="1 of 8 behaviours passed">1 / 15</a>' in html
     assert "| bob | missing | [1 / 15](<bob/select_server/feedback.md>) | 1 / 29 |" in md

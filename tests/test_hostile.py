@@ -196,7 +196,7 @@ EXPECTED_A = {  # attack -> {behaviour: (status, reason or None for any)}
     "fake_results": {"small": ("failed", None), "big": ("failed", None)},
     "write_results": {"small": ("passed", ""), "big": ("passed", "")},
     "read_secrets": {"small": ("passed", ""), "big": ("passed", "")},
-    "exit_at_start": {"small": ("failed", "crashed"), "big": ("failed", "crashed")},
+    "exit_at_start": {"small": ("failed", "crashed"), "big": ("failed", "blocked_by")},
     "daemon": {"small": ("failed", None), "big": ("failed", None)},
     "fork_bomb": {"small": ("failed", "process_limit"), "big": ("failed", "process_limit")},
     "thread_bomb": {"small": ("failed", "process_limit"), "big": ("failed", "process_limit")},
@@ -205,9 +205,9 @@ EXPECTED_A = {  # attack -> {behaviour: (status, reason or None for any)}
     "flood_stderr": {"small": ("failed", "output_limit"), "big": ("failed", "output_limit")},
     "prints_1mb_per_s": {"small": ("passed", ""), "big": ("passed", "")},
     "disk_fill": {"small": ("passed", ""), "big": ("passed", "")},
-    "never_listens": {"small": ("failed", "never_listened"), "big": ("failed", "never_listened")},
-    "input_block": {"small": ("failed", "crashed"), "big": ("failed", "crashed")},
-    "wrong_address": {"small": ("failed", "never_listened"), "big": ("failed", "never_listened")},
+    "never_listens": {"small": ("failed", "never_listened"), "big": ("failed", "blocked_by")},
+    "input_block": {"small": ("failed", "crashed"), "big": ("failed", "blocked_by")},
+    "wrong_address": {"small": ("failed", "wrong_address"), "big": ("failed", "blocked_by")},
     "kill_parent": {"small": ("passed", ""), "big": ("passed", "")},
     "signal_others": {"small": ("passed", ""), "big": ("passed", "")},
     "namespaces": {"small": ("passed", ""), "big": ("passed", "")},
@@ -235,7 +235,12 @@ def test_tier_a_limits_explain_themselves(tier_a):
     assert 64 << 20 < big.evidence["stdout_bytes"] < 1 << 30
     assert len(big.stdout_tail) <= 1600  # only a capped tail reaches the result
     assert "EOFError" in by_id(r["input_block"])["small"].summary
-    assert "127.0.0.1:9001" in by_id(r["wrong_address"])["small"].observed
+    assert "listens on 127.0.0.1:9001 instead of 127.0.0.1:9000" in by_id(r["wrong_address"])["small"].summary
+    for attack in ("exit_at_start", "never_listens", "input_block", "wrong_address"):
+        big = by_id(r[attack])["big"]  # said once, by the first behaviour: the others point at it
+        assert big.summary.startswith("not graded: "), big.summary
+        assert big.summary.endswith("(see small)"), big.summary
+        assert big.evidence["blocked_by"] == "small"
     chatty = by_id(r["prints_1mb_per_s"])["big"]
     assert chatty.passed  # printing is not a failure
     assert chatty.evidence["stdout_bytes"] >= 100_000

@@ -90,16 +90,21 @@ def feedback(result: RunResult) -> str:
         title = f"{code(b.id)}: {text(b.title)}" if b.title else code(b.id)
         hidden = " *(hidden)*" if b.visibility == "hidden" else ""
         lines.append(f"| {MARK[b.status]} | {title}{hidden} | {points(b.score, b.max_score)} |")
-    failed = [b for b in result.behaviours if not b.passed]
+    failed = [b for b in result.behaviours if b.status in ("failed", "error")]  # not_graded: in the table
     shown = [b for b in failed if b.visibility != "hidden"]
     if failed:
         lines += ["", "## What to fix", ""]
         first_of: dict[tuple[str, str, str], BehaviourResult] = {}
+        ids = {b.id for b in shown}
         for b in shown:
-            # One cause failing several behaviours (a crash at start, a syntax error) is explained once.
+            # One cause failing several behaviours (a crash at start, a syntax error) is explained once:
+            # by the behaviour the grader charged it to (blocked_by), else by the first with that wording.
             cause = (b.reason, b.summary, b.stderr_tail.strip())
-            if b.reason and cause in first_of:
-                lines += [f"### {MARK[b.status]} {code(b.id)}: the same failure as {code(first_of[cause].id)}",
+            owner = b.evidence.get("blocked_by") if b.reason == "blocked_by" else None
+            same = owner if owner in ids else (first_of[cause].id if b.reason and cause in first_of else None)
+            if same:
+                lead = "not graded: the same failure as" if owner == same else "the same failure as"
+                lines += [f"### {MARK[b.status]} {code(b.id)}: {lead} {code(same)}",
                           "", f"**Reproduce on your machine:** {code(rerun_here(result.assignment, b))}", ""]
                 continue
             first_of.setdefault(cause, b)
