@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -227,28 +228,45 @@ def build_autograder(engine: Engine, zip_path: Path) -> tuple[str, dict]:
                    "setup_says": ready[-1] if ready else ""}
 
 
-def expectation(submission: Path, assignment: str) -> tuple[str, set[str] | None]:
-    """(label, behaviours that must fail), None when nothing is known about it."""
+@dataclass
+class Expectation:
+    """What a submission must get: `must_fail` None when nothing is known about it."""
+
+    label: str
+    must_fail: set[str] | None
+    messages: dict[str, str] = field(default_factory=dict)
+
+
+def expectation(submission: Path) -> Expectation:
+    """Full marks for reference/NAME; a corpus program's `fails` and `messages` from its manifest.yaml."""
     sub = submission.resolve()
-    if sub.parent == (CHECKOUT / "reference").resolve() or sub.parent.name == "reference":
-        return f"reference/{sub.name}", set()
+    if sub.parent.name == "reference":
+        return Expectation(f"reference/{sub.name}", set())
+    label = f"{sub.parent.name}/{sub.name}"
     manifest = sub.parent / "manifest.yaml"
     if manifest.is_file():
-        # The manifest is the tests' YAML; the one list needed is read without a YAML dependency.
+        # The manifest is the tests' YAML; the rig reads its two fields without a YAML dependency.
         text = manifest.read_text(encoding="utf-8")
         block = re.search(rf"(?ms)^  {re.escape(sub.name)}:\n(.*?)(?=^  \S|\Z)", text)
         if block:
-            if re.search(r"(?m)^    fails: \[\]\s*$", block.group(1)):
-                return f"{sub.parent.name}/{sub.name}", set()
-            fails = re.search(r"(?ms)^    fails:\n(.*?)(?=^    [^\s-]|\Z)", block.group(1))
+            body = block.group(1)
+            messages = {}
+            found = re.search(r"(?ms)^    messages:\n(.*?)(?=^    \S|\Z)", body)
+            if found:
+                messages = {k: v.strip().strip("'\"") for k, v in
+                            re.findall(r"(?m)^      (\w+): (.+)$", found.group(1))}
+            if re.search(r"(?m)^    fails: \[\]\s*$", body):
+                return Expectation(label, set(), messages)
+            fails = re.search(r"(?ms)^    fails:\n(.*?)(?=^    [^\s-]|\Z)", body)
             if fails:
-                return f"{sub.parent.name}/{sub.name}", set(re.findall(r"(?m)^    - (\S+)", fails.group(1)))
-    return sub.name, None
+                return Expectation(label, set(re.findall(r"(?m)^    - (\S+)", fails.group(1))), messages)
+    return Expectation(sub.name, None)
 
 
-def run_submission(engine: Engine, image: str, submission: Path, assignment: str, *, limits: bool,
-                   docker: bool, workdir: Path) -> dict:
-    label, must_fail = expectation(submission, assignment)
+def run_submission(engine: Engine, image: str, submission: Path, *, limits: bool, docker: bool,
+                   workdir: Path) -> dict:
+    expected = expectation(submission)
+    label, must_fail = expected.label, expected.must_fail
     case = workdir / re.sub(r"[^A-Za-z0-9_.-]", "_", label + ("-docker" if docker else "")
                             + ("-limits" if limits else ""))
     shutil.rmtree(case, ignore_errors=True)
@@ -272,6 +290,9 @@ def run_submission(engine: Engine, image: str, submission: Path, assignment: str
         return out
     data = json.loads(results_file.read_text())
     tests = {t["name"].split(":")[0]: t for t in data.get("tests", [])}
+    # The student-facing explanation must carry the manifest's key phrase (e.g. "blocked in recvfrom()").
+    out["messages_missing"] = sorted(b for b, phrase in expected.messages.items()
+                                     if phrase not in str(tests.get(b, {}).get("output", "")))
     failed = {n for n, t in tests.items() if t.get("status") != "passed"}
     max_score = sum(t.get("max_score", 0) for t in tests.values())
     out.update(score=data.get("score"), max_score=max_score, failed=sorted(failed),
@@ -310,14 +331,16 @@ def cmd_run(args) -> int:
     with tempfile.TemporaryDirectory(prefix="grader-rig-") as tmp:
         zip_path = Path(tmp) / f"{args.assignment}-autograder.zip"
         t0 = time.monotonic()
-        export_zip(args.assignment, zip_path)
+        if args.zip:
+            shutil.copyfile(args.zip, zip_path)
+        else:
+            export_zip(args.assignment, zip_path)
         export_s = round(time.monotonic() - t0, 1)
         image, setup = build_autograder(engine, zip_path)
     runs = []
     for s in subs:
         for limits in ([False, True] if args.both else [args.limits]):
-            r = run_submission(engine, image, s, args.assignment, limits=limits, docker=args.docker,
-                               workdir=workdir)
+            r = run_submission(engine, image, s, limits=limits, docker=args.docker, workdir=workdir)
             log(f"{r['submission']}{' (Docker defaults)' if args.docker else ''}"
                 f"{' (--cpus 0.5 --memory 768m)' if limits else ''}: "
                 f"{r.get('score')}/{r.get('max_score')} tier={r.get('tier')} in {r['seconds']} s; "
@@ -342,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--both", action="store_true", help="each submission without and with the limits")
     r.add_argument("--docker", action="store_true",
                    help="Docker's default capabilities and seccomp profile instead of the engine's (as Gradescope)")
+    r.add_argument("--zip", metavar="FILE", help="grade with this autograder zip instead of exporting one")
     r.add_argument("--json", metavar="FILE", help="also write the report to FILE")
     args = p.parse_args(argv)
     if os.geteuid() != 0:
