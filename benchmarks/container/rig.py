@@ -263,6 +263,17 @@ def expectation(submission: Path) -> Expectation:
     return Expectation(sub.name, None)
 
 
+def container_status(engine: Engine, image: str, *, docker: bool) -> dict:
+    """What a process in such a container really gets: capabilities and seccomp mode, read from inside."""
+    proc = sh(engine.run_cmd("--rm", *(docker_flags() if docker else []), image,
+                             "grep", "-E", "^(CapEff|Seccomp):", "/proc/self/status"), capture=True)
+    fields = dict(line.split(":\t", 1) for line in proc.stdout.strip().splitlines())
+    caps = int(fields["CapEff"].strip(), 16)
+    return {"cap_eff": fields["CapEff"].strip(), "seccomp": int(fields["Seccomp"]),
+            # capability(7) numbers: the two whose absence breaks observation and namespaces
+            "cap_sys_admin": bool(caps >> 21 & 1), "cap_sys_ptrace": bool(caps >> 19 & 1)}
+
+
 def run_submission(engine: Engine, image: str, submission: Path, *, limits: bool, docker: bool,
                    workdir: Path) -> dict:
     expected = expectation(submission)
@@ -337,6 +348,8 @@ def cmd_run(args) -> int:
             export_zip(args.assignment, zip_path)
         export_s = round(time.monotonic() - t0, 1)
         image, setup = build_autograder(engine, zip_path)
+    status = container_status(engine, image, docker=args.docker)
+    log(f"in the container: CapEff {status['cap_eff']}, seccomp mode {status['seccomp']}")
     runs = []
     for s in subs:
         for limits in ([False, True] if args.both else [args.limits]):
@@ -346,7 +359,8 @@ def cmd_run(args) -> int:
                 f"{r.get('score')}/{r.get('max_score')} tier={r.get('tier')} in {r['seconds']} s; "
                 + ("as expected" if r.get("ok") else r.get("problem", "")))
             runs.append(r)
-    report = {"engine": engine.describe(), "image": image, "export_s": export_s, **build, **setup, "runs": runs}
+    report = {"engine": engine.describe(), "image": image, "export_s": export_s, **build, **setup,
+              "container": status, "runs": runs}
     text = json.dumps(report, indent=2)
     if args.json:
         Path(args.json).write_text(text + "\n")
