@@ -2,7 +2,8 @@
 """The Gradescope flow, end to end, in a real container built from Debian's packages (no image registry).
 
     rig.py build                          # idempotent: rootfs -> image grader-base -> grader-gradescope-base
-    rig.py run [SUBMISSION ...] [--limits] [--json FILE]
+    rig.py run [SUBMISSION ...] [--docker] [--limits | --both] [--bare-python] [--zip FILE] [--json FILE]
+    rig.py clean                          # removes every image and file the rig made
 
 `run` exports the autograder zip of this checkout (`grader export gradescope ASSIGNMENT`), builds the
 autograder image the way Gradescope does (zip unpacked in /autograder/source, `setup.sh` run as root;
@@ -199,14 +200,18 @@ def export_zip(assignment: str, out: Path) -> None:
     sh([*cmd, "export", "gradescope", assignment, "-o", str(out)], capture=True)
 
 
-def build_autograder(engine: Engine, zip_path: Path) -> tuple[str, dict]:
-    """The autograder image, as Gradescope builds it: the zip in /autograder/source, setup.sh as root."""
-    digest = hashlib.sha256(zip_path.read_bytes()).hexdigest()[:12]
+def build_autograder(engine: Engine, zip_path: Path, *, bare: bool = False) -> tuple[str, dict]:
+    """The autograder image, as Gradescope builds it: the zip in /autograder/source, setup.sh as root.
+    `bare`: first remove venv and pip, leaving the interpreter alone (as on Gradescope's Ubuntu images)."""
+    digest = hashlib.sha256(zip_path.read_bytes()).hexdigest()[:12] + ("-bare" if bare else "")
     image = f"{AUTOGRADER_IMAGE}:{digest}"
     if engine.image_exists(image):
         return image, {"setup_cached": True}
     name = f"grader-rig-setup-{os.getpid()}"
-    script = ("set -e; mkdir -p /autograder/source /autograder/results /autograder/submission; "
+    script = ("apt-get remove -y -qq python3-venv python3.11-venv python3-pip >/dev/null 2>&1; "
+              "python3 -c 'import ensurepip' 2>/dev/null && { echo 'rig: ensurepip still there'; exit 3; }; "
+              if bare else "")
+    script += ("set -e; mkdir -p /autograder/source /autograder/results /autograder/submission; "
               "unzip -q /run/autograder.zip -d /autograder/source; cd /autograder/source; "
               "bash ./setup.sh; cp /autograder/source/run_autograder /autograder/run_autograder; "
               "chmod +x /autograder/run_autograder")
@@ -347,7 +352,7 @@ def cmd_run(args) -> int:
         else:
             export_zip(args.assignment, zip_path)
         export_s = round(time.monotonic() - t0, 1)
-        image, setup = build_autograder(engine, zip_path)
+        image, setup = build_autograder(engine, zip_path, bare=args.bare_python)
     status = container_status(engine, image, docker=args.docker)
     log(f"in the container: CapEff {status['cap_eff']}, seccomp mode {status['seccomp']}")
     runs = []
@@ -368,10 +373,25 @@ def cmd_run(args) -> int:
     return 0 if all(r.get("ok") for r in runs) else 1
 
 
+def cmd_clean(args) -> int:
+    """Every image and file the rig made (the next build starts from debootstrap again)."""
+    engine = find_engine() if (shutil.which("podman") or shutil.which("docker")) else None
+    if engine is not None:
+        listed = sh(engine.cmd("images", "--format", "{{.Repository}}:{{.Tag}}"), capture=True).stdout.split()
+        ours = [i for i in listed if i.split("/")[-1].split(":")[0] in (BASE_IMAGE, GRADESCOPE_IMAGE, AUTOGRADER_IMAGE)]
+        if ours:
+            sh(engine.cmd("rmi", "-f", *ours), capture=True)
+        log(f"removed {len(ours)} images")
+    shutil.rmtree(CACHE, ignore_errors=True)
+    log(f"removed {CACHE}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("build", help="build (or find) the base images; idempotent")
+    sub.add_parser("clean", help="remove every image and file the rig made")
     r = sub.add_parser("run", help="export the zip, run setup.sh, grade submissions in containers")
     r.add_argument("submissions", nargs="*", help="submission folders (default: reference/ASSIGNMENT)")
     r.add_argument("--assignment", default="select_server")
@@ -379,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--both", action="store_true", help="each submission without and with the limits")
     r.add_argument("--docker", action="store_true",
                    help="Docker's default capabilities and seccomp profile instead of the engine's (as Gradescope)")
+    r.add_argument("--bare-python", action="store_true",
+                   help="run setup.sh on an image with python3 but without its venv module and pip")
     r.add_argument("--zip", metavar="FILE", help="grade with this autograder zip instead of exporting one")
     r.add_argument("--json", metavar="FILE", help="also write the report to FILE")
     args = p.parse_args(argv)
@@ -386,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         print("rig: needs root (the container runtime and debootstrap)", file=sys.stderr)
         return 2
     try:
-        return cmd_build(args) if args.command == "build" else cmd_run(args)
+        return {"build": cmd_build, "clean": cmd_clean, "run": cmd_run}[args.command](args)
     except (RigError, subprocess.TimeoutExpired) as exc:
         print(f"rig: {exc}", file=sys.stderr)
         return 2
