@@ -69,9 +69,11 @@ def rig_run(tmp_path: Path, submission: Path, *flags: str) -> dict:
 
 CASES = [
     # (submission, rig flags): the runtime's own defaults; Docker's (Gradescope's) defaults, also under
-    # Gradescope's default limits; a bug seen through a blocked syscall, a bug seen through the fd table.
+    # Gradescope's default limits; setup.sh on an image whose python3 has no venv module; a bug seen through
+    # a blocked syscall, a bug seen through the fd table.
     pytest.param(ROOT / "reference" / "select_server", (), id="reference-engine-defaults"),
     pytest.param(ROOT / "reference" / "select_server", ("--docker", "--limits"), id="reference-docker-limits"),
+    pytest.param(ROOT / "reference" / "select_server", ("--bare-python",), id="reference-bare-python"),
     pytest.param(CORPUS / "blocking_recv_after_accept", ("--docker",), id="blocking_recv-docker"),
     pytest.param(CORPUS / "close_without_parens", (), id="close_without_parens-engine-defaults"),
 ]
