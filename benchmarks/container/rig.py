@@ -200,6 +200,20 @@ def export_zip(assignment: str, out: Path) -> None:
     sh([*cmd, "export", "gradescope", assignment, "-o", str(out)], capture=True)
 
 
+KEEP_AUTOGRADERS = 6
+
+
+def prune_autograders(engine: Engine, *, keep: str) -> None:
+    """Every code change makes a new zip and so a new ~470 MB image: keep only the newest few."""
+    listed = sh(engine.cmd("images", "--format", "{{.Repository}}:{{.Tag}}"), check=False, capture=True)
+    # Both engines list the newest first.
+    ours = [i for i in listed.stdout.split() if i.split("/")[-1].startswith(AUTOGRADER_IMAGE + ":")]
+    old = [i for i in ours if not i.endswith(keep)][KEEP_AUTOGRADERS - 1:]
+    if old:
+        sh(engine.cmd("rmi", "-f", *old), check=False, capture=True)
+        log(f"removed {len(old)} older autograder images")
+
+
 def build_autograder(engine: Engine, zip_path: Path, *, bare: bool = False) -> tuple[str, dict]:
     """The autograder image, as Gradescope builds it: the zip in /autograder/source, setup.sh as root.
     `bare`: first remove venv and pip, leaving the interpreter alone (as on Gradescope's Ubuntu images)."""
@@ -228,6 +242,7 @@ def build_autograder(engine: Engine, zip_path: Path, *, bare: bool = False) -> t
         sh(engine.cmd("commit", name, image), capture=True)
     finally:
         sh(engine.cmd("rm", "-f", name), check=False, capture=True)
+    prune_autograders(engine, keep=image)
     ready = [ln for ln in proc.stdout.splitlines() if "grader ready" in ln]
     return image, {"setup_cached": False, "setup_s": round(time.monotonic() - t0, 1),
                    "setup_says": ready[-1] if ready else ""}
@@ -343,6 +358,8 @@ def cmd_run(args) -> int:
     for s in subs:
         if not s.is_dir():
             raise RigError(f"{s}: not a folder")
+    if args.zip and not Path(args.zip).is_file():
+        raise RigError(f"--zip {args.zip}: no such file")
     workdir = CACHE / "runs"
     with tempfile.TemporaryDirectory(prefix="grader-rig-") as tmp:
         zip_path = Path(tmp) / f"{args.assignment}-autograder.zip"
