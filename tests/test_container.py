@@ -16,12 +16,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 RIG = ROOT / "benchmarks" / "container" / "rig.py"
 CORPUS = ROOT / "tests" / "programs" / "select_server"
+SCHEMA = json.loads((ROOT / "tests" / "schemas" / "gradescope_results.schema.json").read_text())
 
 
 def load_rig():
@@ -88,5 +90,6 @@ def test_gradescope_zip_in_a_real_container(tmp_path, submission, flags):
     run = rig_run(tmp_path, submission, *flags)
     assert run.get("ok"), f"{run['submission']} ({' '.join(flags)}): {run.get('problem')}; see {run['log']}"
     assert run["messages_missing"] == [], f"explanations lack the manifest's phrase; see {run['log']}"
+    jsonschema.validate(json.loads(Path(run["results"]).read_text()), SCHEMA)
     if submission.parent.name == "reference":
         assert run["score"] == run["max_score"] == 15
