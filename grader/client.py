@@ -70,9 +70,9 @@ class Client:
 
     def connect(self) -> Client:
         family = socket.AF_INET6 if ":" in self.address[0] else socket.AF_INET
-        self.sock = self._make_socket(family)
-        self.sock.settimeout(self.timeout)
-        try:
+        try:  # a sandbox whose network namespace is gone (its server died) cannot even make the socket
+            self.sock = self._make_socket(family)
+            self.sock.settimeout(self.timeout)
             self.sock.connect(self.address)
         except OSError as exc:
             self.log(f"connect failed: {exc.strerror or exc}", failure=True)

@@ -2,48 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from pathlib import Path
 
-import psutil
-
 from grader.client import Client, Transcript
-from grader.failure import BehaviourFailed
-from grader.sandbox import Launch, Limits, Run, Sandbox
-from grader.sandbox.procfs import owned_sockets, where_stuck
+from grader.failure import BehaviourFailed, NotObservable
+from grader.sandbox import Launch, Limits, Run, Sandbox, Snapshot
 from grader.spec import Behaviour, Course, Spec
 
 WILDCARDS = {"0.0.0.0", "::"}
 SITE_DIR = Path(__file__).with_name("site")  # trusted helpers injected into the submission (sitecustomize)
-
-
-def sched_seconds(pids: list[int]) -> tuple[float, float]:
-    run = wait = 0
-    for pid in pids:
-        try:
-            tids = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for tid in tids:
-            try:
-                with open(f"/proc/{pid}/task/{tid}/schedstat") as fh:
-                    f = fh.read().split()
-                run, wait = run + int(f[0]), wait + int(f[1])
-            except (OSError, ValueError, IndexError):
-                continue
-    return run / 1e9, wait / 1e9
-
-
-def _any_runnable(run: Run) -> bool:
-    for p in run.processes():
-        try:
-            if p.status() == psutil.STATUS_RUNNING:
-                return True
-        except psutil.Error:
-            continue
-    return False
 
 
 class Context:
@@ -108,12 +77,7 @@ class Context:
         if run.alive():
             self.transcript.log("grader", f"still running after {timeout:.1f} s")
             return None
-        try:  # the main process is gone; the sandbox's own processes follow within moments
-            run.popen.wait(timeout=5)
-        except Exception:  # noqa: BLE001 - subprocess.TimeoutExpired: reported as code None below
-            pass
-        run.stdout.wait_closed(2.0)
-        run.stderr.wait_closed(2.0)
+        run.wait(timeout=5)  # the main process is gone; the sandbox's own processes follow within moments
         code = run.exit_code
         self.transcript.log("grader", f"exited with code {code} after {run.elapsed():.2f} s")
         return code
@@ -130,15 +94,16 @@ class Context:
         start = time.monotonic()
         hard_deadline = start + 3 * timeout
         elsewhere: set[str] = set()
+        observable = False  # for a moment after the fork a process may still be the launcher's, unreadable
         while True:
             now = time.monotonic()
-            waited = sched_seconds([p.pid for p in run.processes()])[1] if now - start >= timeout else 0.0
-            if now >= hard_deadline or (now >= start + timeout + waited and not _any_runnable(run)):
+            snap = run.snapshot()
+            observable = observable or snap.sockets is not None
+            sched = snap.sched_seconds()
+            waited = sched[1] if sched and now - start >= timeout else 0.0
+            if now >= hard_deadline or (now >= start + timeout + waited and not snap.any_runnable()):
                 break
-            procs = run.processes()
-            for _pid, _fd, s in owned_sockets([p.pid for p in procs]):
-                if s.state != "LISTEN":
-                    continue
+            for s in snap.in_state("LISTEN"):
                 if s.local[1] == port and (s.local[0] == host or s.local[0] in WILDCARDS):
                     self.transcript.log("grader", f"server listening on {host}:{port} after {run.elapsed():.2f} s")
                     return
@@ -152,9 +117,11 @@ class Context:
                     reason="crashed",
                 )
             time.sleep(0.01)
+        if not observable and run.alive():
+            raise NotObservable("the server's listening socket",
+                                f"its sockets are not visible to the {run.observer.name} observer")
         where = f"; it listens on {', '.join(sorted(elsewhere))} instead" if elsewhere else ""
-        main = run.main_pid()
-        doing = where_stuck(main) if main else None
+        doing = run.snapshot().where_stuck()
         if doing and not elsewhere:
             where += f"; meanwhile its main thread is {doing}"
         self.transcript.log("grader", f"nothing listening on {host}:{port} after {time.monotonic() - start:.1f} s")
@@ -185,11 +152,18 @@ class Context:
         self.transcript.log("grader", text)
 
     # --- observations -----------------------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        """The server's processes, threads, fds, sockets and CPU right now, as plain data."""
+        return self.server.snapshot()
+
     def sched_seconds(self) -> tuple[float, float]:
         """(seconds on a CPU, seconds runnable but waiting for one), summed over every thread of the
         submission, from /proc/PID/task/TID/schedstat. Their sum is how much CPU the server *wanted*,
-        which a loaded machine does not shrink the way it shrinks the CPU time actually given."""
-        return sched_seconds([p.pid for p in self.server.processes()])
+        which a loaded machine does not shrink the way it shrinks the CPU time actually given. Where
+        schedstat is not observable (psutil), the CPU time given, and no wait."""
+        snap = self.server.snapshot()
+        sched = snap.sched_seconds()
+        return sched if sched is not None else (sum(p.cpu_seconds for p in snap.processes), 0.0)
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the submission, from the kernel (the run's cgroup where it has one)."""

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import time
 
-import psutil
-
 from grader.failure import BehaviourFailed
 from grader.sandbox import Run
-from grader.sandbox.procfs import current_syscall, is_nonblocking, owned_sockets, where_stuck
 
 WINDOWS_NOTE = (
     "On Linux a socket returned by accept() is in blocking mode even when the listening socket is nonblocking "
@@ -18,46 +15,46 @@ WINDOWS_NOTE = (
 )
 
 
-def _cpu(pid: int) -> float:
-    try:
-        t = psutil.Process(pid).cpu_times()
-        return t.user + t.system
-    except psutil.Error:
-        return 0.0
-
-
 def explain_stuck(run: Run, failure: BehaviourFailed) -> str:
     """A sentence or two on where the server sits; empty if it is not blocked anywhere telling."""
-    pid = run.main_pid()
-    if pid is None:
+    try:
+        snap = run.snapshot()
+    except Exception:  # noqa: BLE001 - an observer that died: the failure speaks for itself
+        return ""
+    main = snap.main
+    if main is None:
         return ""
     # A busy server is 'running'; a blocked one sits in a syscall. Sample a few times to catch the block.
     where = None
-    cpu0 = _cpu(pid)
+    cpu0 = main.cpu_seconds
     for _ in range(5):
-        where = where_stuck(pid)
+        where = snap.where_stuck()
         if where:
             break
         time.sleep(0.02)
-    if run.main_pid() is None:
-        return ""  # it died meanwhile: the crash speaks for itself
+        snap = run.snapshot()
+        if snap.main is None or snap.main.pid != main.pid:
+            return ""  # it died meanwhile: the crash speaks for itself
+    if snap.main is None:
+        return ""
+    main = snap.main
     if where is None:
-        busy = _cpu(pid) - cpu0
+        busy = main.cpu_seconds - cpu0
         if busy > 0.05:
             return ("The server was running on the CPU (busy in a loop) when the reply was due, "
                     "instead of waiting for input.")
         return ""
     lines = [f"The server's main thread is {where}."]
-    sc = current_syscall(pid)
-    if sc and sc[0] in ("recvfrom", "read", "recvmsg") and is_nonblocking(pid, sc[1][0]) is False:
-        listeners = [(p, fd) for p, fd, s in owned_sockets([pid]) if s.state == "LISTEN"]
-        listener_nb = any(is_nonblocking(p, fd) for p, fd in listeners)
+    sc = main.syscall
+    if sc and sc[0] in ("recvfrom", "read", "recvmsg") and snap.nonblocking(main.pid, sc[1][0]) is False:
+        listeners = [s for s in snap.in_state("LISTEN") if s.pid == main.pid]
+        listener_nb = any(snap.nonblocking(s.pid, s.fd) for s in listeners)
         if listener_nb:
             lines.append(WINDOWS_NOTE)
         else:
             lines.append("A blocking recv() waits for that one client and nobody else is served meanwhile; "
                          "serve every client through readiness (select/poll/epoll), nonblocking sockets, "
                          "greenlets or threads.")
-    elif sc and sc[0] in ("accept", "accept4") and is_nonblocking(pid, sc[1][0]) is False:
+    elif sc and sc[0] in ("accept", "accept4") and snap.nonblocking(main.pid, sc[1][0]) is False:
         lines.append("A blocking accept() waits for a new client while the connected ones wait for replies.")
     return " ".join(lines)

@@ -16,7 +16,7 @@ from pathlib import Path
 from grader.checks import library
 from grader.context import Context
 from grader.diagnose import explain_stuck
-from grader.failure import BehaviourFailed
+from grader.failure import BehaviourFailed, NotObservable
 from grader.results import BehaviourResult, Event
 from grader.sandbox import Sandbox, with_deadline
 from grader.spec import Behaviour, Course, Spec, params_for
@@ -97,6 +97,7 @@ def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: 
                   run_as=user_ids(run_as))
     start = time.monotonic()
     failure: BehaviourFailed | None = None
+    not_graded: NotObservable | None = None
     harness_error = ""
     diagnosis = ""
     try:
@@ -107,6 +108,8 @@ def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: 
         failure = exc
         if exc.reason == "no_reply" and ctx.runs and ctx.server.alive():  # where is it stuck, and why
             diagnosis = explain_stuck(ctx.server, exc)
+    except NotObservable as exc:
+        not_graded = exc
     except Exception as exc:  # noqa: BLE001 - a bug of the grader: report it, never lose the other results
         harness_error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
     finally:
@@ -165,4 +168,8 @@ def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: 
         elif failure.reason == "crashed" and run is not None:
             result.summary = failure.summary + crash_cause(run.stderr.text())
         result.diagnosis = diagnosis
+    elif not_graded is not None and not crashed:  # counts for nothing either way: score 0 of max 0
+        result.status, result.score, result.max_score, result.reason = "not_graded", 0.0, 0.0, "not_observable"
+        result.summary = f"not graded here: {not_graded}"
+        result.observed = f"this grader observes through {getattr(run, 'observer', None) and run.observer.name}"
     return result

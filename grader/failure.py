@@ -20,3 +20,13 @@ class BehaviourFailed(Exception):
         self.observed = observed
         self.reason = reason
         self.evidence = evidence or {}
+
+
+class NotObservable(Exception):
+    """What this behaviour judges cannot be observed where the grader runs (e.g. O_NONBLOCK flags through
+    psutil, or sockets in another network namespace): the behaviour is "not graded here", never failed."""
+
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__(f"{what} cannot be observed here ({why})")
+        self.what = what
+        self.why = why

@@ -31,6 +31,8 @@ OPTIONS = {
     "grader_only": ("--grader-only", "comma-separated behaviour ids to grade (default: all)", None),
     "grader_course": ("--grader-course", "path to grader.yaml", None),
     "grader_run_as": ("--grader-run-as", "user the submission runs as when grading as root", None),
+    "grader_observe": ("--grader-observe", "how runs are observed: auto (/proc) or psutil (any platform; "
+                                           "fewer checks can be graded)", None),
 }
 
 
@@ -51,6 +53,7 @@ class Settings:
     only: frozenset[str]
     course: Path | None
     run_as: str | None
+    observe: str = "auto"
 
 
 def _resolve(config: pytest.Config, name: str) -> str | None:
@@ -75,6 +78,7 @@ def pytest_configure(config: pytest.Config) -> None:
         only=frozenset(x.strip() for x in only.split(",") if x.strip()) if only else frozenset(),
         course=Path(course) if course else None,
         run_as=_resolve(config, "grader_run_as"),
+        observe=_resolve(config, "grader_observe") or "auto",
     )
     config.stash[pool_key] = {}
     config.addinivalue_line("markers", "grader_points(n): points of a custom check in an assignment folder")
@@ -82,7 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str:
     s = config.stash[settings_key]
-    return f"grader: submission={s.submission} jobs={s.jobs} sandbox={s.sandbox or 'auto'}"
+    return f"grader: submission={s.submission} jobs={s.jobs} sandbox={s.sandbox or 'auto'} observe={s.observe}"
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -130,8 +134,8 @@ class BehaviourItem(pytest.Item):
         s = self.config.stash[settings_key]
         if s.submission is None:
             raise pytest.UsageError("--grader-submission DIR is required to grade an assignment spec")
-        return grade_behaviour(self.spec, self.behaviour, s.submission, self.course, choose_sandbox(s.sandbox),
-                               s.seed, run_as=s.run_as)
+        sandbox = choose_sandbox(s.sandbox, observe=s.observe)
+        return grade_behaviour(self.spec, self.behaviour, s.submission, self.course, sandbox, s.seed, run_as=s.run_as)
 
     def _future(self) -> Future:
         """With jobs > 1 the first item starts every behaviour of the session at once."""
@@ -255,8 +259,9 @@ def grader_context(request: pytest.FixtureRequest, submission_path: Path):
 
     s = request.config.stash[settings_key]
     spec = _spec_for(request)
+    sandbox = choose_sandbox(s.sandbox, observe=s.observe)
     ctx = Context(spec, Behaviour(id="custom", check="custom"), submission_path, load_course(s.course),
-                  choose_sandbox(s.sandbox), s.seed if s.seed is not None else int.from_bytes(os.urandom(4), "big"))
+                  sandbox, s.seed if s.seed is not None else int.from_bytes(os.urandom(4), "big"))
     yield ctx
     ctx.close()
 

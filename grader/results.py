@@ -9,7 +9,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Status = Literal["passed", "failed", "error"]
+# not_graded: what the behaviour judges cannot be observed where the grader ran (e.g. fd flags through
+# psutil): score 0 of max_score 0, so totals leave it out, and the summary says why. Never a failure.
+Status = Literal["passed", "failed", "error", "not_graded"]
 
 
 class Event(BaseModel):
@@ -67,4 +69,8 @@ class RunResult(BaseModel):
 
     @property
     def all_passed(self) -> bool:
-        return all(b.passed for b in self.behaviours)
+        return all(b.passed for b in self.behaviours if b.status != "not_graded")
+
+    @property
+    def not_graded(self) -> list[BehaviourResult]:
+        return [b for b in self.behaviours if b.status == "not_graded"]

@@ -37,6 +37,7 @@ class RunOptions:
     session_timeout: float | None = None
     run_as: str | None = None  # user name the submission runs as (when the grader runs as root)
     require_isolation: str | None = None  # "A"/"B"/"C": refuse (UsageError) when the tier would be worse
+    observe: str = "auto"  # how runs are observed: auto (/proc) or psutil (grader.sandbox.observe)
     # batch runs: the session gets its own process group (the terminal's Ctrl-C reaches only the batch,
     # which decides what to keep) and ends itself when the process that started it dies (batch/tether.py)
     detached: bool = False
@@ -56,6 +57,8 @@ def pytest_argv(spec: Spec, submission: Path, results: Path, course: Course, opt
         argv += ["--grader-course", str(course.root / "grader.yaml")]
     if opts.sandbox:  # the tier chosen once by the caller: the session neither probes nor announces again
         argv += ["--grader-sandbox", opts.sandbox]
+    if opts.observe != "auto":
+        argv += ["--grader-observe", opts.observe]
     if opts.seed is not None:
         argv += ["--grader-seed", str(opts.seed)]
     if opts.only:
@@ -80,14 +83,12 @@ def grade(spec: Spec, submission: Path, course: Course, opts: RunOptions = RunOp
     from grader.sandbox import choose_sandbox, require_tier
 
     if opts.require_isolation:
-        sandbox = require_tier(opts.require_isolation, opts.sandbox)
+        sandbox = require_tier(opts.require_isolation, opts.sandbox, observe=opts.observe)
     else:
-        sandbox = choose_sandbox(opts.sandbox)
+        sandbox = choose_sandbox(opts.sandbox, observe=opts.observe)
     opts = replace(opts, sandbox=sandbox.name)
-    if sandbox.shares_host_port and spec.kind == "server":
-        from grader.sandbox.local import require_free
-
-        require_free((spec.address.host, spec.address.port))  # say so now, not once per behaviour
+    if spec.kind == "server":
+        sandbox.require_free((spec.address.host, spec.address.port))  # say so now, not once per behaviour
     with tempfile.TemporaryDirectory(prefix="grader-session-") as tmp:
         results = Path(tmp) / "results.jsonl"
         results.touch()

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from grader.checks import BehaviourFailed, Params, check
 from grader.context import Context
-from grader.sandbox.procfs import owned_sockets
+from grader.failure import NotObservable
 
 
 def upper(data: bytes) -> bytes:
@@ -123,28 +123,22 @@ class LeakParams(Params):
 
 
 def _fd_count(ctx: Context) -> int:
-    total = 0
-    for proc in ctx.server.processes():
-        try:
-            total += proc.num_fds()
-        except Exception:  # noqa: BLE001 - a process may vanish between listing and reading
-            continue
-    return total
+    n = ctx.snapshot().fd_count()
+    if n is None:
+        raise NotObservable("the server's open file descriptors", f"not visible to the {ctx.server.observer.name} "
+                                                                  f"observer")
+    return n
 
 
 def _threads(ctx: Context) -> int:
-    total = 0
-    for proc in ctx.server.processes():
-        try:
-            total += proc.num_threads()
-        except Exception:  # noqa: BLE001
-            continue
-    return total
+    return ctx.snapshot().threads()
 
 
 def _close_wait(ctx: Context) -> int:
-    pids = [p.pid for p in ctx.server.processes()]
-    return sum(1 for _pid, _fd, s in owned_sockets(pids) if s.state == "CLOSE_WAIT")
+    snap = ctx.snapshot()
+    if snap.sockets is None:
+        raise NotObservable("the server's socket states", f"not visible to the {ctx.server.observer.name} observer")
+    return len(snap.in_state("CLOSE_WAIT"))
 
 
 @check("no_leaks", LeakParams)

@@ -26,13 +26,8 @@ def single_thread(ctx: Context, p: ThreadParams) -> None:
 
     def observe(when: str) -> None:
         nonlocal worst_threads, worst_procs
-        procs = ctx.server.processes()
-        threads = 0
-        for proc in procs:
-            try:
-                threads = max(threads, proc.num_threads())
-            except Exception:  # noqa: BLE001 - vanished
-                continue
+        snap = ctx.snapshot()
+        procs, threads = snap.processes, snap.max_threads()
         worst_threads, worst_procs = max(worst_threads, threads), max(worst_procs, len(procs))
         ctx.log(f"{when}: {len(procs)} process(es), at most {threads} thread(s) in one")
 
@@ -67,7 +62,7 @@ class NonblockingParams(Params):
 def nonblocking_sockets(ctx: Context, p: NonblockingParams) -> None:
     """The listening socket and every accepted connection are in nonblocking mode (O_NONBLOCK, from /proc)."""
     from grader.checks.static import Imports, matches, parse
-    from grader.sandbox.procfs import is_nonblocking, owned_sockets
+    from grader.failure import NotObservable
 
     tree = parse(ctx)
     for mod, line in Imports(tree).modules:
@@ -81,13 +76,17 @@ def nonblocking_sockets(ctx: Context, p: NonblockingParams) -> None:
         ctx.client(f"silent{i + 1}")
     time.sleep(p.settle)
     ctx.require_alive("with silent clients connected")
-    socks = owned_sockets([proc.pid for proc in ctx.server.processes()])
+    snap = ctx.snapshot()
+    if snap.sockets is None or (snap.sockets and all(snap.nonblocking(s.pid, s.fd) is None for s in snap.sockets)):
+        raise NotObservable("the O_NONBLOCK flag of the server's sockets",
+                            f"not visible to the {ctx.server.observer.name} observer")
     blocking = []
     accepted = 0
-    for pid, fd, s in socks:
+    for s in snap.sockets:
+        fd = s.fd
         kind = "listening socket" if s.state == "LISTEN" else "accepted connection"
         accepted += kind == "accepted connection"
-        mode = is_nonblocking(pid, fd)
+        mode = snap.nonblocking(s.pid, fd)
         ctx.log(f"fd {fd}: {kind} {s.local[0]}:{s.local[1]}"
                 + ("" if s.state == "LISTEN" else f" <- {s.remote[0]}:{s.remote[1]}")
                 + f", {'nonblocking' if mode else 'blocking'}")

@@ -36,6 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--require-isolation", metavar="TIER", choices=["A", "B", "C"], type=str.upper,
                    help="refuse to grade (exit 2) unless the isolation tier is at least TIER: A (root, "
                         "bubblewrap, cgroups: for official grades), B (namespaces), C (plain processes)")
+    p.add_argument("--observe", choices=["auto", "procfs", "psutil"], default="auto",
+                   help="how runs are observed: /proc (default) or psutil (macOS/Windows; which checks it cannot "
+                        "observe are reported as not graded; see docs/sandbox.md)")
     p.add_argument("--run-as", metavar="USER", help="run the submission as this unprivileged user (when the "
                                                      "grader runs as root, e.g. on Gradescope)")
     p.add_argument("--results", metavar="FILE", type=Path, help="also write Gradescope's results.json here")
@@ -77,16 +80,17 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown behaviour(s) {', '.join(unknown)} for {spec.name} "
                          f"(known: {', '.join(b.id for b in spec.behaviours)})")
     sandbox = None if args.sandbox == "auto" else args.sandbox
+    observe = "auto" if args.observe == "procfs" else args.observe
     jobs = args.jobs
     if args.require_isolation:
         from grader.sandbox import require_tier
 
-        require_tier(args.require_isolation, sandbox)  # exit 2 before anything runs
-    if jobs == 0 and choose_sandbox(sandbox).shares_host_port:
+        require_tier(args.require_isolation, sandbox, observe=observe)  # exit 2 before anything runs
+    if jobs == 0 and choose_sandbox(sandbox, observe=observe).shares_host_port:
         jobs = 1  # one port, one server at a time
     result = grade(spec, path, course, RunOptions(jobs=jobs, sandbox=sandbox, seed=args.seed, only=only,
                                                    junitxml=args.junitxml, verbose=args.verbose,
-                                                   run_as=args.run_as,
+                                                   run_as=args.run_as, observe=observe,
                                                    require_isolation=args.require_isolation))
     if args.results:
         args.results.parent.mkdir(parents=True, exist_ok=True)

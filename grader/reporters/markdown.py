@@ -15,7 +15,7 @@ from grader.results import BehaviourResult, RunResult
 
 TRANSCRIPT_LINES = 40
 STDERR_LINES = 15
-MARK = {"passed": "✅ pass", "failed": "❌ FAIL", "error": "⚠️ ERROR"}
+MARK = {"passed": "✅ pass", "failed": "❌ FAIL", "error": "⚠️ ERROR", "not_graded": "➖ not graded"}
 _SPECIAL = re.compile(r"[\\`*\[\]<>|#!~&]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 
 

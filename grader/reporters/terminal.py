@@ -6,7 +6,7 @@ import textwrap
 
 from grader.results import BehaviourResult, RunResult
 
-MARK = {"passed": "PASS", "failed": "FAIL", "error": "ERROR"}
+MARK = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "not_graded": "SKIP"}
 
 
 def _indent(text: str, prefix: str = "    ") -> str:

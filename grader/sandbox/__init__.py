@@ -1,9 +1,10 @@
 """The one boundary to the outside world: start a submission, reach and observe it, tear it down.
 
-    sandbox = choose_sandbox()              # probes the machine once
+    sandbox = choose_sandbox()              # the best tier that passed its proof (probe.py), once
     run = sandbox.start(Launch(...))        # a Run: the submission's process tree
     sock = run.socket()                     # a client socket inside the run's network namespace
-    run.processes(); run.stdout; run.stderr # observations from outside
+    run.snapshot()                          # plain data: processes, threads, fds, sockets, CPU (observe.py)
+    run.stdout; run.stderr; run.limit_hits()
     report = run.stop()                     # kills the whole tree, says whether anything survived
 
 Tiers, best first (see docs/sandbox.md for what each guarantees):
@@ -17,13 +18,14 @@ Tiers, best first (see docs/sandbox.md for what each guarantees):
     C/plain   no namespaces (macOS, locked-down Linux): a process on the real port, one run at a time
                                                                                       (grader/sandbox/local.py)
 
-Every result records the tier it was graded in; `require_tier("A")` refuses to grade below A.
+Tiers are types (tier.py) with declared capabilities (`shares_host_port`, `isolates_filesystem`,
+`per_run_uid`, `cgroup_limits`, `own_network`); callers read those, never a name. Every result records the
+tier it was graded in; `require_tier("A")` refuses to grade below A.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import threading
 import time
@@ -32,12 +34,11 @@ from pathlib import Path
 from typing import Protocol
 
 from grader.errors import UsageError
+from grader.sandbox.observe import Snapshot
 from grader.sandbox.output import CappedOutput
 from grader.sandbox.run import Run, Teardown
 
 LEVELS = ("A", "B", "C")  # best first
-ORDER = ("bwrap", "netns", "userns", "plain")  # the order choose_sandbox() tries them in
-LEVEL_OF = {"bwrap": "A", "netns": "B", "userns": "B", "plain": "C"}
 
 
 @dataclass(frozen=True)
@@ -68,110 +69,118 @@ class Launch:
 
 
 class Sandbox(Protocol):
+    """What callers see of a tier (grader.sandbox.tier.Tier): capabilities to read, never a name to compare."""
+
     name: str  # bwrap / netns / userns / plain
     level: str  # A / B / C
     tier: str  # "bwrap (tier A)": what results record
     description: str
     fallback_reason: str | None  # why a better tier was not used ('' / None when this is the best)
-    # Capabilities callers read (never the tier's name): a tier whose servers share the host's ports can
-    # run one server at a time only.
-    shares_host_port: bool
+    shares_host_port: bool  # servers share the host's ports: one server at a time
+    isolates_filesystem: bool
+    per_run_uid: bool
+    cgroup_limits: bool
+    own_network: bool
 
     def start(self, launch: Launch) -> Run: ...
 
-
-def tier_label(name: str) -> str:
-    return f"{name} (tier {LEVEL_OF[name]})"
+    def require_free(self, address: tuple[str, int]) -> None: ...
 
 
-def _problem(name: str, quick: bool = False) -> str | None:
-    """None if tier `name` works here, else why not. `quick` skips the trial run."""
-    if name == "bwrap":
-        from grader.sandbox.bwrap import bwrap_problem
-
-        return bwrap_problem(quick=quick)
-    if name == "netns":
-        from grader.sandbox.local import netns_problem
-
-        return netns_problem(quick=quick)
-    if name == "userns":
-        from grader.sandbox.userns import userns_problem
-
-        return userns_problem(quick=quick)
-    return None
+def is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def _make(name: str, fallback_reason: str | None = None) -> Sandbox:
-    if name == "bwrap":
-        from grader.sandbox.bwrap import BwrapSandbox
+# The registry, best first: choose_sandbox() tries them in this order. Imported here, after the names the
+# tier modules import from this package.
+from grader.sandbox.bwrap import BwrapSandbox  # noqa: E402
+from grader.sandbox.local import NetnsSandbox, PlainSandbox  # noqa: E402
+from grader.sandbox.tier import OBSERVE_MODES, Tier  # noqa: E402
+from grader.sandbox.userns import UsernsSandbox  # noqa: E402
 
-        return BwrapSandbox(fallback_reason)
-    if name == "netns":
-        from grader.sandbox.local import NetnsSandbox
-
-        return NetnsSandbox(fallback_reason)
-    if name == "userns":
-        from grader.sandbox.userns import UsernsSandbox
-
-        return UsernsSandbox(fallback_reason)
-    from grader.sandbox.local import PlainSandbox
-
-    return PlainSandbox(fallback_reason)
-
+TIERS: tuple[type[Tier], ...] = (BwrapSandbox, NetnsSandbox, UsernsSandbox, PlainSandbox)
+_BY_NAME = {t.name: t for t in TIERS}
 
 _lock = threading.Lock()
-_chosen: Sandbox | None = None
-_forced: dict[str, Sandbox] = {}
+_chosen: dict[str, Tier] = {}  # observe mode -> the tier chosen for it
+_forced: dict[tuple[str, str], Tier] = {}
 _announced = False
-_problems: dict[str, str] = {}  # tier name -> why it is not available (filled by the auto choice)
+_problems: dict[str, str] = {}  # "bwrap (tier A)" -> why it is not used here (filled by the auto choice)
 
 
-def choose_sandbox(force: str | None = None, *, announce: bool = True) -> Sandbox:
-    """The best tier this machine allows, probed once per process (or `force`: a tier name such as
-    'bwrap', 'netns', 'userns', 'plain', or a label such as 'bwrap (tier A)').
+def _label(cls: type[Tier]) -> str:
+    return f"{cls.name} (tier {cls.level})"
 
-    When the best tier is below A, says so once on stderr, with the reason and the fix."""
-    global _chosen, _announced
+
+def choose_sandbox(force: str | None = None, *, announce: bool = True, observe: str = "auto",
+                   prove: bool = True) -> Tier:
+    """The best tier this machine allows, chosen once per process (or `force`: a tier name such as 'bwrap',
+    'netns', 'userns', 'plain', or a label such as 'bwrap (tier A)').
+
+    A tier is chosen only after a trusted server started in it was observed and reached (probe.py); a tier
+    that fails is skipped with the reason. When the choice is below A, says so once on stderr, with the
+    reasons and the fix. `prove=False` (a grading session handed the tier its parent chose) skips the probe."""
+    global _announced
+    if observe not in OBSERVE_MODES:
+        raise UsageError(f"unknown observation backend {observe!r} (known: {', '.join(OBSERVE_MODES)})")
+    from grader.sandbox.probe import prove as prove_tier
+
     if force and force != "auto":
-        name = force.split()[0]
-        if name not in LEVEL_OF:
-            raise UsageError(f"unknown isolation tier {force!r} (known: {', '.join(ORDER)})")
+        cls = _BY_NAME.get(force.split()[0])
+        if cls is None:
+            raise UsageError(f"unknown isolation tier {force!r} (known: {', '.join(_BY_NAME)})")
         with _lock:
-            if name not in _forced:
-                why = _problem(name, quick=True)
+            if (cls.name, observe) not in _forced:
+                why = cls.problem(quick=True)
                 if why:
-                    raise UsageError(f"the {tier_label(name)} isolation tier is not available here: {why}")
-                _forced[name] = _make(name)
-            return _forced[name]
+                    raise UsageError(f"the {_label(cls)} isolation tier is not available here: {why}")
+                _forced[cls.name, observe] = cls(observe=observe)
+            return _forced[cls.name, observe]
     with _lock:
-        if _chosen is None:
-            for name in ORDER:
-                why = _problem(name)
+        if observe not in _chosen:
+            for cls in TIERS:
+                why = cls.problem(quick=not prove)
                 if why is None:
-                    _chosen = _make(name, f"not tier A: {_problems['bwrap']}" if _problems else None)
-                    break
-                _problems[name] = why
-            assert _chosen is not None  # plain always works
-        if announce and not _announced and _chosen.level != "A":
+                    candidate = cls(_fallback_reason(), observe=observe)
+                    why = prove_tier(candidate) if prove else None
+                    if why is None:
+                        _chosen[observe] = candidate
+                        break
+                _problems[_label(cls)] = why
+            else:  # even the plain tier failed its proof: grade in it anyway, and say why it may be wrong
+                _chosen[observe] = PlainSandbox(_fallback_reason(), observe=observe)
+        chosen = _chosen[observe]
+        if announce and not _announced and chosen.level != "A":
             _announced = True
-            others = "; ".join(f"{tier_label(n)}: {w}" for n, w in _problems.items() if n != "bwrap")
-            print(f"grader: isolation {_chosen.tier}: {_chosen.description}.\n"
-                  f"grader: not tier A because {_problems.get('bwrap', '?')}"
-                  + (f" ({others})" if others else "") + f". {FIX_HINT}", file=sys.stderr, flush=True)
-        return _chosen
+            print(f"grader: isolation {chosen.tier}: {chosen.description}.\n"
+                  f"grader: not tier A because {(chosen.fallback_reason or '?').removeprefix('not tier A: ')}. "
+                  f"{FIX_HINT}",
+                  file=sys.stderr, flush=True)
+        return chosen
+
+
+def _fallback_reason() -> str | None:
+    if not _problems:
+        return None
+    return "not tier A: " + "; ".join(f"{label}: {why}" for label, why in _problems.items())
+
+
+def probe_report() -> dict[str, str]:
+    """Tier label -> why it was skipped, for the tiers the automatic choice tried and rejected."""
+    return dict(_problems)
 
 
 FIX_HINT = ("Tier A needs Linux, root and bubblewrap (`sudo apt-get install bubblewrap`, then run the grader "
             "with sudo); grades from lower tiers are advisory.")
 
 
-def require_tier(tier_letter: str, force: str | None = None) -> Sandbox:
+def require_tier(tier_letter: str, force: str | None = None, observe: str = "auto") -> Tier:
     """The sandbox to grade with, if it is at least tier `tier_letter` (A best); else a UsageError (exit 2)
     saying what this machine offers and how to get the required tier."""
     letter = (tier_letter or "").strip().upper()
     if letter not in LEVELS:
         raise UsageError(f"--require-isolation must be one of {', '.join(LEVELS)}, got {tier_letter!r}")
-    sandbox = choose_sandbox(force, announce=False)
+    sandbox = choose_sandbox(force, announce=False, observe=observe)
     if LEVELS.index(sandbox.level) > LEVELS.index(letter):
         if force and force != "auto":
             raise UsageError(f"isolation tier {letter} required, but --sandbox {sandbox.name} is {sandbox.tier}. "
@@ -182,12 +191,8 @@ def require_tier(tier_letter: str, force: str | None = None) -> Sandbox:
     return sandbox
 
 
-def is_root() -> bool:
-    return hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-__all__ = ["CappedOutput", "Launch", "Limits", "Run", "Sandbox", "Teardown", "choose_sandbox", "require_tier",
-           "socket", "tier_label", "with_deadline"]
+__all__ = ["TIERS", "CappedOutput", "Launch", "Limits", "Run", "Sandbox", "Snapshot", "Teardown", "Tier",
+           "choose_sandbox", "probe_report", "require_tier", "with_deadline"]
 
 
 class DeadlineSandbox:

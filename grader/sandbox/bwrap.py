@@ -26,7 +26,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -38,8 +37,8 @@ from grader.sandbox.local import (
     prepare_scratch,
     python_paths,
     submission_env,
-    unprivileged,
 )
+from grader.sandbox.tier import Held, Tier
 
 SUBMISSION_DIR = "/submission"
 SITE_DIR = "/opt/grader/site"
@@ -63,62 +62,43 @@ def bwrap_problem(quick: bool = False) -> str | None:
     if not layout.limits:
         return (f"cgroup controllers pids/memory/cpu cannot be used here ({layout.kind}); "
                 f"enable them for the grader's cgroup")
-    if quick:
-        return None
-    return _trial_run()
-
-
-def _trial_run() -> str | None:
-    """Start one real sandbox: proves bwrap may create user namespaces here and sees Python and gevent."""
-    with tempfile.TemporaryDirectory(prefix="grader-probe-") as tmp:
-        Path(tmp, "probe.py").write_text("import socket, select\ntry:\n    import gevent\nexcept ImportError:\n"
-                                         "    pass\nprint('sandbox-ok')\n")
-        try:
-            run = BwrapSandbox().start(Launch(Path(tmp), "probe.py", limits=Limits(wall_seconds=20)))
-        except Exception as exc:  # noqa: BLE001 - any failure means: not this tier
-            return f"starting a sandbox failed: {exc}"
-        try:
-            run.popen.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            pass
-        run.stop()
-        if "sandbox-ok" in run.stdout.text():
-            return None
-        err = run.stderr.text().strip().splitlines()
-        return "a trial sandbox failed: " + (err[-1] if err else f"exit code {run.exit_code}")
+    return None  # whether it really works is proven by a trial run (probe.py)
 
 
 class BwrapRun(NamespacedRun):
-    tier = "bwrap (tier A)"
+    pass
 
 
-class BwrapSandbox:
-    name, level, tier = "bwrap", "A", "bwrap (tier A)"
-    shares_host_port = False
+class BwrapSandbox(Tier):
+    name, level = "bwrap", "A"
+    isolates_filesystem = per_run_uid = cgroup_limits = True
 
-    def __init__(self, fallback_reason: str | None = None) -> None:
-        self.fallback_reason = fallback_reason
+    def __init__(self, fallback_reason: str | None = None, observe: str = "auto") -> None:
+        super().__init__(fallback_reason, observe)
         self._bwrap = shutil.which("bwrap") or "bwrap"
         self._setpriv = shutil.which("setpriv") or "setpriv"
         layout = cgroup_layout()
         self.description = (f"bubblewrap, own uid and namespaces per run, read-only minimal filesystem, "
                             f"cgroup limits ({layout.kind if layout else '?'})")
 
-    def start(self, launch: Launch) -> BwrapRun:
-        from grader.sandbox import slots
+    @classmethod
+    def problem(cls, quick: bool = False) -> str | None:
+        return bwrap_problem(quick)
+
+    def _spawn(self, launch: Launch, held: Held) -> BwrapRun:
         from grader.sandbox.cgroup import RunCgroup
 
         lim = launch.limits
         layout = cgroup_layout()
-        assert layout is not None
-        assert layout.v2 is not None
-        slot = slots.acquire() if unprivileged(launch.run_as) is None else None
-        uid, gid = (slot.uid, slot.gid) if slot is not None else launch.run_as  # type: ignore[misc]
-        cg = None
+        if layout is None or layout.v2 is None:
+            raise OSError("no usable cgroup for tier A")
+        uid, gid = held.slot_uid(launch, needed=True)  # type: ignore[misc]
         fds: list[int] = []
         try:
             scratch = prepare_scratch(launch, readable=True)
+            held.add(lambda: shutil.rmtree(scratch, ignore_errors=True))
             cg = RunCgroup.create(layout, memory_bytes=lim.memory_bytes, processes=lim.processes, cpus=lim.cpus)
+            held.add(cg.remove)
             sites = [f"{SITE_DIR}{i}" for i in range(len(launch.pythonpath))]
             data = {"/etc/passwd": f"student:x:{uid}:{gid}:student:/tmp:/bin/sh\n",
                     "/etc/group": f"student:x:{gid}:\n",
@@ -143,16 +123,10 @@ class BwrapSandbox:
             popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=submission_env(launch, sites), pass_fds=fds,
                                      start_new_session=True)
-        except BaseException:
-            if cg is not None:
-                cg.remove()
-            if slot is not None:
-                slot.release()
-            raise
         finally:
             for fd in fds:
                 os.close(fd)
-        return BwrapRun(popen, scratch, lim, t0, cgroup=cg, slot=slot)
+        return BwrapRun(popen, scratch, lim, t0, cgroup=cg)
 
 
 def _data_fd(data: bytes) -> int:

@@ -336,7 +336,14 @@ def main():
     try:
         join_cgroups(opts.cgroup_procs)
         if opts.expose:
-            expose(opts.expose)
+            try:
+                expose(opts.expose)
+            except PermissionError as exc:
+                blocked = sorted({a for a in map(_blocked_ancestor, opts.expose) if a})
+                raise OSError(exc.errno, f"{', '.join(blocked)} (where the interpreter or the submission lives) "
+                                         f"is closed to other users, and opening it for the run needs "
+                                         f"CAP_SYS_ADMIN ({exc.strerror}): install Python where every user can "
+                                         f"read it (a container's /usr/bin/python3 is)") from None
         if opts.userns:
             if opts.uid is not None:  # started by root: become the unprivileged uid first, then unshare
                 drop_privileges(opts.uid, opts.gid)

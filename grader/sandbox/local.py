@@ -33,6 +33,7 @@ import psutil
 from grader.errors import UsageError
 from grader.sandbox import Launch, is_root
 from grader.sandbox.run import Run, kill_pids
+from grader.sandbox.tier import Held, Tier
 
 LAUNCHER = Path(__file__).with_name("launch.py")
 CLONE_NEWNET = 0x40000000
@@ -135,10 +136,11 @@ def launcher_argv(launch: Launch, scratch: Path, *modes: str, cgroup=None, uid: 
 class NetnsSockets:
     """A thread living in the run's network namespace that makes sockets on request (needs root)."""
 
-    def __init__(self, ns_path: str) -> None:
+    def __init__(self, ns_path: str, open_ns=None) -> None:
         self._requests: queue.Queue = queue.Queue()
         self._ready = threading.Event()
         self._error: OSError | None = None
+        self._open_ns = open_ns or (lambda path: os.open(path, os.O_RDONLY))
         self._thread = threading.Thread(target=self._serve, args=(ns_path,), daemon=True, name="netns")
         self._thread.start()
         self._ready.wait(5)
@@ -147,7 +149,7 @@ class NetnsSockets:
 
     def _serve(self, ns_path: str) -> None:
         try:
-            fd = os.open(ns_path, os.O_RDONLY)
+            fd = self._open_ns(ns_path)
             try:
                 if _libc.setns(fd, CLONE_NEWNET) != 0:
                     e = ctypes.get_errno()
@@ -184,10 +186,9 @@ class NetnsSockets:
 class NamespacedRun(Run):
     """launcher/bwrap -> init (pid 1 of the run's pid namespace) -> main, reached through setns()."""
 
-    def __init__(self, popen, scratch, limits, t0, cgroup=None, slot=None) -> None:
+    def __init__(self, popen, scratch, limits, t0, cgroup=None) -> None:
         super().__init__(popen, scratch, limits, t0)
         self.cgroup = cgroup
-        self._slot = slot
         self._pidns: str | None = None
         self._sockets: NetnsSockets | None = None
         self._find_main()
@@ -195,24 +196,43 @@ class NamespacedRun(Run):
 
     def _on_found(self) -> None:
         try:
-            self._pidns = os.readlink(f"/proc/{self._init}/ns/pid")
             self._setup_sockets()
         except OSError:
-            pass  # it died already: socket() says so
+            pass  # it died already, or setns() is not allowed here: socket() says so
+        self._read_pidns(self.observer)
+
+    def _read_pidns(self, observer) -> None:
+        if self._pidns is None and self._init is not None:
+            try:  # needs ptrace access to init: root with CAP_SYS_PTRACE, or the observer as the run's uid
+                self._pidns = observer.readlink(f"/proc/{self._init}/ns/pid")
+            except OSError:
+                pass
 
     def _setup_sockets(self) -> None:
-        self._sockets = NetnsSockets(f"/proc/{self._init}/ns/net")
+        self._sockets = NetnsSockets(f"/proc/{self._init}/ns/net", self._open_ns)
+
+    def _open_ns(self, path: str) -> int:
+        try:
+            return os.open(path, os.O_RDONLY)
+        except PermissionError:  # root without CAP_SYS_PTRACE: the run's own uid may open it
+            return self.observer.open_fd(path)
 
     def socket(self, family: int = socket.AF_INET) -> socket.socket:
         if self._sockets is None:
             self._try_find()
+        if self._sockets is None and self._init is not None:
+            try:  # found before the tier attached its observer: try again with it
+                self._setup_sockets()
+            except OSError:
+                pass
         if self._sockets is None:
-            raise OSError(errno.ENETUNREACH, "the submission's network namespace is gone")
+            raise OSError(errno.ENETUNREACH, "the submission's network namespace is gone or cannot be entered")
         return self._sockets.socket(family)
 
     def _kill_without_cgroup(self) -> None:
         # SIGKILL of the namespace's init makes the kernel kill every process in the pid namespace; the
         # launcher then reaps init and exits by itself (stop() kills it if it does not).
+        self._read_pidns(self.observer)
         if self._init is not None:
             kill_pids([self._init])
         else:
@@ -221,83 +241,67 @@ class NamespacedRun(Run):
     def _leftovers_without_cgroup(self) -> list[int]:
         if self._pidns is None:
             return []
-        return pids_in_namespace(self._pidns)
+        try:
+            return self.observer.pids_in_pidns(self._pidns)
+        except Exception:  # noqa: BLE001 - an observer that died: fall back to what we can read here
+            from grader.sandbox import procfs
+
+            return procfs.pids_in_pidns(self._pidns, os.getpid())
 
     def _on_stopped(self) -> None:
         if self._sockets:
             self._sockets.close()
-        if self._slot is not None:
-            self._slot.release()
-
-
-def pids_in_namespace(pidns: str) -> list[int]:
-    left = []
-    for p in psutil.pids():
-        try:
-            if os.readlink(f"/proc/{p}/ns/pid") == pidns and p != os.getpid():
-                if psutil.Process(p).status() != psutil.STATUS_ZOMBIE:
-                    left.append(p)
-        except (OSError, psutil.Error):
-            continue
-    return left
 
 
 class NetnsRun(NamespacedRun):
     tier = "netns (tier B)"
 
 
-class NetnsSandbox:
-    name, level, tier = "netns", "B", "netns (tier B)"
-    shares_host_port = False
+class NetnsSandbox(Tier):
+    name, level = "netns", "B"
+    per_run_uid = True
 
-    def __init__(self, fallback_reason: str | None = None) -> None:
-        self.fallback_reason = fallback_reason
+    def __init__(self, fallback_reason: str | None = None, observe: str = "auto") -> None:
+        super().__init__(fallback_reason, observe)
         layout = cgroup_layout()
         self._layout = layout if layout is not None and layout.v2 is not None else None
+        self.cgroup_limits = bool(self._layout and self._layout.limits)
         limits = f"cgroup limits ({self._layout.kind})" if self._layout and self._layout.limits else \
             "limits by rlimits and polling"
         self.description = (f"own network and pid namespace and uid per run, {limits}; "
                             f"the host filesystem is readable")
 
-    def start(self, launch: Launch) -> Run:
-        from grader.sandbox import slots
+    @classmethod
+    def problem(cls, quick: bool = False) -> str | None:
+        return netns_problem(quick)
+
+    def _spawn(self, launch: Launch, held: Held) -> Run:
         from grader.sandbox.cgroup import RunCgroup
 
         lim = launch.limits
-        slot = None
-        uid = launch.run_as
-        if uid is None:
-            slot = slots.acquire()
-            uid = (slot.uid, slot.gid)
+        uid = held.slot_uid(launch, needed=True)
+        scratch = prepare_scratch(launch, readable=True)
+        held.add(lambda: shutil.rmtree(scratch, ignore_errors=True))
         cg = None
-        try:
-            scratch = prepare_scratch(launch, readable=True)
-            if self._layout is not None:
-                cg = RunCgroup.create(self._layout, memory_bytes=lim.memory_bytes, processes=lim.processes,
-                                      cpus=lim.cpus)
-            t0 = time.monotonic()
-            popen = subprocess.Popen(launcher_argv(launch, scratch, "--netns", "--pidns", cgroup=cg, uid=uid),
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=submission_env(launch), start_new_session=True)
-        except BaseException:
-            if cg is not None:
-                cg.remove()
-            if slot is not None:
-                slot.release()
-            raise
-        return NetnsRun(popen, scratch, lim, t0, cgroup=cg, slot=slot)
+        if self._layout is not None:
+            cg = RunCgroup.create(self._layout, memory_bytes=lim.memory_bytes, processes=lim.processes,
+                                  cpus=lim.cpus)
+            held.add(cg.remove)
+        t0 = time.monotonic()
+        popen = subprocess.Popen(launcher_argv(launch, scratch, "--netns", "--pidns", cgroup=cg, uid=uid),
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 env=submission_env(launch), start_new_session=True)
+        return NetnsRun(popen, scratch, lim, t0, cgroup=cg)
 
 
 class PlainRun(Run):
     tier = "plain (tier C)"
     init_is_popen = True  # the launcher is the child subreaper
 
-    def __init__(self, popen, scratch, limits, t0, lock: object, marker: str, uid: int, slot=None) -> None:
+    def __init__(self, popen, scratch, limits, t0, marker: str, uid: int) -> None:
         super().__init__(popen, scratch, limits, t0)
-        self._lock = lock
         self._marker = marker
         self._uid = uid
-        self._slot = slot
         self._find_main()
         self._start_monitor()
 
@@ -344,52 +348,31 @@ class PlainRun(Run):
                 continue
         return left
 
-    def _on_stopped(self) -> None:
-        if self._lock is not None:
-            self._lock.close()  # releases the flock
-        if self._slot is not None:
-            self._slot.release()
 
-
-class PlainSandbox:
-    name, level, tier = "plain", "C", "plain (tier C)"
+class PlainSandbox(Tier):
+    name, level = "plain", "C"
     shares_host_port = True  # one real port: one server at a time
+    own_network = False
+    per_run_uid = is_root()  # never run a submission as root, not even in this tier
 
-    def __init__(self, fallback_reason: str | None = None) -> None:
-        self.fallback_reason = fallback_reason
+    def __init__(self, fallback_reason: str | None = None, observe: str = "auto") -> None:
+        super().__init__(fallback_reason, observe)
         self.description = "plain process on the real port, one run at a time, limits by polling"
 
-    def start(self, launch: Launch) -> Run:
-        lock = None
+    def _spawn(self, launch: Launch, held: Held) -> Run:
         if launch.address:
             lock = _port_lock(launch.address)
-            try:
-                require_free(launch.address)
-            except BaseException:
-                lock.close()
-                raise
-        slot = None
-        uid = launch.run_as
-        try:
-            if uid is None and is_root():  # never run a submission as root, not even in this tier
-                from grader.sandbox import slots
-
-                slot = slots.acquire()
-                uid = (slot.uid, slot.gid)
-            scratch = prepare_scratch(launch, readable=uid is not None)
-            env = submission_env(launch)
-            t0 = time.monotonic()
-            popen = subprocess.Popen(launcher_argv(launch, scratch, "--subreaper", uid=uid),
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=env, start_new_session=True)
-        except BaseException:
-            if lock is not None:
-                lock.close()
-            if slot is not None:
-                slot.release()
-            raise
-        return PlainRun(popen, scratch, launch.limits, t0, lock, env["GRADER_RUN"],
-                        uid[0] if uid else os.getuid(), slot)
+            held.add(lock.close)  # releases the flock
+            require_free(launch.address)
+        uid = held.slot_uid(launch, needed=is_root())
+        scratch = prepare_scratch(launch, readable=uid is not None)
+        held.add(lambda: shutil.rmtree(scratch, ignore_errors=True))
+        env = submission_env(launch)
+        t0 = time.monotonic()
+        popen = subprocess.Popen(launcher_argv(launch, scratch, "--subreaper", uid=uid),
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 env=env, start_new_session=True)
+        return PlainRun(popen, scratch, launch.limits, t0, env["GRADER_RUN"], uid[0] if uid else os.getuid())
 
 
 def _port_lock(address: tuple[str, int]):

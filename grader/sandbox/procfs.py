@@ -1,4 +1,5 @@
-"""Observations of a submission's processes from the outside, through /proc.
+"""Observations of a submission's processes from the outside, through /proc (stdlib only: it also runs as
+the observer process, see observe.py).
 
 psutil covers CPU times, threads and fds across namespaces, but its `net_connections()` reads the caller's
 network namespace (psutil #1611); so socket states come from `/proc/PID/net/tcp{,6}` (the *process's*
@@ -29,7 +30,6 @@ _SYSCALLS = {
                 115: "clock_nanosleep", 202: "accept", 206: "sendto", 207: "recvfrom", 212: "recvmsg",
                 22: "epoll_pwait", 242: "accept4", 260: "wait4", 441: "epoll_pwait2"},
 }
-FD_SYSCALLS = {"read", "write", "recvfrom", "recvmsg", "sendto", "accept", "accept4"}
 
 
 @dataclass(frozen=True)
@@ -67,37 +67,6 @@ def tcp_sockets(pid: int) -> list[TcpSocket]:
     return out
 
 
-def socket_fds(pid: int) -> dict[int, int]:
-    """fd -> socket inode for the sockets `pid` holds open."""
-    fds: dict[int, int] = {}
-    try:
-        names = os.listdir(f"/proc/{pid}/fd")
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return fds
-    for n in names:
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{n}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            fds[int(n)] = int(target[8:-1])
-    return fds
-
-
-def owned_sockets(pids: list[int]) -> list[tuple[int, int, TcpSocket]]:
-    """(pid, fd, socket) for each TCP socket held by one of `pids`."""
-    out = []
-    for pid in pids:
-        fds = socket_fds(pid)
-        if not fds:
-            continue
-        by_inode = {s.inode: s for s in tcp_sockets(pid)}
-        for fd, inode in fds.items():
-            if inode in by_inode:
-                out.append((pid, fd, by_inode[inode]))
-    return out
-
-
 def is_nonblocking(pid: int, fd: int) -> bool | None:
     try:
         with open(f"/proc/{pid}/fdinfo/{fd}") as fh:
@@ -125,33 +94,157 @@ def current_syscall(pid: int, tid: int | None = None) -> tuple[str, list[int]] |
     return name, args
 
 
-def describe_fd(pid: int, fd: int) -> str:
-    """`a connection socket (fd 4, 127.0.0.1:9000 <- 127.0.0.1:40112) in blocking mode`."""
-    inode = socket_fds(pid).get(fd)
-    mode = {True: "nonblocking mode", False: "blocking mode", None: "unknown mode"}[is_nonblocking(pid, fd)]
-    if inode is None:
-        return f"fd {fd} (not a socket) in {mode}"
-    for s in tcp_sockets(pid):
-        if s.inode == inode:
-            if s.state == "LISTEN":
-                return f"the listening socket (fd {fd}, {s.local[0]}:{s.local[1]}) in {mode}"
-            return (f"a connection socket (fd {fd}, {s.local[0]}:{s.local[1]} <- {s.remote[0]}:{s.remote[1]}, "
-                    f"{s.state}) in {mode}")
-    return f"a socket (fd {fd}) in {mode}"
+# --- one reading of a whole process tree, as plain data ------------------------------------------------------
+# This module needs nothing but the standard library: the same code runs in the grader's process (when it
+# may read every /proc/PID) and as an observer process under the run's own uid (root without
+# CAP_SYS_PTRACE, a container: a same-uid reader needs no capability while the target is dumpable).
+
+def _ticks() -> int:
+    try:
+        return os.sysconf("SC_CLK_TCK")
+    except (ValueError, OSError):
+        return 100
 
 
-def where_stuck(pid: int) -> str | None:
-    """A sentence on what the process's main thread is blocked in, from /proc/PID/syscall and fdinfo."""
-    sc = current_syscall(pid)
-    if sc is None:
+def _stat(pid: int) -> tuple[str, float] | None:
+    """(state letter, user+system CPU seconds) from /proc/PID/stat, which needs no ptrace access."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            text = fh.read()
+    except OSError:
         return None
-    name, args = sc
-    if name in FD_SYSCALLS:
-        return f"blocked in {name}() on {describe_fd(pid, args[0])}"
-    if name in ("select", "pselect6", "poll", "ppoll", "epoll_wait", "epoll_pwait", "epoll_pwait2"):
-        return f"waiting in {name}() (an event loop waiting for readiness)"
-    if name in ("nanosleep", "clock_nanosleep"):
-        return f"sleeping in {name}()"
-    if name == "futex":
-        return "waiting on a lock or for another thread (futex)"
-    return f"in {name}()"
+    rest = text[text.rfind(")") + 2:].split()
+    return rest[0], (int(rest[11]) + int(rest[12])) / _ticks()
+
+
+def _sched(pid: int) -> tuple[float, float, int]:
+    """(seconds on a CPU, seconds runnable and waiting for one, threads), summed over the threads."""
+    run = wait = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0, 0.0, 0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as fh:
+                f = fh.read().split()
+            run, wait = run + int(f[0]), wait + int(f[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return run / 1e9, wait / 1e9, len(tids)
+
+
+def _fds(pid: int) -> list[dict] | None:
+    """Each open fd with its socket inode and O_NONBLOCK bit; None when this reader may not look."""
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+        if names:  # listing needs only DAC; the links need ptrace access: prove we have it
+            os.readlink(f"/proc/{pid}/fd/{names[0]}")
+    except FileNotFoundError:
+        return []
+    except OSError:
+        return None
+    out = []
+    for n in names:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{n}")
+        except OSError:
+            continue
+        inode = int(target[8:-1]) if target.startswith("socket:[") else None
+        out.append({"fd": int(n), "inode": inode, "nonblocking": is_nonblocking(pid, int(n))})
+    return out
+
+
+def snapshot(pids: list[int]) -> dict:
+    """Everything the checks observe about `pids`, JSON-safe: per process its state, CPU, runnable time,
+    threads, fds (None: not readable here) and the syscall its main thread waits in; and the TCP sockets the
+    processes hold, with their states (matched by inode in each process's own network namespace)."""
+    procs, socks = [], []
+    tables: dict[str, dict[int, TcpSocket]] = {}
+    for pid in pids:
+        st = _stat(pid)
+        if st is None or st[0] in ("Z", "X"):
+            continue
+        run, wait, threads = _sched(pid)
+        fds = _fds(pid)
+        sc = current_syscall(pid)
+        procs.append({"pid": pid, "state": st[0], "cpu": st[1], "run": run, "wait": wait, "threads": threads,
+                      "fds": fds, "syscall": [sc[0], sc[1]] if sc else None})
+        if not fds:
+            continue
+        try:
+            ns = os.readlink(f"/proc/{pid}/ns/net")
+        except OSError:
+            ns = f"pid:{pid}"
+        if ns not in tables:
+            tables[ns] = {s.inode: s for s in tcp_sockets(pid)}
+        for f in fds:
+            s = tables[ns].get(f["inode"]) if f["inode"] is not None else None
+            if s is not None:
+                socks.append({"pid": pid, "fd": f["fd"], "local": list(s.local), "remote": list(s.remote),
+                              "state": s.state})
+    return {"processes": procs, "sockets": socks}
+
+
+def pids_in_pidns(pidns: str, exclude: int) -> list[int]:
+    """Live pids whose pid namespace is `pidns` (a readlink of /proc/PID/ns/pid)."""
+    left = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == exclude:
+            continue
+        try:
+            if os.readlink(f"/proc/{name}/ns/pid") == pidns:
+                st = _stat(int(name))
+                if st is not None and st[0] not in ("Z", "X"):
+                    left.append(int(name))
+        except OSError:
+            continue
+    return left
+
+
+def serve(fd: int) -> None:
+    """The observer: answer JSON lines on a Unix stream socket until it closes. Started by the grader
+    as the run's uid, never by the submission; it refuses to be ptraced by same-uid processes (not dumpable),
+    so a submission cannot make it lie."""
+    import ctypes
+    import json
+
+    try:
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
+    except (OSError, AttributeError):
+        pass
+    sock = socket.socket(fileno=fd)
+    rfile, wfile = sock.makefile("rb"), sock.makefile("wb")
+    for req in rfile:  # one JSON request per line, one JSON reply per line
+        try:
+            msg = json.loads(req)
+            if msg["op"] == "open":  # the reply carries the fd; the grader reads it with recvmsg
+                try:
+                    fd = os.open(str(msg["path"]), os.O_RDONLY | os.O_CLOEXEC)
+                except OSError as exc:
+                    sock.sendall(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode() + b"\n")
+                    continue
+                socket.send_fds(sock, [b'{"ok": true}\n'], [fd])
+                os.close(fd)
+                continue
+            if msg["op"] == "snapshot":
+                reply = snapshot([int(p) for p in msg["pids"]])
+            elif msg["op"] == "pidns":
+                reply = {"pids": pids_in_pidns(str(msg["ns"]), os.getpid())}
+            elif msg["op"] == "readlink":
+                reply = {"target": os.readlink(str(msg["path"]))}
+            else:
+                reply = {"error": f"unknown op {msg['op']!r}"}
+        except Exception as exc:  # noqa: BLE001 - the grader reports it; the observer keeps serving
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        try:
+            wfile.write(json.dumps(reply).encode() + b"\n")
+            wfile.flush()
+        except OSError:
+            return
+
+
+if __name__ == "__main__":  # python -I -S - FD < this file
+    import sys
+
+    serve(int(sys.argv[1]))

@@ -24,11 +24,13 @@ from typing import TYPE_CHECKING
 
 import psutil
 
+from grader.sandbox.observe import EMPTY, Observer, Snapshot
 from grader.sandbox.output import CappedOutput
 
 if TYPE_CHECKING:
     from grader.sandbox import Limits
     from grader.sandbox.cgroup import RunCgroup
+    from grader.sandbox.tier import Held
 
 MiB = 1 << 20
 
@@ -70,6 +72,8 @@ class Run:
         self._out_total = 0
         self.cgroup: RunCgroup | None = None  # set by tiers that put the run in a cgroup
         self.memory_peak: int | None = None  # bytes, from the cgroup, once stopped
+        self.observer: Observer = Observer()  # set by the tier's start(): how snapshots are read
+        self.held: Held | None = None  # slot, port lock...: released when the run stops
         assert popen.stdout is not None
         assert popen.stderr is not None
         self.stdout = CappedOutput(popen.stdout, limits.output_cap_bytes, t0, on_data=self._on_output)
@@ -143,6 +147,13 @@ class Run:
                 return []
         return _main_first([p for p in procs if _not_zombie(p)], self._main)
 
+    def snapshot(self) -> Snapshot:
+        """The submission's processes, threads, fds, sockets, CPU and where it waits, as plain data; the
+        only way checks observe a run. After the run is gone: an empty snapshot."""
+        if self._stopped is not None:
+            return EMPTY
+        return self.observer.snapshot([p.pid for p in self.processes()])
+
     def alive(self) -> bool:
         return self.main_pid() is not None
 
@@ -152,6 +163,17 @@ class Run:
         if code is None:
             return None
         return 128 - code if code < 0 else code
+
+    def wait(self, timeout: float) -> int | None:
+        """Wait until the sandbox's own processes are gone and the output is drained; the exit code, or
+        None if it is still running after `timeout`."""
+        try:
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self.stdout.wait_closed(2.0)
+        self.stderr.wait_closed(2.0)
+        return self.exit_code
 
     def elapsed(self) -> float:
         return time.monotonic() - self.t0
@@ -326,6 +348,9 @@ class Run:
         shutil.rmtree(self.scratch, ignore_errors=True)
         self._stopped = Teardown(self.exit_code, survivors)
         self._on_stopped()
+        self.observer.close()
+        if self.held is not None:
+            self.held.release()
         return self._stopped
 
     def _on_stopped(self) -> None:

@@ -15,14 +15,23 @@ user's own (the threat model here is accidents, not malice: only tier A verdicts
 from __future__ import annotations
 
 import errno
+import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
 
-from grader.sandbox import Launch, is_root, slots
-from grader.sandbox.local import LAUNCHER, NamespacedRun, launcher_argv, prepare_scratch, submission_env
+from grader.sandbox import Launch, is_root
+from grader.sandbox.local import (
+    LAUNCHER,
+    NamespacedRun,
+    cgroup_layout,
+    launcher_argv,
+    prepare_scratch,
+    submission_env,
+)
+from grader.sandbox.tier import Held, Tier
 
 APPARMOR_HINT = ("unprivileged user namespaces are blocked here (Ubuntu >= 23.10 restricts them: "
                  "`sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`, or run the grader with sudo)")
@@ -71,12 +80,11 @@ class StubSockets:
 
 
 class UsernsRun(NamespacedRun):
-    tier = "userns (tier B)"
     kills_at_process_limit = False  # RLIMIT_NPROC (per user namespace) makes fork/thread creation fail
 
-    def __init__(self, popen, scratch, limits, t0, stub: socket.socket, slot=None) -> None:
+    def __init__(self, popen, scratch, limits, t0, stub: socket.socket, cgroup=None) -> None:
         self._stub = StubSockets(stub)
-        super().__init__(popen, scratch, limits, t0, slot=slot)
+        super().__init__(popen, scratch, limits, t0, cgroup=cgroup)
 
     def _setup_sockets(self) -> None:
         self._sockets = self._stub  # type: ignore[assignment]
@@ -86,36 +94,53 @@ class UsernsRun(NamespacedRun):
         super()._on_stopped()
 
 
-class UsernsSandbox:
-    name, level, tier = "userns", "B", "userns (tier B)"
-    shares_host_port = False
+class UsernsSandbox(Tier):
+    name, level = "userns", "B"
+    per_run_uid = is_root()  # never map root into the namespace: it would be root on the host
 
-    def __init__(self, fallback_reason: str | None = None) -> None:
-        self.fallback_reason = fallback_reason
-        self.description = ("own user, network and pid namespace per run (no root), limits by rlimits and "
-                            "polling; same uid as the grader, its files are readable")
+    def __init__(self, fallback_reason: str | None = None, observe: str = "auto") -> None:
+        super().__init__(fallback_reason, observe)
+        # As root (a container, where bwrap and netns cannot work) a cgroup per run where one can be made
+        layout = cgroup_layout() if is_root() else None
+        self._layout = layout if layout is not None and layout.v2 is not None and layout.limits else None
+        self.cgroup_limits = self._layout is not None
+        self.description = ("own user, network and pid namespace per run, "
+                            + (f"cgroup limits ({self._layout.kind}) where the cgroup file system is writable"
+                               if self._layout else "limits by rlimits and polling") + "; "
+                            + ("own uid per run" if is_root() else "same uid as the grader, its files are readable"))
 
-    def start(self, launch: Launch) -> UsernsRun:
-        slot = None
-        uid = launch.run_as
-        if uid is None and is_root():  # never map root into the namespace: it would be root on the host
-            slot = slots.acquire()
-            uid = (slot.uid, slot.gid)
+    @classmethod
+    def problem(cls, quick: bool = False) -> str | None:
+        return userns_problem(quick)
+
+    def _spawn(self, launch: Launch, held: Held) -> UsernsRun:
+        uid = held.slot_uid(launch, needed=is_root())
+        cg = None
+        if self._layout is not None:
+            from grader.sandbox.cgroup import RunCgroup
+
+            lim = launch.limits
+            try:
+                cg = RunCgroup.create(self._layout, memory_bytes=lim.memory_bytes, processes=lim.processes,
+                                      cpus=lim.cpus)
+                held.add(cg.remove)
+            except OSError:
+                cg = None  # a read-only cgroup file system (most containers): rlimits and polling, as without root
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             scratch = prepare_scratch(launch, readable=uid is not None)
-            argv = launcher_argv(launch, scratch, "--userns", uid=uid,
-                                 extra=["--stub-fd", str(theirs.fileno()), "--nproc", str(launch.limits.processes),
-                                        "--tmp-bytes", str(launch.limits.tmp_bytes)])
+            held.add(lambda: shutil.rmtree(scratch, ignore_errors=True))
+            argv = launcher_argv(launch, scratch, "--userns", uid=uid, cgroup=cg,
+                                 extra=["--stub-fd", str(theirs.fileno()), "--tmp-bytes", str(launch.limits.tmp_bytes),
+                                        # the cgroup's pids.max, where there is one, else RLIMIT_NPROC
+                                        *([] if cg else ["--nproc", str(launch.limits.processes)])])
             t0 = time.monotonic()
             popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=submission_env(launch),
                                      pass_fds=[theirs.fileno()], start_new_session=True)
         except BaseException:
             ours.close()
-            if slot is not None:
-                slot.release()
             raise
         finally:
             theirs.close()
-        return UsernsRun(popen, scratch, launch.limits, t0, ours, slot)
+        return UsernsRun(popen, scratch, launch.limits, t0, ours, cgroup=cg)

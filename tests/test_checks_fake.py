@@ -1,0 +1,295 @@
+"""Each network/process check's pass and fail paths and its wording, through the fake sandbox (tests/fakes.py):
+scripted snapshots, a Python function as the server, a fake clock for the checks' waits. Milliseconds each,
+no root. The corpus (tests/test_corpus.py) proves that real sandboxes answer the same observations."""
+
+from __future__ import annotations
+
+import pytest
+
+import grader.checks.network
+import grader.checks.process
+import grader.context
+import grader.diagnose
+from grader.engine import grade_behaviour
+from grader.spec import Behaviour
+from tests.conftest import COURSE, REPO, spec_of
+from tests.fakes import FakeClock, FakeSandbox, lowercase_echo, server_snapshot, silent, upper_echo
+
+SUBMISSION = REPO / "reference" / "select_server"
+
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The checks' sleeps and windows pass instantly; the clients' socket timeouts stay real."""
+    fake = FakeClock()
+    for module in (grader.checks.network, grader.checks.process, grader.context, grader.diagnose):
+        monkeypatch.setattr(module, "time", fake)
+    return fake
+
+
+def grade(check: str, sandbox: FakeSandbox, **params):
+    spec = spec_of("select_server")
+    behaviour = Behaviour(id=check, check=check, params=params, points=2)
+    spec = spec.model_copy(update={"behaviours": [behaviour]})
+    return grade_behaviour(spec, behaviour, SUBMISSION, COURSE, sandbox, seed=7)
+
+
+def text(result) -> str:
+    return " ".join([result.summary, result.expected, result.observed, result.diagnosis]).lower()
+
+
+# --- echo and concurrency ------------------------------------------------------------------------------------
+def test_echo_passes_an_upper_casing_server():
+    r = grade("echo", FakeSandbox(upper_echo))
+    assert (r.status, r.score) == ("passed", 2)
+
+
+def test_echo_fails_a_server_that_does_not_upper_case():
+    r = grade("echo", FakeSandbox(lowercase_echo))
+    assert r.status == "failed"
+    assert "upper-cased" in text(r)
+
+
+def test_echo_fails_a_silent_server_with_no_reply():
+    r = grade("echo", FakeSandbox(silent), reply_timeout=0.05, sizes=[5])
+    assert (r.status, r.reason) == ("failed", "no_reply")
+    assert "client1" in r.summary
+
+
+def test_concurrent_clients_passes_a_server_serving_everyone():
+    r = grade("concurrent_clients", FakeSandbox(upper_echo), active_clients=5, rounds=2)
+    assert r.status == "passed"
+
+
+def test_concurrent_clients_fails_a_silent_server():
+    r = grade("concurrent_clients", FakeSandbox(silent), active_clients=2, rounds=1, reply_timeout=0.05)
+    assert (r.status, r.reason) == ("failed", "no_reply")
+
+
+@pytest.mark.parametrize("check", ["graceful_disconnect", "abrupt_disconnect"])
+def test_disconnects_pass_a_correct_server(check):
+    assert grade(check, FakeSandbox(upper_echo)).status == "passed"
+
+
+@pytest.mark.parametrize("check", ["graceful_disconnect", "abrupt_disconnect"])
+def test_disconnects_fail_a_server_that_stops_answering(check):
+    r = grade(check, FakeSandbox(silent), reply_timeout=0.05)
+    assert (r.status, r.reason) == ("failed", "no_reply")
+
+
+def test_a_sandbox_that_can_no_longer_make_sockets_means_the_client_could_not_connect(monkeypatch):
+    from tests.fakes import FakeRun
+
+    def gone(self, family=0):
+        raise OSError(101, "the submission's network namespace is gone")
+
+    monkeypatch.setattr(FakeRun, "socket", gone)
+    r = grade("echo", FakeSandbox(upper_echo))
+    assert r.status == "failed"
+    assert r.summary == "client1 could not connect"
+    assert "network namespace is gone" in r.observed
+
+
+# --- readiness ----------------------------------------------------------------------------------------------
+def test_a_server_that_never_listens_fails_with_never_listened():
+    sandbox = FakeSandbox(observe=lambda run: server_snapshot().__class__(server_snapshot().processes, ()))
+    r = grade("echo", sandbox)
+    assert (r.status, r.reason) == ("failed", "never_listened")
+    assert "no listening socket on 127.0.0.1:9000" in r.observed
+
+
+def test_a_server_listening_elsewhere_is_told_where():
+    from tests.fakes import sock
+
+    def elsewhere(run):
+        snap = server_snapshot()
+        return snap.__class__(snap.processes, (sock(3, "LISTEN", port=9001),))
+
+    r = grade("echo", FakeSandbox(observe=elsewhere))
+    assert r.reason == "never_listened"
+    assert "it listens on 127.0.0.1:9001 instead" in r.observed
+
+
+def test_a_server_that_exits_before_listening_crashed():
+    r = grade("echo", FakeSandbox(exit_code=1, stderr=b"Traceback...\nNameError: x\n"))
+    assert (r.status, r.reason) == ("failed", "crashed")
+    assert "exited before it listened" in r.summary
+
+
+def test_a_never_listening_server_says_where_its_main_thread_waits():
+    def stuck(run):
+        snap = server_snapshot(syscall=("nanosleep", (0,)))
+        return snap.__class__(snap.processes, ())
+
+    r = grade("echo", FakeSandbox(observe=stuck))
+    assert "meanwhile its main thread is sleeping in nanosleep()" in r.observed
+
+
+def test_readiness_that_cannot_be_observed_is_not_graded_never_failed():
+    r = grade("echo", FakeSandbox(observe=lambda run: server_snapshot(sockets_visible=False, fds_visible=False)))
+    assert (r.status, r.score, r.max_score) == ("not_graded", 0, 0)
+    assert r.summary.startswith("not graded here: the server's listening socket")
+
+
+# --- leaks --------------------------------------------------------------------------------------------------
+LEAK_FAST = {"cycles": 4, "batch": 2, "settle_timeout": 0.2}
+
+
+def test_no_leaks_passes_a_server_back_to_its_baseline():
+    r = grade("no_leaks", FakeSandbox(upper_echo), **LEAK_FAST)
+    assert r.status == "passed"
+    assert "0 close_wait socket(s), 4 open fds, 1 thread(s)" in r.transcript[-1].text.lower()
+
+
+def test_no_leaks_fails_on_close_wait_sockets():
+    r = grade("no_leaks", FakeSandbox(upper_echo, observe=lambda run: server_snapshot(
+        conns=() if run.server.accepted <= 1 else ("CLOSE_WAIT", "CLOSE_WAIT"))), **LEAK_FAST)
+    assert (r.status, r.reason) == ("failed", "leak")
+    assert "2 connection(s) left in close_wait" in r.summary.lower()
+    assert r.evidence["close_wait"] == 2
+
+
+def test_no_leaks_fails_when_fds_grow():
+    r = grade("no_leaks", FakeSandbox(upper_echo, observe=lambda run: server_snapshot(
+        extra_fds=0 if run.server.accepted <= 1 else 20)), **LEAK_FAST)
+    assert (r.status, r.reason) == ("failed", "leak")
+    assert "open file descriptors grew from" in r.summary
+
+
+def test_no_leaks_tolerates_the_fd_slack():
+    r = grade("no_leaks", FakeSandbox(upper_echo, observe=lambda run: server_snapshot(
+        extra_fds=0 if run.server.accepted <= 1 else 3)), fd_slack=3, **LEAK_FAST)
+    assert r.status == "passed"
+
+
+def test_no_leaks_fails_when_threads_grow_beyond_the_allowed_growth():
+    r = grade("no_leaks", FakeSandbox(upper_echo, observe=lambda run: server_snapshot(
+        threads=1 if run.server.accepted <= 1 else 9)), max_thread_growth=2, **LEAK_FAST)
+    assert (r.status, r.reason) == ("failed", "leak")
+    assert "thread count grew from 1 to 9" in r.summary
+
+
+def test_no_leaks_without_fd_observation_is_not_graded():
+    r = grade("no_leaks", FakeSandbox(upper_echo, observe=lambda run: server_snapshot(
+        fds_visible=run.server.accepted <= 1)), **LEAK_FAST)
+    assert (r.status, r.max_score) == ("not_graded", 0)
+    assert "cannot be observed here (not visible to the fake observer)" in r.summary
+
+
+# --- idle CPU -----------------------------------------------------------------------------------------------
+def test_idle_cpu_passes_a_server_that_sleeps(clock):
+    r = grade("idle_cpu", FakeSandbox(upper_echo, observe=lambda run: server_snapshot(cpu=0.2, run=0.2)))
+    assert r.status == "passed"
+    assert "runnable 0.000 s of 1.50 s (0%)" in r.transcript[-1].text
+
+
+def test_idle_cpu_fails_a_server_runnable_all_the_time(clock):
+    r = grade("idle_cpu", FakeSandbox(upper_echo, observe=lambda run: server_snapshot(
+        cpu=(clock.now - 1000) / 2, run=clock.now - 1000)))
+    assert (r.status, r.reason) == ("failed", "busy")
+    assert "burns cpu while idle: busy 100%" in r.summary.lower()
+
+
+def test_idle_cpu_without_schedstat_judges_the_cpu_time(clock):
+    r = grade("idle_cpu", FakeSandbox(upper_echo, observe=lambda run: server_snapshot(
+        cpu=clock.now - 1000, run=None)))
+    assert (r.status, r.reason) == ("failed", "busy")
+
+
+def test_idle_cpu_threshold_is_the_params(clock):
+    busy_a_fifth = FakeSandbox(upper_echo, observe=lambda run: server_snapshot(run=(clock.now - 1000) * 0.2))
+    assert grade("idle_cpu", busy_a_fifth, max_cpu_percent=30).status == "passed"
+    assert grade("idle_cpu", busy_a_fifth, max_cpu_percent=10).status == "failed"
+
+
+# --- structure ----------------------------------------------------------------------------------------------
+def test_single_thread_passes_one_process_one_thread():
+    assert grade("single_thread", FakeSandbox(upper_echo), clients=3).status == "passed"
+
+
+def test_single_thread_fails_a_threaded_server():
+    r = grade("single_thread", FakeSandbox(upper_echo, observe=lambda run: server_snapshot(threads=4)), clients=3)
+    assert (r.status, r.reason) == ("failed", "structure")
+    assert "uses threads: 4 threads observed" in r.summary
+
+
+def test_single_thread_fails_a_forking_server():
+    r = grade("single_thread", FakeSandbox(upper_echo, observe=lambda run: server_snapshot(processes=3)),
+              clients=3)
+    assert "started child processes: 3 processes" in r.summary
+
+
+def test_single_thread_allows_what_the_params_allow():
+    sandbox = FakeSandbox(upper_echo, observe=lambda run: server_snapshot(threads=2))
+    assert grade("single_thread", sandbox, clients=2, max_threads=2).status == "passed"
+
+
+def nb(*flags, conns=("ESTABLISHED", "ESTABLISHED")):
+    return FakeSandbox(upper_echo, observe=lambda run: server_snapshot(conns=conns, nonblocking=flags))
+
+
+def test_nonblocking_sockets_passes_when_every_socket_is_nonblocking():
+    assert grade("nonblocking_sockets", nb(True, True, True), clients=2).status == "passed"
+
+
+def test_nonblocking_sockets_fails_blocking_accepted_sockets_with_the_windows_explanation():
+    r = grade("nonblocking_sockets", nb(True, False, False), clients=2)
+    assert (r.status, r.reason) == ("failed", "blocking_socket")
+    assert "2 socket(s) in blocking mode: fd 4 (accepted connection), fd 5 (accepted connection)" in r.summary
+    assert "does not inherit the listener's nonblocking mode" in r.observed
+
+
+def test_nonblocking_sockets_fails_a_blocking_listener():
+    r = grade("nonblocking_sockets", nb(False, True, True), clients=2)
+    assert "the listening socket is blocking" in r.observed
+
+
+def test_nonblocking_sockets_fails_a_server_that_accepts_nobody():
+    r = grade("nonblocking_sockets", nb(True, conns=()), clients=2)
+    assert (r.status, r.reason) == ("failed", "no_accept")
+
+
+def test_nonblocking_sockets_without_fd_flags_is_not_graded():
+    r = grade("nonblocking_sockets", nb(None, None, None), clients=2)
+    assert (r.status, r.score, r.max_score) == ("not_graded", 0, 0)
+    assert "o_nonblock flag" in r.summary.lower()
+
+
+def test_nonblocking_sockets_fails_a_forbidden_import_before_running_anything():
+    sandbox = FakeSandbox(upper_echo)
+    r = grade("nonblocking_sockets", sandbox, forbidden_imports=["select"], requirement="no select")
+    assert (r.status, r.reason) == ("failed", "structure")
+    assert sandbox.runs == []
+
+
+# --- diagnosis of a stuck server -----------------------------------------------------------------------------
+def stuck_in(syscall, *flags):
+    return FakeSandbox(silent, observe=lambda run: server_snapshot(conns=("ESTABLISHED",), nonblocking=flags,
+                                                                   syscall=syscall))
+
+
+def test_a_server_stuck_in_recv_on_a_blocking_socket_gets_the_windows_note():
+    r = grade("echo", stuck_in(("recvfrom", (4, 0)), True, False), reply_timeout=0.05, sizes=[5])
+    assert "main thread is blocked in recvfrom() on a connection socket (fd 4" in r.diagnosis
+    assert "on windows it inherits nonblocking mode" in r.diagnosis.lower()
+
+
+def test_a_blocking_listener_and_recv_get_the_readiness_advice():
+    r = grade("echo", stuck_in(("recvfrom", (4, 0)), False, False), reply_timeout=0.05, sizes=[5])
+    assert "serve every client through readiness" in r.diagnosis
+
+
+def test_a_server_stuck_in_a_blocking_accept_is_told_so():
+    r = grade("echo", stuck_in(("accept4", (3, 0)), False, True), reply_timeout=0.05, sizes=[5])
+    assert "a blocking accept() waits for a new client" in r.diagnosis.lower()
+
+
+def test_a_server_waiting_in_select_is_described_as_an_event_loop():
+    r = grade("echo", stuck_in(("select", (5, 0)), True, True), reply_timeout=0.05, sizes=[5])
+    assert "waiting in select() (an event loop" in r.diagnosis
+
+
+def test_a_busy_server_is_told_it_was_running(clock):
+    sandbox = FakeSandbox(silent, observe=lambda run: server_snapshot(cpu=clock.now - 1000 + run.snapshots))
+    r = grade("echo", sandbox, reply_timeout=0.05, sizes=[5])
+    assert "busy in a loop" in r.diagnosis
