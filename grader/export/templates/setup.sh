@@ -13,20 +13,29 @@ PYTHON_VERSION="@@PYTHON@@"
 STUDENT_USER="@@RUN_AS@@"
 
 export DEBIAN_FRONTEND=noninteractive
+# An interpreter alone is not enough: Debian and Ubuntu ship `venv`/`ensurepip` in a separate package
+# (python3.X-venv), and Gradescope's images have python3 without it.
+can_make_venv() { command -v "$1" >/dev/null 2>&1 && "$1" -c 'import ensurepip, venv' >/dev/null 2>&1; }
+apt_install() { apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
 if command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq || true
     # bubblewrap lets the grader use its strongest sandbox where the container allows it (it falls back if not)
-    apt-get install -y -qq --no-install-recommends ca-certificates bubblewrap || true
-    if ! command -v "python$PYTHON_VERSION" >/dev/null 2>&1; then
-        apt-get install -y -qq --no-install-recommends "python$PYTHON_VERSION" "python$PYTHON_VERSION-venv" \
-            || apt-get install -y -qq --no-install-recommends python3 python3-venv
+    apt_install ca-certificates bubblewrap || true
+    if ! can_make_venv "python$PYTHON_VERSION"; then
+        apt_install "python$PYTHON_VERSION" "python$PYTHON_VERSION-venv" \
+            || { can_make_venv python3 || apt_install python3 python3-venv; } \
+            || echo "setup.sh: apt-get could not install python$PYTHON_VERSION-venv nor python3-venv" >&2
     fi
 fi
-if command -v "python$PYTHON_VERSION" >/dev/null 2>&1; then
+if can_make_venv "python$PYTHON_VERSION"; then
     PY="python$PYTHON_VERSION"
-else
+elif can_make_venv python3; then
     PY=python3
     echo "setup.sh: python$PYTHON_VERSION is not available on this image; using $($PY --version)" >&2
+else
+    echo "setup.sh: no Python with the venv module on this image: install python$PYTHON_VERSION and" \
+         "python$PYTHON_VERSION-venv (or python3 and python3-venv) first" >&2
+    exit 1
 fi
 "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "the grader needs Python >= 3.10")'
 "$PY" -m venv "$VENV"
