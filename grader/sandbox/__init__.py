@@ -171,7 +171,8 @@ def probe_report() -> dict[str, str]:
 
 
 FIX_HINT = ("Tier A needs Linux, root and bubblewrap (`sudo apt-get install bubblewrap`, then run the grader "
-            "with sudo); grades from lower tiers are advisory.")
+            "with sudo); on a machine the student controls, grades from lower tiers are advisory (in a "
+            "container such as Gradescope's, the container isolates the run).")
 
 
 def require_tier(tier_letter: str, force: str | None = None, observe: str = "auto") -> Tier:

@@ -33,8 +33,9 @@ from grader.sandbox.local import (
 )
 from grader.sandbox.tier import Held, Tier
 
-APPARMOR_HINT = ("unprivileged user namespaces are blocked here (Ubuntu >= 23.10 restricts them: "
-                 "`sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`, or run the grader with sudo)")
+APPARMOR_HINT = ("unprivileged user namespaces are refused here (on Ubuntu >= 23.10, AppArmor: "
+                 "`sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`, or run the grader with sudo; in a "
+                 "container, its seccomp profile, as Docker's default one does)")
 _probe: dict[str, str | None] = {}
 
 
