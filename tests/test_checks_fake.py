@@ -304,6 +304,27 @@ def test_nonblocking_sockets_fails_a_run_whose_observer_was_silenced_never_passe
     assert "could not observe" in r.summary
 
 
+def test_the_observers_channel_is_checked_by_its_pipe_and_only_where_fds_are_listed():
+    from grader.evidence import Evidence, channel_cut
+    from grader.sandbox.observe import Fd, Snapshot
+    from tests.fakes import proc
+
+    class Run:
+        def __init__(self, fds):
+            self.stderr = type("Out", (), {"pipe_inode": 77})()
+            self.snap = Snapshot((proc(100, fds=fds),), ())
+
+        def snapshot(self):
+            return self.snap
+
+    ev = Evidence(hello=True, channel_fd=900)
+    assert not channel_cut(Run((Fd(900, None, False, pipe=77),)), ev)  # still the grader's pipe
+    assert channel_cut(Run((Fd(900, None, False, pipe=78),)), ev)  # replaced by another pipe
+    assert channel_cut(Run((Fd(3, None, False),)), ev)  # closed
+    assert not channel_cut(Run(tuple(Fd(-1 - i, None, None) for i in range(5))), ev)  # psutil: counted only
+    assert not channel_cut(Run(None), ev)  # fds not observable here
+
+
 # --- diagnosis of a stuck server -----------------------------------------------------------------------------
 def stuck_in(syscall, *flags):
     return FakeSandbox(silent, observe=lambda run: server_snapshot(conns=("ESTABLISHED",), nonblocking=flags,
