@@ -74,11 +74,9 @@ def channel_cut(run, ev: Evidence) -> bool:
     fds are not observable here): then only the records count."""
     inode = getattr(run.stderr, "pipe_inode", None)
     main = run.snapshot().main
-    if main is None or main.fds is None or ev.channel_fd is None or inode is None:
-        return False
-    if any(f.fd < 0 for f in main.fds):  # counted, not listed (psutil): which fd is which is not observable
-        return False
-    entry = next((f for f in main.fds if f.fd == ev.channel_fd), None)
+    if main is None or not main.fds_listed or ev.channel_fd is None or inode is None:
+        return False  # gone, or which fd is which is not observable here (psutil only counts them)
+    entry = next((f for f in main.fds or () if f.fd == ev.channel_fd), None)
     if entry is None:  # closed, unless the process just exited
         return run.snapshot().main is not None
     return entry.pipe != inode

@@ -53,6 +53,11 @@ class Process:
     def runnable(self) -> bool:
         return self.state == "R"
 
+    @property
+    def fds_listed(self) -> bool:
+        """Whether `fds` names each fd by its number (procfs), not only counts them (psutil: numbers < 0)."""
+        return self.fds is not None and all(f.fd >= 0 for f in self.fds)
+
 
 @dataclass(frozen=True)
 class TcpSocket:
@@ -313,7 +318,7 @@ class PsutilObserver(Observer):
                     conns = p.net_connections("tcp") if self._sockets_visible else []
             except psutil.Error:
                 continue
-            # psutil has fd numbers only for sockets: the rest are counted, not listed
+            # psutil has fd numbers only for sockets: the rest are counted, not listed (Process.fds_listed)
             fds = None if nfds is None else tuple(Fd(-1 - i, None, None) for i in range(nfds))
             procs.append(Process(pid, "R" if status == psutil.STATUS_RUNNING else "S", cpu.user + cpu.system,
                                  None, None, threads, fds, None))
