@@ -15,7 +15,33 @@ from grader.spec import Behaviour, Course, Spec
 WILDCARDS = {"0.0.0.0", "::"}
 # A server listening only on another address is given this long to listen on the right one too.
 WRONG_ADDRESS_GRACE = 0.5
+PROGRESS_WINDOW = 0.5  # s: CPU used within it means a server is still starting
+PROGRESS_CPU = 0.005  # s
 SITE_DIR = Path(__file__).with_name("site")  # trusted helpers injected into the submission (sitecustomize)
+
+
+class _StartProgress:
+    """Is a server that does not listen yet still starting? Yes while one of its processes is runnable or in
+    disk I/O, or its CPU time grew within the last PROGRESS_WINDOW seconds (a process that sleeps in page
+    faults between bursts of work shows as sleeping at most instants). A server blocked in accept() on
+    another address, in input() or in a sleep uses no CPU: it is not waited for."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []  # (when, CPU seconds so far)
+
+    def still_starting(self, now: float, snap) -> bool:
+        cpu = sum((p.run_seconds if p.run_seconds is not None else p.cpu_seconds) for p in snap.processes)
+        self.samples.append((now, cpu))
+        while len(self.samples) > 2 and self.samples[1][0] <= now - PROGRESS_WINDOW:
+            self.samples.pop(0)
+        if any(p.state in ("R", "D") for p in snap.processes):
+            return True
+        first = self.samples[0]
+        return now - first[0] >= PROGRESS_WINDOW / 2 and cpu - first[1] >= PROGRESS_CPU
+
+    def describe(self) -> str:
+        cpu = self.samples[-1][1] if self.samples else 0.0
+        return f"it used {cpu:.2f} s of CPU"
 
 
 class Context:
@@ -103,8 +129,10 @@ class Context:
 
     def wait_listening(self, run: Run) -> None:
         """Wait for LISTEN on the spec's address. On a loaded machine the start-up timeout is stretched
-        (up to 3x) by the time the server spent waiting for a CPU, and while it is still runnable. A server
-        that listens only elsewhere (the wrong port) fails fast, with that as the headline."""
+        (up to 3x): by the time the server spent waiting for a CPU, and for as long as it is still starting
+        (runnable, in disk I/O, or its CPU time still growing: an interpreter importing gevent from a cold
+        cache sleeps in page faults). A server that listens only elsewhere (the wrong port) fails fast, with
+        that as the headline. The verdict is never decided on a snapshot older than the deadline."""
         timeout = self.spec.startup_timeout or self.course.defaults.startup_timeout
         host, port = self.address
         start = time.monotonic()
@@ -112,22 +140,24 @@ class Context:
         elsewhere: set[str] = set()
         observable = False  # for a moment after the fork a process may still be the launcher's, unreadable
         seen_elsewhere: float | None = None
+        progress = _StartProgress()
         while True:
             now = time.monotonic()
             snap = run.snapshot()
             observable = observable or snap.sockets is not None
-            sched = snap.sched_seconds()
-            waited = sched[1] if sched and now - start >= timeout else 0.0
-            if now >= hard_deadline or (now >= start + timeout + waited and not snap.any_runnable()):
-                break
-            if seen_elsewhere is not None and now - seen_elsewhere >= WRONG_ADDRESS_GRACE:
-                break
             for s in snap.in_state("LISTEN"):
                 if s.local[1] == port and (s.local[0] == host or s.local[0] in WILDCARDS):
                     self.transcript.log("grader", f"server listening on {host}:{port} after {run.elapsed():.2f} s")
                     return
                 elsewhere.add(f"{s.local[0]}:{s.local[1]}")
                 seen_elsewhere = seen_elsewhere or now
+            starting = progress.still_starting(now, snap)
+            sched = snap.sched_seconds()
+            waited = sched[1] if sched and now - start >= timeout else 0.0
+            if now >= hard_deadline or (now >= start + timeout + waited and not starting):
+                break
+            if seen_elsewhere is not None and now - seen_elsewhere >= WRONG_ADDRESS_GRACE:
+                break
             if not run.alive() and run.exit_code is not None:
                 self.transcript.log("grader", f"server exited with code {run.exit_code} before listening")
                 raise BehaviourFailed(
@@ -151,9 +181,10 @@ class Context:
                          f"{WRONG_ADDRESS_GRACE:.1f} s later",
                 reason="wrong_address", evidence={"stage": "start", "listening_on": sorted(elsewhere)},
             )
-        doing = run.snapshot().where_stuck()
+        doing = snap.where_stuck()
         where = f"; meanwhile its main thread is {doing}" if doing else ""
-        self.transcript.log("grader", f"nothing listening on {host}:{port} after {time.monotonic() - start:.1f} s")
+        self.transcript.log("grader", f"nothing listening on {host}:{port} after {time.monotonic() - start:.1f} s"
+                                      f" ({progress.describe()})")
         raise BehaviourFailed(
             "the server never listened",
             expected=f"a socket listening on {host}:{port} within {timeout:.1f} s of start",

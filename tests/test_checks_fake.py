@@ -100,6 +100,46 @@ def test_a_server_that_never_listens_fails_with_never_listened():
     assert "no listening socket on 127.0.0.1:9000" in r.observed
 
 
+def _starting(clock, listens_after: float, cpu_per_second: float):
+    """A server that sleeps at every snapshot (state S, as in page faults between imports) while its CPU time
+    grows at `cpu_per_second`, and listens `listens_after` seconds after the first snapshot."""
+    from tests.fakes import proc
+
+    t0: list[float] = []
+
+    def observe(run):
+        t0[:] = t0 or [clock.now]
+        elapsed = clock.now - t0[0]
+        snap = server_snapshot()
+        main = proc(100, fds=snap.processes[0].fds, run=elapsed * cpu_per_second, state="S")
+        return snap.__class__((main,), snap.sockets if elapsed >= listens_after else ())
+
+    return observe, t0
+
+
+def test_a_server_still_starting_after_the_timeout_is_waited_for(clock):
+    """Its CPU time grows (it is importing), though it sleeps at each look: not 'never listened'."""
+    observe, _ = _starting(clock, listens_after=8.0, cpu_per_second=0.2)
+    r = grade("echo", FakeSandbox(upper_echo, observe=observe))
+    assert (r.status, r.score) == ("passed", 2)
+
+
+def test_a_server_that_sleeps_without_listening_fails_at_the_timeout_not_later(clock):
+    observe, t0 = _starting(clock, listens_after=1e9, cpu_per_second=0.0)
+    r = grade("echo", FakeSandbox(upper_echo, observe=observe))
+    assert (r.status, r.reason) == ("failed", "never_listened")
+    timeout = COURSE.defaults.startup_timeout
+    assert clock.now - t0[0] < timeout + 1.0  # the fake clock: no real time involved
+    assert "used 0.00 s of CPU" in " ".join(e.text for e in r.transcript)
+
+
+def test_a_server_still_busy_at_three_times_the_timeout_never_listened(clock):
+    observe, t0 = _starting(clock, listens_after=1e9, cpu_per_second=0.5)
+    r = grade("echo", FakeSandbox(upper_echo, observe=observe))
+    assert (r.status, r.reason) == ("failed", "never_listened")
+    assert clock.now - t0[0] >= 3 * COURSE.defaults.startup_timeout
+
+
 def test_a_server_listening_elsewhere_is_told_where():
     from tests.fakes import sock
 

@@ -65,6 +65,19 @@ def graded(corpus, assignment: str, program: str | None = None):
     return future.result()
 
 
+def diagnosis(result, got: set[str], expected: set[str]) -> str:
+    """What a wrong verdict needs to be understood from a CI log alone: the tier, the load, and the
+    transcript and output tails of the first behaviour that went the wrong way."""
+    wrong = [b for b in result.behaviours if (b.id in got) != (b.id in expected)]
+    lines = [f"tier {result.tier}; run took {result.duration:.1f} s; load average {os.getloadavg()[0]:.1f}"]
+    for b in wrong[:1]:
+        lines.append(f"-- {b.id} ({b.status}, {b.reason}, {b.duration:.1f} s): {b.summary} | {b.observed}")
+        lines += [f"   {e.t:7.2f} {e.actor}: {e.text[:200]}" for e in b.transcript[-25:]]
+        if b.stderr_tail:
+            lines.append("   stderr: " + b.stderr_tail[-800:].replace("\n", "\n   "))
+    return "\n".join(lines)
+
+
 def test_every_assignment_has_a_corpus():
     have = {c.values[0] for c in CASES}
     assert have == set(ASSIGNMENTS), f"assignments without a manifest: {set(ASSIGNMENTS) - have}"
@@ -82,7 +95,7 @@ def test_every_assignment_has_a_corpus():
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_reference_scores_full_marks(corpus, assignment):
     result = graded(corpus, assignment)
-    assert failed_ids(result) == set(), {b.id: b.summary for b in result.behaviours if not b.passed}
+    assert failed_ids(result) == set(), diagnosis(result, failed_ids(result), set())
     assert result.score == result.max_score > 0
 
 
@@ -94,7 +107,8 @@ def test_program_fails_exactly_what_it_should(corpus, assignment, program, entry
     expected = set(entry.get("fails", []))
     got = failed_ids(result)
     details = {b.id: f"{b.summary} | {b.observed}" for b in result.behaviours if not b.passed}
-    assert got == expected, f"{program}: failed {sorted(got)}, expected {sorted(expected)}; {details}"
+    assert got == expected, (f"{program}: failed {sorted(got)}, expected {sorted(expected)}; {details}\n"
+                             f"{diagnosis(result, got, expected)}")
     results = by_id(result)
     for bid, phrase in (entry.get("messages") or {}).items():
         r = results[bid]
