@@ -147,7 +147,10 @@ class Context:
             observable = observable or snap.sockets is not None
             for s in snap.in_state("LISTEN"):
                 if s.local[1] == port and (s.local[0] == host or s.local[0] in WILDCARDS):
-                    self.transcript.log("grader", f"server listening on {host}:{port} after {run.elapsed():.2f} s")
+                    capped = self._cap_cpu(run)
+                    note = f" (from now on it may use {capped:g} of a core)" if capped else ""
+                    self.transcript.log("grader", f"server listening on {host}:{port} "
+                                                  f"after {run.elapsed():.2f} s{note}")
                     return
                 elsewhere.add(f"{s.local[0]}:{s.local[1]}")
                 seen_elsewhere = seen_elsewhere or now
@@ -192,6 +195,13 @@ class Context:
             reason="never_listened", evidence={"stage": "start"},
         )
 
+    def _cap_cpu(self, run: Run) -> float | None:
+        """Once a server listens, hold it to the course's `server_cpus_once_listening` (where the tier has
+        CPU cgroups), so a server that spins by design does not take a whole core from the batch's other
+        runs. idle_cpu counts the time the cap holds it back as busy. The cap, or None if none was set."""
+        cpus = self.course.defaults.server_cpus_once_listening
+        return cpus if cpus > 0 and run.cap_cpu(cpus) else None
+
     # --- clients ----------------------------------------------------------------------------------------
     def client(self, name: str | None = None, timeout: float = 2.0, connect: bool = True,
                quiet: bool = False) -> Client:
@@ -228,6 +238,10 @@ class Context:
     def cpu_seconds(self) -> float:
         """User + system CPU time of the submission, from the kernel (the run's cgroup where it has one)."""
         return self.server.cpu_seconds()
+
+    def throttled_seconds(self) -> float:
+        """How long the run's CPU cap held the server back (it wanted a CPU and was not allowed one)."""
+        return self.server.throttled_seconds()
 
     def require_alive(self, after: str) -> None:
         run = self.server

@@ -93,6 +93,11 @@ class Defaults(Strict):
     startup_timeout: float = Field(default=5.0, gt=0)
     behaviour_timeout: float = Field(default=30.0, gt=0)
     output_cap_bytes: int = Field(default=1 << 20, gt=0)
+    # once a server listens, its run may use this many cores (tiers with CPU cgroups): a server that spins
+    # by design (a nonblocking accept loop) no longer takes a whole core from the other runs of a batch;
+    # idle_cpu counts the time it is held back as busy, so its verdict does not change. 0 = no cap.
+    server_cpus_once_listening: float = Field(default=0.25, ge=0,
+                                              description="cores a listening server may use; 0: no cap")
     # intake caps (grader/sandbox/intake.py): beyond them the submission is rejected, nothing is run
     submission_max_bytes: int = Field(default=16 << 20, gt=0, description="all regular files together")
     submission_max_entries: int = Field(default=2000, gt=0, description="files and folders")

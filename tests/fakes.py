@@ -166,8 +166,11 @@ class FakeRun:
     def __init__(self, serve: Callable[[socket.socket], None],
                  observe: Callable[[FakeRun], Snapshot], exit_code: int | None = None,
                  stderr: bytes = b"", nonce: str | None = None,
-                 evidence: list[tuple[str, str]] | None = None) -> None:
+                 evidence: list[tuple[str, str]] | None = None,
+                 throttled: Callable[[], float] | None = None) -> None:
         self.server = FakeServer(serve)
+        self._throttled = throttled  # None: a run without a CPU cgroup (cap_cpu refuses)
+        self.cpu_cap: float | None = None
         self._observe = observe
         self._exit_code = exit_code
         self.observer = Observer()
@@ -191,6 +194,15 @@ class FakeRun:
 
     def cpu_seconds(self) -> float:
         return sum(p.cpu_seconds for p in self.snapshot().processes)
+
+    def cap_cpu(self, cpus: float) -> bool:
+        if self._throttled is None:
+            return False
+        self.cpu_cap = cpus
+        return True
+
+    def throttled_seconds(self) -> float:
+        return self._throttled() if self._throttled is not None and self.cpu_cap is not None else 0.0
 
     def socket(self, family: int = socket.AF_INET) -> socket.socket:
         s = _Redirected(family, socket.SOCK_STREAM)
@@ -237,9 +249,11 @@ class FakeSandbox(Tier):
 
     def __init__(self, serve: Callable[[socket.socket], None] = upper_echo,
                  observe: Callable[[FakeRun], Snapshot] | None = None, exit_code: int | None = None,
-                 stderr: bytes = b"", evidence: list[tuple[str, str]] | None = None) -> None:
+                 stderr: bytes = b"", evidence: list[tuple[str, str]] | None = None,
+                 throttled: Callable[[], float] | None = None) -> None:
         super().__init__()
         self._evidence = evidence
+        self._throttled = throttled
         self._serve = serve
         self._observe = observe or (lambda run: server_snapshot())
         self._exit_code = exit_code
@@ -248,7 +262,8 @@ class FakeSandbox(Tier):
 
     def start(self, launch) -> FakeRun:  # type: ignore[override]
         run = FakeRun(self._serve, self._observe, self._exit_code, self._stderr,
-                      nonce=launch.env.get("GRADER_EVIDENCE"), evidence=self._evidence)
+                      nonce=launch.env.get("GRADER_EVIDENCE"), evidence=self._evidence,
+                      throttled=self._throttled)
         self.runs.append(run)
         return run
 

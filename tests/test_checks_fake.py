@@ -246,6 +246,25 @@ def test_idle_cpu_threshold_is_the_params(clock):
     assert grade("idle_cpu", busy_a_fifth, max_cpu_percent=10).status == "failed"
 
 
+def test_idle_cpu_counts_the_time_the_cpu_cap_held_a_spinner_back(clock):
+    """Capped at a quarter of a core once listening, a spinning server runs 25% and is held back 75%: busy
+    100%, as without the cap."""
+    quarter = lambda: (clock.now - 1000) * 0.25  # noqa: E731
+    spinner = FakeSandbox(upper_echo, observe=lambda run: server_snapshot(cpu=quarter(), run=quarter()),
+                          throttled=lambda: (clock.now - 1000) * 0.75)
+    r = grade("idle_cpu", spinner)
+    assert spinner.runs[0].cpu_cap == COURSE.defaults.server_cpus_once_listening > 0
+    assert (r.status, r.reason) == ("failed", "busy")
+    assert "busy 100%" in r.summary
+    assert "held back by its cpu cap" in text(r)
+    assert "it may use 0.25 of a core" in " ".join(e.text for e in r.transcript)
+
+
+def test_idle_cpu_a_capped_server_that_sleeps_passes(clock):
+    sleeper = FakeSandbox(upper_echo, observe=lambda run: server_snapshot(run=0.2), throttled=lambda: 0.0)
+    assert grade("idle_cpu", sleeper).status == "passed"
+
+
 # --- structure ----------------------------------------------------------------------------------------------
 def test_single_thread_passes_one_process_one_thread():
     assert grade("single_thread", FakeSandbox(upper_echo), clients=3).status == "passed"

@@ -255,15 +255,18 @@ def idle_cpu(ctx: Context, p: IdleCpuParams) -> None:
     time.sleep(0.3)
     ctx.require_alive("before the idle window")
     ctx.log(f"measuring CPU use for {p.window:.1f} s with {len(clients)} silent client(s) connected")
-    cpu0, (run0, wait0), t0 = ctx.cpu_seconds(), ctx.sched_seconds(), time.monotonic()
+    cpu0, (run0, wait0), held0, t0 = ctx.cpu_seconds(), ctx.sched_seconds(), ctx.throttled_seconds(), time.monotonic()
     time.sleep(p.window)
-    cpu1, (run1, wait1), t1 = ctx.cpu_seconds(), ctx.sched_seconds(), time.monotonic()
+    cpu1, (run1, wait1), held1, t1 = ctx.cpu_seconds(), ctx.sched_seconds(), ctx.throttled_seconds(), time.monotonic()
     window = t1 - t0
     used = max(0.0, cpu1 - cpu0)
-    # Wanted = on a CPU + waiting for one: a spinning server wants ~100% however busy the machine is,
-    # while the CPU time it is actually given shrinks with the load.
-    wanted = max(used, max(0.0, run1 - run0) + max(0.0, wait1 - wait0))
+    # Wanted = on a CPU + waiting for one (or held back by the run's CPU cap): a spinning server wants ~100%
+    # however busy the machine is and whatever its cap, while the CPU time it is given shrinks with both.
+    # Whether the kernel counts throttled time as waiting (schedstat) differs: the larger sum is the truth.
+    held = max(0.0, held1 - held0)
+    wanted = max(used + held, max(0.0, run1 - run0) + max(0.0, wait1 - wait0))
     percent = 100.0 * wanted / window
+    held_back = f", or held back by its CPU cap {held:.2f} s" if held > 0.005 else ""
     ctx.require_alive("during the idle window")
     ctx.log(f"while idle: {used:.3f} s of CPU time, runnable {wanted:.3f} s of {window:.2f} s ({percent:.0f}%)")
     if percent > p.max_cpu_percent:
@@ -271,7 +274,7 @@ def idle_cpu(ctx: Context, p: IdleCpuParams) -> None:
             f"the server burns CPU while idle: busy {percent:.0f}% of a core",
             expected=f"at most {p.max_cpu_percent:.0f}% of a core while all clients are silent (block in "
                      "select/recv, do not poll in a loop)",
-            observed=f"runnable (on a CPU or waiting for one) {wanted:.2f} s of {window:.2f} s of idleness "
-                     f"({percent:.0f}%); CPU time used: {used:.2f} s",
+            observed=f"runnable (on a CPU or waiting for one{held_back}) {wanted:.2f} s of {window:.2f} s "
+                     f"of idleness ({percent:.0f}%); CPU time used: {used:.2f} s",
             reason="busy", evidence={"cpu_seconds": round(used, 3), "runnable_seconds": round(wanted, 3),
                                      "window": round(window, 3), "percent": round(percent, 1)})

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 V1_CONTROLLERS = ("pids", "memory", "cpu")
+CAP_PERIOD_US = 10_000  # the CPU bandwidth period of a capped run (RunCgroup.set_cpus)
 _counter = itertools.count()
 
 
@@ -196,6 +197,36 @@ class RunCgroup:
     @property
     def join_paths(self) -> list[Path]:
         return [self.v2 / "cgroup.procs", *(d / "cgroup.procs" for d in self.v1.values())]
+
+    def set_cpus(self, cpus: float, period_us: int = CAP_PERIOD_US) -> bool:
+        """Change the run's CPU bandwidth to `cpus` cores (a short period: a capped server is held back a few
+        ms at a time, never a tenth of a second). False where this layout has no CPU controller."""
+        quota = max(1000, int(period_us * cpus))
+        try:
+            if self.layout.v2_limits:
+                _write(self.v2 / "cpu.max", f"{quota} {period_us}")
+                return True
+            d = self.v1.get("cpu")
+            if d is None:
+                return False
+            # unlimited first, so no intermediate quota/period pair is refused
+            _write(d / "cpu.cfs_quota_us", "-1")
+            _write(d / "cpu.cfs_period_us", str(period_us))
+            _write(d / "cpu.cfs_quota_us", str(quota))
+            return True
+        except OSError:
+            return False
+
+    def throttled_seconds(self) -> float | None:
+        """How long the CPU controller has held the run back (its bandwidth used up), or None where unknown."""
+        if self.layout.v2_limits:
+            stat = self.v2 / "cpu.stat"
+            text = _read(stat)
+            return self._kv(stat, "throttled_usec") / 1e6 if "throttled_usec" in text else None
+        d = self.v1.get("cpu")
+        if d is None:
+            return None
+        return self._kv(d / "cpu.stat", "throttled_time") / 1e9
 
     # --- observations -------------------------------------------------------------------------------
     def pids(self) -> list[int]:

@@ -67,6 +67,39 @@ def tcp_sockets(pid: int) -> list[TcpSocket]:
     return out
 
 
+def child_pids(pid: int) -> list[int] | None:
+    """The children of `pid`, oldest first, from /proc/PID/task/*/children: a few small reads, where
+    psutil's children() reads the stat file of every process on the machine. None where the kernel has no
+    such file (CONFIG_PROC_CHILDREN) or the process is gone: the caller asks psutil."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    kids: list[int] = []
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                kids.extend(int(k) for k in fh.read().split())
+        except (OSError, ValueError):
+            if tid == str(pid):
+                return None  # no CONFIG_PROC_CHILDREN, not ours to read, or gone
+            continue  # a thread that ended meanwhile
+    return kids
+
+
+def descendant_pids(pid: int) -> list[int] | None:
+    """Every descendant of `pid`, breadth first; None where child_pids cannot tell for `pid` itself (a
+    descendant that is gone meanwhile has none)."""
+    kids = child_pids(pid)
+    if kids is None:
+        return None
+    out: list[int] = []
+    while kids:
+        out.extend(kids)
+        kids = [k for parent in kids for k in (child_pids(parent) or [])]
+    return out
+
+
 def is_nonblocking(pid: int, fd: int) -> bool | None:
     try:
         with open(f"/proc/{pid}/fdinfo/{fd}") as fh:
@@ -115,6 +148,17 @@ def _stat(pid: int) -> tuple[str, float] | None:
         return None
     rest = text[text.rfind(")") + 2:].split()
     return rest[0], (int(rest[11]) + int(rest[12])) / _ticks()
+
+
+def state_and_parent(pid: int) -> tuple[str, int] | None:
+    """(state letter, parent pid) from /proc/PID/stat; None if there is no such process (or no /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    rest = text[text.rfind(")") + 2:].split()
+    return rest[0], int(rest[1])
 
 
 def _sched(pid: int) -> tuple[float, float, int]:
