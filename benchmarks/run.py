@@ -97,6 +97,21 @@ def children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def runs_cgroup_cpu() -> float | None:
+    """CPU seconds used so far in the runs' cgroups (the v2 parent keeps its removed children's usage):
+    the launcher after it joined, setpriv, bwrap and the submissions. None without a v2 parent."""
+    try:
+        from grader.sandbox.cgroup import detect
+
+        parent = detect().v2
+        for line in (parent / "cpu.stat").read_text().splitlines():
+            if line.startswith("usage_usec "):
+                return int(line.split()[1]) / 1e6
+    except (ImportError, OSError, TypeError, ValueError):
+        return None
+    return None
+
+
 def loadavg() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -116,9 +131,10 @@ def grade_batch(subs: Path, out: Path, workers: int | None, extra: list[str]) ->
            "--progress", "none", *extra]
     if workers:
         cmd += ["--workers", str(workers)]
-    cpu0, t0 = children_cpu(), time.monotonic()
+    cpu0, in0, t0 = children_cpu(), runs_cgroup_cpu(), time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    wall, cpu = time.monotonic() - t0, children_cpu() - cpu0
+    wall, cpu, in1 = time.monotonic() - t0, children_cpu() - cpu0, runs_cgroup_cpu()
+    in_runs = in1 - in0 if in0 is not None and in1 is not None else None
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     runs = {}
@@ -137,7 +153,8 @@ def grade_batch(subs: Path, out: Path, workers: int | None, extra: list[str]) ->
         m = re.search(r"starts held (\d+) s", line)
         if m:
             held = float(m.group(1))
-    return {"wall": wall, "cpu": cpu, "runs": runs, "workers": workers_used, "peak": peak, "average": average,
+    behaviours = sum(len(r["behaviours"]) for r in runs.values())
+    return {"wall": wall, "cpu": cpu, "cpu_in_runs": in_runs, "behaviours": behaviours, "runs": runs, "workers": workers_used, "peak": peak, "average": average,
             "held": held, "stdout": proc.stdout.strip()}
 
 
@@ -214,6 +231,7 @@ def report(meta: dict, batch: list[dict], seq: dict, par: dict, chk: dict, costs
         "|---|--:|--:|",
         f"| wall time | {seq['wall']:.1f} s | {par['wall']:.1f} s |",
         f"| CPU time (grader + sessions + submissions) | {seq['cpu']:.1f} s | {par['cpu']:.1f} s |",
+        *_cpu_split(seq, par),
         f"| runs at once (cap / peak / average) | 1 / 1 / {seq['average']:.1f} | {par['workers']} / {par['peak']} / "
         f"{par['average']:.1f} |",
         f"| run starts held while the CPU was oversubscribed | — | {par['held']:.0f} s |",
@@ -247,6 +265,21 @@ def report(meta: dict, batch: list[dict], seq: dict, par: dict, chk: dict, costs
 
         lines += ["", *costs_mod.describe(costs)]
     return "\n".join(lines) + "\n"
+
+
+def _cpu_split(seq: dict, par: dict) -> list[str]:
+    """CPU inside the runs' cgroups (launcher after it joined, bwrap, the submissions) and outside them (the
+    grader: batch, sessions, clients, observation), the latter per behaviour."""
+    if seq.get("cpu_in_runs") is None or par.get("cpu_in_runs") is None:
+        return []
+
+    def per(res: dict) -> str:
+        outside = res["cpu"] - res["cpu_in_runs"]
+        return f"{outside:.1f} s = {1000 * outside / max(1, res['behaviours']):.0f} ms"
+
+    return [f"| CPU time in the runs' cgroups (launcher, bwrap, submissions) | {seq['cpu_in_runs']:.1f} s | "
+            f"{par['cpu_in_runs']:.1f} s |",
+            f"| CPU time outside them (grader), in all = per behaviour | {per(seq)} | {per(par)} |"]
 
 
 def _why(runs: dict, key: tuple) -> str:

@@ -32,6 +32,7 @@ from pathlib import Path
 from grader.sandbox import Launch, Limits, is_root
 from grader.sandbox.local import (
     LAUNCHER,
+    TCP_HASH,
     NamespacedRun,
     cgroup_layout,
     prepare_scratch,
@@ -112,7 +113,7 @@ class BwrapSandbox(Tier):
             fds.append(_data_fd(b"\0".join(a.encode() for a in opts) + b"\0"))
             inner = [self._setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--",
                      self._bwrap, "--args", str(fds[-1]), "--", sys.executable, launch.entry]
-            argv = [sys.executable, "-I", "-S", str(LAUNCHER)]
+            argv = [sys.executable, "-I", "-S", str(LAUNCHER), "--tcp-hash", str(TCP_HASH)]
             for p in cg.join_paths:
                 argv += ["--cgroup-procs", str(p)]
             for p in python_paths() + [str(p) for p in launch.pythonpath] + [str(scratch)]:

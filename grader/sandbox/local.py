@@ -36,6 +36,7 @@ from grader.sandbox.run import Run, kill_pids
 from grader.sandbox.tier import Held, Tier
 
 LAUNCHER = Path(__file__).with_name("launch.py")
+TCP_HASH = 1024  # buckets of a run's own TCP hash table (launch.py own_tcp_hash): cheap /proc/net/tcp reads
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 _cgroups = None
@@ -111,7 +112,7 @@ def launcher_argv(launch: Launch, scratch: Path, *modes: str, cgroup=None, uid: 
                   extra: list[str] | None = None) -> list[str]:
     lim = launch.limits
     uid = unprivileged(uid)
-    argv = [sys.executable, "-I", "-S", str(LAUNCHER), *modes]
+    argv = [sys.executable, "-I", "-S", str(LAUNCHER), *modes, "--tcp-hash", str(TCP_HASH)]
     if cgroup is not None:
         for p in cgroup.join_paths:
             argv += ["--cgroup-procs", str(p)]
