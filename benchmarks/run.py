@@ -22,6 +22,7 @@ Targets (issue 5): batch >= 6x faster than sequential with identical verdicts; p
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -97,19 +98,44 @@ def children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def runs_cgroup_cpu() -> float | None:
-    """CPU seconds used so far in the runs' cgroups (the v2 parent keeps its removed children's usage):
-    the launcher after it joined, setpriv, bwrap and the submissions. None without a v2 parent."""
+def _usage(group: Path | None) -> float | None:
+    try:
+        for line in (group / "cpu.stat").read_text().splitlines():  # type: ignore[operator]
+            if line.startswith("usage_usec "):
+                return int(line.split()[1]) / 1e6
+    except (OSError, TypeError, ValueError):
+        return None
+    return None
+
+
+def grader_group() -> Path | None:
+    """A fresh v2 group for the `grader grade` process. Its runs' groups are made under the grader's own
+    (grader/sandbox/cgroup.py), so this group's usage is everything, and its `grader/` subgroup's (which keeps
+    its removed children's usage) is the runs': launcher once it joined, setpriv, bwrap and the submissions.
+    The difference is the grader's side: batch, sessions, clients, observation, the launcher before it
+    joins. None where no such group can be made (then the split is not reported)."""
     try:
         from grader.sandbox.cgroup import detect
 
-        parent = detect().v2
-        for line in (parent / "cpu.stat").read_text().splitlines():
-            if line.startswith("usage_usec "):
-                return int(line.split()[1]) / 1e6
-    except (ImportError, OSError, TypeError, ValueError):
+        runs = detect().v2
+    except (ImportError, OSError):
         return None
-    return None
+    if runs is None:
+        return None
+    group = runs.parent / f"grader-bench-{os.getpid()}-{time.monotonic_ns()}"
+    try:
+        group.mkdir()
+    except OSError:
+        return None
+    return group
+
+
+def _remove(group: Path) -> None:
+    for d in sorted((p for p in group.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        with contextlib.suppress(OSError):
+            d.rmdir()
+    with contextlib.suppress(OSError):
+        group.rmdir()
 
 
 def loadavg() -> str:
@@ -131,10 +157,22 @@ def grade_batch(subs: Path, out: Path, workers: int | None, extra: list[str]) ->
            "--progress", "none", *extra]
     if workers:
         cmd += ["--workers", str(workers)]
-    cpu0, in0, t0 = children_cpu(), runs_cgroup_cpu(), time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    wall, cpu, in1 = time.monotonic() - t0, children_cpu() - cpu0, runs_cgroup_cpu()
-    in_runs = in1 - in0 if in0 is not None and in1 is not None else None
+    mine = grader_group()
+
+    def join() -> None:  # in the child, before exec: the grader and all it starts count in `mine`
+        if mine is not None:
+            (mine / "cgroup.procs").write_text("0")
+
+    cpu0, t0 = children_cpu(), time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, preexec_fn=join)  # noqa: PLW1509
+    wall, cpu = time.monotonic() - t0, children_cpu() - cpu0
+    in_runs = outside = None
+    if mine is not None:
+        everything, in_runs = _usage(mine), _usage(mine / "grader")
+        if everything is not None and in_runs is not None:
+            outside = everything - in_runs
+            cpu = everything  # rusage misses processes the host's init reaped once their pid 1 died
+        _remove(mine)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     runs = {}
@@ -154,7 +192,8 @@ def grade_batch(subs: Path, out: Path, workers: int | None, extra: list[str]) ->
         if m:
             held = float(m.group(1))
     behaviours = sum(len(r["behaviours"]) for r in runs.values())
-    return {"wall": wall, "cpu": cpu, "cpu_in_runs": in_runs, "behaviours": behaviours, "runs": runs, "workers": workers_used, "peak": peak, "average": average,
+    return {"wall": wall, "cpu": cpu, "cpu_in_runs": in_runs, "cpu_grader": outside, "behaviours": behaviours,
+            "runs": runs, "workers": workers_used, "peak": peak, "average": average,
             "held": held, "stdout": proc.stdout.strip()}
 
 
@@ -270,16 +309,15 @@ def report(meta: dict, batch: list[dict], seq: dict, par: dict, chk: dict, costs
 def _cpu_split(seq: dict, par: dict) -> list[str]:
     """CPU inside the runs' cgroups (launcher after it joined, bwrap, the submissions) and outside them (the
     grader: batch, sessions, clients, observation), the latter per behaviour."""
-    if seq.get("cpu_in_runs") is None or par.get("cpu_in_runs") is None:
+    if seq.get("cpu_grader") is None or par.get("cpu_grader") is None:
         return []
 
     def per(res: dict) -> str:
-        outside = res["cpu"] - res["cpu_in_runs"]
-        return f"{outside:.1f} s = {1000 * outside / max(1, res['behaviours']):.0f} ms"
+        return f"{res['cpu_grader']:.1f} s = {1000 * res['cpu_grader'] / max(1, res['behaviours']):.0f} ms"
 
     return [f"| CPU time in the runs' cgroups (launcher, bwrap, submissions) | {seq['cpu_in_runs']:.1f} s | "
             f"{par['cpu_in_runs']:.1f} s |",
-            f"| CPU time outside them (grader), in all = per behaviour | {per(seq)} | {per(par)} |"]
+            f"| CPU time of the grader's side, in all = per behaviour | {per(seq)} | {per(par)} |"]
 
 
 def _why(runs: dict, key: tuple) -> str:

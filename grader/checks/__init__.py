@@ -11,6 +11,7 @@ importing the package would make an import cycle of every module that needs `Beh
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,7 +42,7 @@ def check(name: str, params: type[Params] = Params, *, kinds: tuple[str, ...] = 
     def register(func: Callable) -> Callable:
         if name in CHECKS:
             raise ValueError(f"check {name!r} registered twice")
-        CHECKS[name] = CheckDef(name, params, kinds, func, needs_run, (func.__doc__ or "").strip())
+        CHECKS[name] = CheckDef(name, params, kinds, func, needs_run, inspect.cleandoc(func.__doc__ or ""))
         return func
 
     return register

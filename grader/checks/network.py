@@ -245,7 +245,10 @@ class IdleCpuParams(Params):
 
 @check("idle_cpu", IdleCpuParams)
 def idle_cpu(ctx: Context, p: IdleCpuParams) -> None:
-    """With silent clients connected (and after one client left), the server uses almost no CPU."""
+    """With silent clients connected (and after one client left), the server uses almost no CPU.
+
+    Busy means runnable: on a CPU, waiting for one, or held back by the run's CPU cap (grader.yaml
+    `server_cpus_once_listening`), so neither a loaded machine nor the cap lets a spinning server pass."""
     ctx.start()
     clients = [ctx.client(f"silent{i + 1}", p.reply_timeout) for i in range(p.silent_clients)]
     if p.disconnect_first:
