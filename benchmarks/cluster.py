@@ -67,12 +67,9 @@ def _tree_cpu(pid: int) -> float:
     return total
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("submissions", nargs="?", type=Path, default=REPO / "submissions")
-    ap.add_argument("--threads", type=int, default=1, help="threads (runs at once) per dask worker")
-    ap.add_argument("--workers-local", type=int, default=None, help="--workers of the local batch")
-    args = ap.parse_args()
+def compare(submissions: Path, threads: int = 1, workers_local: int | None = None) -> dict:
+    """Grade `submissions` locally, then on a two-worker loopback Dask cluster (`threads` runs at once per
+    worker); each side's wall time, CPU and gradebook rows."""
     procs: list[subprocess.Popen] = []
     with tempfile.TemporaryDirectory(prefix="grader-bench-cluster-") as tmp:
         address = f"tcp://127.0.0.1:{_port()}"
@@ -82,29 +79,43 @@ def main() -> None:
                                            address.rsplit(":", 1)[1], "--dashboard-address", ":0", "--no-show"],
                                           stdout=log, stderr=log, cwd=tmp, start_new_session=True))
             for i in (1, 2):
-                procs.append(subprocess.Popen([str(DASK), "worker", address, "--nthreads", str(args.threads),
+                procs.append(subprocess.Popen([str(DASK), "worker", address, "--nthreads", str(threads),
                                                "--no-nanny", "--no-dashboard", "--host", "127.0.0.1",
                                                "--name", f"w{i}"],
                                               stdout=log, stderr=log, cwd=tmp, start_new_session=True))
-            local_extra = ["--workers", str(args.workers_local)] if args.workers_local else []
-            local = _grade(args.submissions, Path(tmp) / "local", *local_extra)
-            cluster = _grade(args.submissions, Path(tmp) / "cluster", "--cluster", address)
+            local_extra = ["--workers", str(workers_local)] if workers_local else []
+            local = _grade(submissions, Path(tmp) / "local", *local_extra)
+            cluster = _grade(submissions, Path(tmp) / "cluster", "--cluster", address)
             cluster["workers_cpu"] = sum(_tree_cpu(p.pid) for p in procs[1:])
         finally:
             for p in reversed(procs):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
+    return {"local": local, "cluster": cluster, "threads": threads, "submissions": str(submissions)}
+
+
+def describe(res: dict) -> list[str]:
+    local, cluster = res["local"], res["cluster"]
     same = local["rows"] == cluster["rows"]
     differ = [f"{a['student']}/{a['assignment']}: " + ", ".join(f"{k} local {a[k]} cluster {b.get(k)}"
                                                               for k in a if a[k] != b.get(k))
               for a, b in zip(local["rows"], cluster["rows"], strict=False) if a != b]
-    print(f"class: {args.submissions} ({len(local['rows'])} gradebook rows)")
-    print(f"local   : {local['wall']:6.1f} s wall, {local['cpu']:6.1f} s CPU (grader and sandboxes)  "
-          f"[{local['summary'].splitlines()[0]}]")
-    print(f"cluster : {cluster['wall']:6.1f} s wall, {cluster['cpu']:6.1f} s CPU on the instructor's side, "
-          f"{cluster['workers_cpu']:6.1f} s on the workers; 2 workers x {args.threads} thread(s) on this machine")
-    print(f"gradebooks identical: {same}" + ("" if same else " (differ: " + "; ".join(differ) + ")"))
+    return [f"class: {res['submissions']} ({len(local['rows'])} gradebook rows)",
+            f"local   : {local['wall']:6.1f} s wall, {local['cpu']:6.1f} s CPU (grader and sandboxes)  "
+            f"[{local['summary'].splitlines()[0]}]",
+            f"cluster : {cluster['wall']:6.1f} s wall, {cluster['cpu']:6.1f} s CPU on the instructor's side, "
+            f"{cluster['workers_cpu']:6.1f} s on the workers; 2 workers x {res['threads']} thread(s) on this machine",
+            f"gradebooks identical: {same}" + ("" if same else " (differ: " + "; ".join(differ) + ")")]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("submissions", nargs="?", type=Path, default=REPO / "submissions")
+    ap.add_argument("--threads", type=int, default=1, help="threads (runs at once) per dask worker")
+    ap.add_argument("--workers-local", type=int, default=None, help="--workers of the local batch")
+    args = ap.parse_args()
+    print("\n".join(describe(compare(args.submissions, args.threads, args.workers_local))))
 
 
 if __name__ == "__main__":

@@ -337,6 +337,9 @@ def main() -> int:
     ap.add_argument("--grade-args", default="", help="extra arguments for both `grader grade` runs")
     ap.add_argument("--parallel-first", action="store_true", help="grade with the default workers first")
     ap.add_argument("--no-profile", action="store_true", help="skip the cost profile (benchmarks/costs.py)")
+    ap.add_argument("--cluster", action="store_true",
+                    help="also grade the same batch on a two-worker loopback Dask cluster (benchmarks/cluster.py; "
+                         "needs the cluster extra)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="grader-bench-"))
     try:
@@ -360,9 +363,18 @@ def main() -> int:
             import costs as costs_mod
 
             costs = costs_mod.profile()
+        clustered = None
+        if args.cluster:
+            print("grading the same batch locally and on a loopback Dask cluster ...", file=sys.stderr, flush=True)
+            import cluster as cluster_mod
+
+            clustered = cluster_mod.describe(cluster_mod.compare(tmp / "submissions"))
         any_run = next(iter(res["seq"]["runs"].values()))
         meta.update(load_after=loadavg(), psi_after=psi(), tier=any_run["tier"], version=any_run["grader_version"])
         text = report(meta, batch, res["seq"], res["par"], chk, costs)
+        if clustered:
+            text += "\n## The same batch on a two-worker loopback Dask cluster\n\n" + "\n".join(
+                f"    {line}" for line in clustered) + "\n"
         print(text)
         outdir = REPO / "benchmarks" / "results"
         outdir.mkdir(exist_ok=True)

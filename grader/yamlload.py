@@ -12,6 +12,9 @@ from pydantic import BaseModel, ValidationError
 from grader.errors import SpecError
 
 M = TypeVar("M", bound=BaseModel)
+# libyaml's loader where PyYAML was built with it (its wheels are): the same data, nodes and marks, ~10x
+# faster than the pure-Python one (a spec is read by every grading session)
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
@@ -23,8 +26,8 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     except UnicodeDecodeError as exc:
         raise SpecError(path, None, "", f"not UTF-8 text ({exc.reason})") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=SAFE_LOADER)
+        data = yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader (libyaml's or PyYAML's)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
