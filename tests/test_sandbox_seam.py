@@ -4,8 +4,11 @@ observation backends reading a real process (this test's own) without root."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 import sys
+import time
 
 import pytest
 
@@ -320,3 +323,30 @@ def test_reporters_know_the_not_graded_status():
     run = RunResult(assignment="a", submission="s", behaviours=[_result("not_graded", 0, 0)])
     assert "SKIP" in terminal.render(run)
     assert classroom.to_classroom(run)  # no KeyError on the status map
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
+def test_a_slot_whose_uid_still_has_a_process_is_skipped_not_reused():
+    """Slots are taken by flock; a uid with a live process (a leftover of a killed grader) is never handed
+    out again, and its process is left alone."""
+    from grader.sandbox import slots
+
+    first = slots.acquire()
+    busy = first.uid + 1
+    squatter = subprocess.Popen(["setpriv", f"--reuid={busy}", f"--regid={busy}", "--clear-groups", "--",
+                                 "sleep", "30"])
+    try:
+        deadline = time.monotonic() + 10
+        while not slots.processes_of(busy) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert slots.processes_of(busy) == [squatter.pid]
+        second = slots.acquire()
+        try:
+            assert second.uid not in (first.uid, busy)
+            assert squatter.poll() is None
+        finally:
+            second.release()
+    finally:
+        squatter.kill()
+        squatter.wait()
+        first.release()

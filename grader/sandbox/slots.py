@@ -51,11 +51,16 @@ def _lock_dir() -> Path:
 
 
 def processes_of(uid: int) -> list[int]:
-    """pids of live processes running as `uid` (real or effective), from each /proc/PID/status: a third of
-    what psutil.process_iter costs for the same answer (it builds a Process per pid)."""
+    """pids of live processes running as `uid` (real or effective)."""
+    return [pid for pid, uids in _live_uids().items() if uid in uids]
+
+
+def _live_uids() -> dict[int, tuple[int, int]]:
+    """pid -> (real, effective uid) of every live process, from each /proc/PID/status: one pass over /proc
+    answers for every candidate slot (psutil.process_iter builds a Process per pid for the same answer)."""
     if not os.path.isdir("/proc/self"):
-        return _processes_of_psutil(uid)
-    found = []
+        return {pid: uids for pid, uids in _live_uids_psutil()}
+    found: dict[int, tuple[int, int]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -64,28 +69,25 @@ def processes_of(uid: int) -> list[int]:
                 status = fh.read(2048)
         except OSError:
             continue
-        state = uids = None
+        state = None
         for line in status.split(b"\n"):
             if line.startswith(b"State:"):
                 state = line.split()[1:2]
             elif line.startswith(b"Uid:"):
-                uids = line.split()[1:3]
+                f = line.split()
+                if state not in ([b"Z"], [b"X"]) and len(f) >= 3:
+                    found[int(name)] = (int(f[1]), int(f[2]))
                 break
-        if uids and str(uid).encode() in uids and state not in ([b"Z"], [b"X"]):
-            found.append(int(name))
     return found
 
 
-def _processes_of_psutil(uid: int) -> list[int]:
-    found = []
+def _live_uids_psutil():
     for p in psutil.process_iter(["uids", "status"]):
         try:
-            if p.info["uids"] and uid in (p.info["uids"].real, p.info["uids"].effective) and \
-                    p.info["status"] != psutil.STATUS_ZOMBIE:
-                found.append(p.pid)
+            if p.info["uids"] and p.info["status"] != psutil.STATUS_ZOMBIE:
+                yield p.pid, (p.info["uids"].real, p.info["uids"].effective)
         except psutil.Error:
             continue
-    return found
 
 
 def acquire(timeout: float = 120.0) -> Slot:
@@ -95,6 +97,7 @@ def acquire(timeout: float = 120.0) -> Slot:
     d = _lock_dir()
     deadline = time.monotonic() + timeout
     while True:
+        in_use: set[int] | None = None  # uids with live processes: read once per pass, when a lock is had
         for i in range(SLOTS):
             uid = UID_BASE + i
             if not _usable(uid):
@@ -105,7 +108,9 @@ def acquire(timeout: float = 120.0) -> Slot:
             except BlockingIOError:
                 fh.close()
                 continue
-            if processes_of(uid):
+            if in_use is None:
+                in_use = {u for uids in _live_uids().values() for u in uids}
+            if uid in in_use:
                 fh.close()
                 continue
             return Slot(i, fh)
