@@ -139,26 +139,26 @@ def _ticks() -> int:
         return 100
 
 
-def _stat(pid: int) -> tuple[str, float] | None:
-    """(state letter, user+system CPU seconds) from /proc/PID/stat, which needs no ptrace access."""
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first), which needs no ptrace access."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
             text = fh.read()
     except OSError:
         return None
-    rest = text[text.rfind(")") + 2:].split()
-    return rest[0], (int(rest[11]) + int(rest[12])) / _ticks()
+    return text[text.rfind(")") + 2:].split()
+
+
+def _stat(pid: int) -> tuple[str, float] | None:
+    """(state letter, user+system CPU seconds)."""
+    rest = _stat_fields(pid)
+    return (rest[0], (int(rest[11]) + int(rest[12])) / _ticks()) if rest else None
 
 
 def state_and_parent(pid: int) -> tuple[str, int] | None:
-    """(state letter, parent pid) from /proc/PID/stat; None if there is no such process (or no /proc)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            text = fh.read()
-    except OSError:
-        return None
-    rest = text[text.rfind(")") + 2:].split()
-    return rest[0], int(rest[1])
+    """(state letter, parent pid); None if there is no such process (or no /proc)."""
+    rest = _stat_fields(pid)
+    return (rest[0], int(rest[1])) if rest else None
 
 
 def _sched(pid: int) -> tuple[float, float, int]:
