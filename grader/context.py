@@ -17,6 +17,7 @@ WILDCARDS = {"0.0.0.0", "::"}
 WRONG_ADDRESS_GRACE = 0.5
 PROGRESS_WINDOW = 0.5  # s: CPU used within it means a server is still starting
 PROGRESS_CPU = 0.005  # s
+LISTEN_POLL_MIN, LISTEN_POLL_MAX = 0.01, 0.05  # s between looks for the listening socket (each a snapshot)
 SITE_DIR = Path(__file__).with_name("site")  # trusted helpers injected into the submission (sitecustomize)
 
 
@@ -141,6 +142,7 @@ class Context:
         observable = False  # for a moment after the fork a process may still be the launcher's, unreadable
         seen_elsewhere: float | None = None
         progress = _StartProgress()
+        interval = LISTEN_POLL_MIN  # a quick server is seen within ms; a slow start is not read 100 times a second
         while True:
             now = time.monotonic()
             snap = run.snapshot()
@@ -169,7 +171,8 @@ class Context:
                     observed=f"the process exited with code {run.exit_code} after {run.elapsed():.2f} s",
                     reason="crashed", evidence={"stage": "start"},
                 )
-            time.sleep(0.01)
+            time.sleep(interval)
+            interval = min(LISTEN_POLL_MAX, interval * 1.25)
         if not observable and run.alive():
             raise NotObservable("the server's listening socket",
                                 f"its sockets are not visible to the {run.observer.name} observer")
