@@ -131,9 +131,10 @@ class Context:
     def wait_listening(self, run: Run) -> None:
         """Wait for LISTEN on the spec's address. On a loaded machine the start-up timeout is stretched
         (up to 3x): by the time the server spent waiting for a CPU, and for as long as it is still starting
-        (runnable, in disk I/O, or its CPU time still growing: an interpreter importing gevent from a cold
-        cache sleeps in page faults). A server that listens only elsewhere (the wrong port) fails fast, with
-        that as the headline. The verdict is never decided on a snapshot older than the deadline."""
+        (runnable, in disk I/O, or its CPU time still growing: an interpreter importing gevent on a slow or
+        cold machine can sleep in page faults between bursts). A server that listens only elsewhere (the wrong
+        port) fails fast, with that as the headline. The verdict is never decided on a snapshot older than the
+        deadline."""
         timeout = self.spec.startup_timeout or self.course.defaults.startup_timeout
         host, port = self.address
         start = time.monotonic()
