@@ -69,9 +69,28 @@ def test_grading_caps_a_listening_server_and_says_so():
         [e.text for e in echo.transcript[:3]]
 
 
-def test_the_cap_is_a_course_default_that_zero_turns_off():
-    from grader.spec import Defaults
+@pytest.mark.parametrize("cap", [0.25, 0.0])
+def test_the_cap_comes_from_the_course_and_zero_turns_it_off(cap):
+    """Through the fake sandbox (a run that could be capped): the course's value is what the run is held
+    to, and 0 leaves it alone, with nothing said in the transcript."""
+    from grader.engine import grade_behaviour
+    from grader.spec import Behaviour
+    from tests.conftest import spec_of
+    from tests.fakes import FakeSandbox, upper_echo
 
-    assert Defaults().server_cpus_once_listening > 0
-    assert Defaults(server_cpus_once_listening=0).server_cpus_once_listening == 0
+    course = COURSE.model_copy(update={"defaults": COURSE.defaults.model_copy(
+        update={"server_cpus_once_listening": cap})})
+    spec = spec_of("select_server")
+    behaviour = Behaviour(id="echo", check="echo", params={"sizes": [5]}, points=1)
+    spec = spec.model_copy(update={"behaviours": [behaviour]})
+    sandbox = FakeSandbox(upper_echo, throttled=lambda: 0.0)
+    result = grade_behaviour(spec, behaviour, REPO / "reference" / "select_server", course, sandbox, seed=1)
+    assert result.passed, result.observed
+    said = " ".join(e.text for e in result.transcript)
+    if cap:
+        assert sandbox.runs[0].cpu_cap == cap
+        assert f"it may use {cap:g} of a core" in said
+    else:
+        assert sandbox.runs[0].cpu_cap is None
+        assert "of a core" not in said
     assert Path(REPO / "grader.yaml").read_text().count("server_cpus_once_listening") == 1

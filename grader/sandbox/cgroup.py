@@ -220,13 +220,16 @@ class RunCgroup:
     def throttled_seconds(self) -> float | None:
         """How long the CPU controller has held the run back (its bandwidth used up), or None where unknown."""
         if self.layout.v2_limits:
-            stat = self.v2 / "cpu.stat"
-            text = _read(stat)
-            return self._kv(stat, "throttled_usec") / 1e6 if "throttled_usec" in text else None
-        d = self.v1.get("cpu")
-        if d is None:
+            path, key, unit = self.v2 / "cpu.stat", "throttled_usec", 1e6
+        elif "cpu" in self.v1:
+            path, key, unit = self.v1["cpu"] / "cpu.stat", "throttled_time", 1e9
+        else:
             return None
-        return self._kv(d / "cpu.stat", "throttled_time") / 1e9
+        for line in _read(path).splitlines():
+            k, _, v = line.partition(" ")
+            if k == key and v.strip().isdigit():
+                return int(v) / unit
+        return None
 
     # --- observations -------------------------------------------------------------------------------
     def pids(self) -> list[int]:
