@@ -6,7 +6,9 @@ Every behaviour starts its own sandboxed server. This measures, each as the medi
 this process and its waited-for children) over N repetitions:
 
     cgroup create + remove     the run's v2 group and its v1 pids/memory/cpu groups (in the grader)
-    launcher interpreter       `python -I -S -c pass`: launch.py's interpreter, before it execs
+    launcher interpreter       `python -I -S -c pass`: launch.py's interpreter alone
+    launcher                   `launch.py --tcp-hash 1024 --exec -- /bin/true`: the interpreter, the launcher's
+                               imports, its option parsing and the run's own TCP hash, then the exec
     setpriv + bwrap            `setpriv ... bwrap <the sandbox's namespaces and mounts> /bin/true`
     server interpreter         `python -c "import socket, select"`: the submission's own start
     sandbox start + stop       all of it through the sandbox API, a server that only sleeps
@@ -68,6 +70,11 @@ def measure(repeats: int) -> dict[str, float]:
             lambda: RunCgroup.create(layout, memory_bytes=256 << 20, processes=64, cpus=1.0).remove(), repeats)
     out["launcher interpreter (python -I -S)"] = _median_cpu(lambda: _run([sys.executable, "-I", "-S", "-c", "pass"]),
                                                              repeats)
+    from grader.sandbox.local import LAUNCHER, TCP_HASH
+
+    out["launcher (launch.py --tcp-hash --exec -- /bin/true)"] = _median_cpu(
+        lambda: _run([sys.executable, "-I", "-S", str(LAUNCHER), "--tcp-hash", str(TCP_HASH), "--exec", "--",
+                      "/bin/true"]), repeats)
     bwrap, setpriv = shutil.which("bwrap"), shutil.which("setpriv")
     if bwrap and setpriv:
         argv = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--", bwrap, "--unshare-all",
