@@ -55,6 +55,7 @@ class RunResult(BaseModel):
     tier: str = ""
     tier_note: str = ""
     worker: str = ""  # the cluster worker that graded this run (grader grade --cluster); "" on this machine
+    python: str = ""  # what the submission ran with: "3.11.7, student runtime" or "3.11.7, the grader's own"
     grader_version: str = ""
     started_at: str = ""
     duration: float = 0.0

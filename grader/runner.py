@@ -80,6 +80,7 @@ def grade(spec: Spec, submission: Path, course: Course, opts: RunOptions = RunOp
     t0 = time.monotonic()
     from dataclasses import replace
 
+    from grader.runtime import current as current_runtime
     from grader.sandbox import choose_sandbox, require_tier
 
     if opts.require_isolation:
@@ -140,7 +141,8 @@ def grade(spec: Spec, submission: Path, course: Course, opts: RunOptions = RunOp
     behaviours += [r for rid, r in got.items() if rid not in {b.id for b in wanted}]
     return RunResult(assignment=spec.name, title=spec.title, submission=str(submission), student=student,
                      tier=sandbox.tier, tier_note=getattr(sandbox, "fallback_reason", None) or "",
-                     grader_version=__version__, started_at=started, duration=round(time.monotonic() - t0, 2),
+                     python=current_runtime().label, grader_version=__version__, started_at=started,
+                     duration=round(time.monotonic() - t0, 2),
                      behaviours=behaviours)
 
 

@@ -123,7 +123,10 @@ def choose_sandbox(force: str | None = None, *, announce: bool = True, observe: 
     global _announced
     if observe not in OBSERVE_MODES:
         raise UsageError(f"unknown observation backend {observe!r} (known: {', '.join(OBSERVE_MODES)})")
+    from grader.runtime import current
     from grader.sandbox.probe import prove as prove_tier
+
+    current()  # the interpreter submissions run with: a student runtime that does not match stops us here
 
     if force and force != "auto":
         cls = _BY_NAME.get(force.split()[0])

@@ -29,6 +29,7 @@ import sys
 import time
 from pathlib import Path
 
+from grader.runtime import student_python
 from grader.sandbox import Launch, Limits, is_root
 from grader.sandbox.local import (
     LAUNCHER,
@@ -112,7 +113,7 @@ class BwrapSandbox(Tier):
             opts += ["--remount-ro", "/", "--chdir", SUBMISSION_DIR]
             fds.append(_data_fd(b"\0".join(a.encode() for a in opts) + b"\0"))
             inner = [self._setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--",
-                     self._bwrap, "--args", str(fds[-1]), "--", sys.executable, launch.entry]
+                     self._bwrap, "--args", str(fds[-1]), "--", student_python(), launch.entry]
             argv = [sys.executable, "-I", "-S", str(LAUNCHER), "--tcp-hash", str(TCP_HASH)]
             for p in cg.join_paths:
                 argv += ["--cgroup-procs", str(p)]

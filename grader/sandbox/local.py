@@ -31,6 +31,7 @@ from pathlib import Path
 import psutil
 
 from grader.errors import UsageError
+from grader.runtime import student_python
 from grader.sandbox import Launch, is_root
 from grader.sandbox.run import Run, kill_pids
 from grader.sandbox.tier import Held, Tier
@@ -55,10 +56,16 @@ def cgroup_layout():
 
 
 def python_paths() -> list[str]:
-    """Directories the interpreter and the venv (gevent) live in; they must be readable in a sandbox."""
-    exe_dir = os.path.dirname(os.path.realpath(sys.executable))
+    """Directories the interpreters (the grader's and the submissions', grader/sandbox/runtime.py) and their
+    venvs (gevent) live in; they must be readable in a sandbox."""
+    from grader.runtime import current
+
+    rt = current()
+    candidates = [sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))]
+    if rt.venv is not None:
+        candidates += [str(rt.venv), os.path.dirname(os.path.realpath(rt.python))]
     out: list[str] = []
-    for p in (sys.base_prefix, sys.prefix, exe_dir):
+    for p in candidates:
         p = os.path.realpath(p)
         if not any(p == q or p.startswith(q + "/") for q in out):
             out = [q for q in out if not q.startswith(p + "/")] + [p]
@@ -123,7 +130,7 @@ def launcher_argv(launch: Launch, scratch: Path, *modes: str, cgroup=None, uid: 
         for p in python_paths() + [str(p) for p in launch.pythonpath] + [str(scratch)]:
             argv += ["--expose", p]
     argv += extra or []
-    argv += ["--", sys.executable, launch.entry]
+    argv += ["--", student_python(), launch.entry]
     return argv
 
 

@@ -43,6 +43,11 @@ fi
 CONSTRAINTS=()
 if [ -s "$SRC/constraints.txt" ]; then CONSTRAINTS=(-c "$SRC/constraints.txt"); fi
 "$VENV/bin/python" -m pip install --quiet "${CONSTRAINTS[@]}" "$SRC"/wheels/grader-*.whl
+# The student runtime: a venv beside the grader's with only gevent and its needs, at the grader's versions,
+# that submissions run with (they start faster, and see none of the grader's packages). Optional: without
+# it they run with the grader's own interpreter.
+"$VENV/bin/python" -m grader.runtime create \
+    || echo "setup.sh: no student runtime; submissions run with the grader's own interpreter" >&2
 # Everyone may run the interpreter (submissions run with it); nobody but root may change it.
 chmod -R go-w "$VENV" && chmod -R a+rX "$VENV"
 
