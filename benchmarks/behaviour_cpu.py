@@ -10,7 +10,9 @@ this process and its waited-for children) over N repetitions:
     launcher                   `launch.py --tcp-hash 1024 --exec -- /bin/true`: the interpreter, the launcher's
                                imports, its option parsing and the run's own TCP hash, then the exec
     setpriv + bwrap            `setpriv ... bwrap <the sandbox's namespaces and mounts> /bin/true`
-    server interpreter         `python -c "import socket, select"`: the submission's own start
+    server interpreter         `python -c "import socket, select"`: the submission's own start, with the
+                               interpreter submissions run with (grader/runtime.py) and with the grader's
+    gevent server start        `python -c "from gevent import monkey; monkey.patch_all()"`, the same two ways
     sandbox start + stop       all of it through the sandbox API, a server that only sleeps
     whole behaviours           a warm run of the select_server reference, minus its session's fixed cost,
                                per behaviour: the above plus the grader's clients and observation loops
@@ -81,8 +83,17 @@ def measure(repeats: int) -> dict[str, float]:
                 "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session", "--ro-bind", "/", "/",
                 "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--", "/bin/true"]  # noqa: S108 - bwrap's own tmpfs
         out["setpriv + bwrap (namespaces, mounts)"] = _median_cpu(lambda: _run(argv), repeats)
-    out["server interpreter (python, import socket)"] = _median_cpu(
-        lambda: _run([sys.executable, "-c", "import socket, select"]), repeats)
+    from grader.runtime import current
+
+    rt = current()
+    pythons = {"grader's own": sys.executable} if rt.own else {"student runtime": rt.python,
+                                                                 "grader's own": sys.executable}
+    for label, python in pythons.items():
+        out[f"server interpreter, {label} (python, import socket)"] = _median_cpu(
+            lambda python=python: _run([python, "-c", "import socket, select"]), repeats)
+    for label, python in pythons.items():
+        out[f"gevent server start, {label} (monkey.patch_all())"] = _median_cpu(
+            lambda python=python: _run([python, "-c", "from gevent import monkey; monkey.patch_all()"]), repeats)
     sandbox = choose_sandbox(announce=False)
     with tempfile.TemporaryDirectory() as tmp:
         os.chmod(tmp, 0o755)  # noqa: S103 - the sandbox's uid must read the server

@@ -55,6 +55,12 @@ def _preload() -> None:
                 if f.stem != "__init__" and f.stem != "launch":
                     with contextlib.suppress(Exception):
                         importlib.import_module(f"{package}.{f.stem}")
+    # the interpreter submissions run with, found (and checked) once here rather than once per session; a
+    # runtime that does not match raises again in the session, which reports it (grader/runtime.py)
+    with contextlib.suppress(Exception):
+        from grader.runtime import current
+
+        current()
 
 
 def _session(req: dict, server_pid: int, close_fds: list[int]) -> None:
