@@ -38,7 +38,8 @@ def hostile_result() -> RunResult:
     """Passed, failed and errored behaviours; student text with escapes, backticks, HTML and Markdown."""
     return RunResult(
         assignment="echo_up", title="Echo *up*", submission="subs/alice\x1b[31m/echo_up", student="alice\x9b2J",
-        tier="netns (tier A)", tier_note="", grader_version="0.1.0", started_at="2026-11-29T10:00:00+00:00",
+        tier="netns (tier A)", tier_note="", python="3.11.7, student runtime", grader_version="0.1.0",
+        started_at="2026-11-29T10:00:00+00:00",
         duration=3.2, behaviours=[
             BehaviourResult(id="echo", title="echoes every message", check="echo", status="passed", score=2,
                             max_score=2, seed=1, duration=0.25),

@@ -327,7 +327,7 @@ def run_submission(engine: Engine, image: str, submission: Path, *, limits: bool
     failed = {n for n, t in tests.items() if t.get("status") != "passed"}
     max_score = sum(t.get("max_score", 0) for t in tests.values())
     out.update(score=data.get("score"), max_score=max_score, failed=sorted(failed),
-               tier=(data.get("extra_data") or {}).get("tier"),
+               tier=(data.get("extra_data") or {}).get("tier"), python=(data.get("extra_data") or {}).get("python"),
                execution_time=data.get("execution_time"), results=str(results_file),
                reasons={n: " ".join(str(tests[n].get("output", "")).split())[:200] for n in sorted(failed)})
     if must_fail is None:

@@ -73,7 +73,7 @@ def to_gradescope(result: RunResult) -> dict:
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,
-        "extra_data": {"assignment": result.assignment, "tier": result.tier,
+        "extra_data": {"assignment": result.assignment, "tier": result.tier, "python": result.python,
                        "grader_version": result.grader_version, "started_at": result.started_at,
                        "max_score": result.max_score},
     }
