@@ -13,6 +13,7 @@ import platform
 import socket
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 
 TCP_STATES = {
     "01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1", "05": "FIN_WAIT2",
@@ -40,6 +41,7 @@ class TcpSocket:
     inode: int
 
 
+@lru_cache(maxsize=8192)  # the same table is read again and again while a check waits: decode each address once
 def _addr(hexaddr: str) -> tuple[str, int]:
     host, port = hexaddr.split(":")
     raw = bytes.fromhex(host)
@@ -101,13 +103,21 @@ def descendant_pids(pid: int) -> list[int] | None:
 
 
 def is_nonblocking(pid: int, fd: int) -> bool | None:
+    # os.open/os.read, not open(): read for every socket of every snapshot, and a text file object costs
+    # more than the read itself
     try:
-        with open(f"/proc/{pid}/fdinfo/{fd}") as fh:
-            for line in fh:
-                if line.startswith("flags:"):
-                    return bool(int(line.split()[1], 8) & O_NONBLOCK)
+        f = os.open(f"/proc/{pid}/fdinfo/{fd}", os.O_RDONLY | os.O_CLOEXEC)
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
+    try:
+        info = os.read(f, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(f)
+    for line in info.split(b"\n"):
+        if line.startswith(b"flags:"):
+            return bool(int(line.split()[1], 8) & O_NONBLOCK)
     return None
 
 
