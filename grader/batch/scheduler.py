@@ -39,11 +39,12 @@ __all__ = ["Gate", "Job", "Outcome", "Scheduler", "StartGate", "cpu_count", "def
 # Every run grades all its behaviours at once, each on its own server, and mostly waits (reply timeouts,
 # observation windows). What a 2-core machine cannot absorb is many runs *starting* together: each start
 # is a burst of sandboxes and interpreters, one per behaviour, and past ~40 behaviours in flight servers
-# start seconds late ("never listened") and answer late. Measured (benchmarks/README.md): 3 runs per core
-# keeps every verdict equal to sequential grading on an idle machine, 4-5 per core does not; the
-# StartGate holds starts when the machine is busier than that. The cap is also bounded by the
+# start seconds late ("never listened") and answer late. Measured (benchmarks/README.md): with the
+# StartGate holding starts while the CPU is oversubscribed, 4 runs per core keeps every verdict equal to
+# sequential grading, also beside a CPU hog per core (benchmarks/flips.py, since a behaviour costs half
+# the CPU it did: 2026-11-29); without the gate 4-5 per core did not. The cap is also bounded by the
 # sandbox's uid slots (one per behaviour).
-RUNS_PER_CORE = 3
+RUNS_PER_CORE = 4
 MAX_DEFAULT_WORKERS = 32
 ABANDON_GRACE = 15.0  # seconds runs get to end after an abandon before the batch stops waiting for them
 

@@ -52,7 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="output folder, also holding the journal that makes the batch resumable "
                         "(default: grader-out)")
     p.add_argument("--workers", "-w", type=int, metavar="N",
-                   help="runs graded at once (default: 3 per CPU core, at most 32, within the sandbox's "
+                   help="runs graded at once (default: 4 per CPU core, at most 32, within the sandbox's "
                         "slots; each run also grades its behaviours at once, each on its own server)")
     p.add_argument("--no-throttle", action="store_true",
                    help="start runs as soon as a worker is free (by default starts are spaced out and held "
