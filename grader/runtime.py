@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -61,7 +62,12 @@ def closure(roots: tuple[str, ...] = PACKAGES) -> dict[str, str]:
 
 
 def _site_packages(venv: Path) -> list[Path]:
-    return sorted(venv.glob("lib/python*/site-packages")) + sorted(venv.glob("Lib/site-packages"))
+    return sorted(venv.glob("lib/python*/site-packages"))
+
+
+def _normal(name: str) -> str:
+    """A distribution name as PEP 503 compares them (zope.interface = zope_interface = Zope-Interface)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _cfg(venv: Path) -> dict[str, str]:
@@ -82,10 +88,10 @@ def mismatch(venv: Path) -> str | None:
     theirs = _cfg(venv).get("version") or _cfg(venv).get("version_info", "")
     if not theirs.startswith(platform.python_version()):
         return f"its Python is {theirs or 'unknown'}, the grader's is {platform.python_version()}"
-    have = {d.metadata["Name"].lower().replace("_", "-"): d.version
+    have = {_normal(d.metadata["Name"]): d.version
             for d in metadata.distributions(path=[str(p) for p in _site_packages(venv)])}
     for name, version in closure().items():
-        got = have.get(name.lower().replace("_", "-"))
+        got = have.get(_normal(name))
         if got != version:
             return f"it has {name} {got or '(none)'}, the grader has {version}"
     return None

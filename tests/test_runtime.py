@@ -137,3 +137,10 @@ def test_the_results_say_which_interpreter_the_submission_ran_with():
     assert result.python == runtime.current().label
     assert result.python.startswith(platform.python_version() + ", ")
     assert result.python.endswith("student runtime" if BUILT.exists() else "the grader's own")
+
+
+def test_distribution_names_compare_as_pep_503_says(tmp_path):
+    venv = fake_runtime(tmp_path / "student")
+    for meta in venv.glob("lib/*/site-packages/zope_interface-*.dist-info/METADATA"):
+        meta.write_text(meta.read_text().replace("Name: zope.interface", "Name: Zope_Interface"))
+    assert runtime.mismatch(venv) is None
