@@ -117,7 +117,7 @@ class BwrapSandbox(Tier):
             argv = [sys.executable, "-I", "-S", str(LAUNCHER), "--tcp-hash", str(TCP_HASH)]
             for p in cg.join_paths:
                 argv += ["--cgroup-procs", str(p)]
-            for p in python_paths() + [str(p) for p in launch.pythonpath] + [str(scratch)]:
+            for p in [*python_paths(), *(str(p) for p in launch.pythonpath), str(scratch)]:
                 argv += ["--expose", p]
             argv += ["--nofile", str(lim.nofile), "--fsize", str(lim.fsize_bytes), "--cpu", str(lim.cpu_seconds),
                      "--exec", "--", *inner]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import functools
 import os
 import queue
 import secrets
@@ -31,7 +32,7 @@ from pathlib import Path
 import psutil
 
 from grader.errors import UsageError
-from grader.runtime import student_python
+from grader.runtime import current, student_python
 from grader.sandbox import Launch, is_root
 from grader.sandbox.run import Run, kill_pids
 from grader.sandbox.tier import Held, Tier
@@ -55,11 +56,10 @@ def cgroup_layout():
         return _cgroups or None
 
 
-def python_paths() -> list[str]:
-    """Directories the interpreters (the grader's and the submissions', grader/sandbox/runtime.py) and their
-    venvs (gevent) live in; they must be readable in a sandbox."""
-    from grader.runtime import current
-
+@functools.cache
+def python_paths() -> tuple[str, ...]:
+    """Directories the interpreters (the grader's and the submissions', grader/runtime.py) and their venvs
+    (gevent) live in; they must be readable in a sandbox. The same for the whole process: worked out once."""
     rt = current()
     candidates = [sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))]
     if rt.venv is not None:
@@ -69,7 +69,7 @@ def python_paths() -> list[str]:
         p = os.path.realpath(p)
         if not any(p == q or p.startswith(q + "/") for q in out):
             out = [q for q in out if not q.startswith(p + "/")] + [p]
-    return out
+    return tuple(out)
 
 
 def netns_problem(quick: bool = False) -> str | None:
@@ -127,7 +127,7 @@ def launcher_argv(launch: Launch, scratch: Path, *modes: str, cgroup=None, uid: 
              "--cwd", str(scratch / "sub")]
     if uid is not None:
         argv += ["--uid", str(uid[0]), "--gid", str(uid[1])]
-        for p in python_paths() + [str(p) for p in launch.pythonpath] + [str(scratch)]:
+        for p in [*python_paths(), *(str(p) for p in launch.pythonpath), str(scratch)]:
             argv += ["--expose", p]
     argv += extra or []
     argv += ["--", student_python(), launch.entry]
