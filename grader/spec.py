@@ -104,6 +104,15 @@ class Defaults(Strict):
     entry_max_bytes: int = Field(default=1 << 20, gt=0, description="the entry file (server.py / main.py)")
 
 
+class ClusterTLS(Strict):
+    """`cluster:` in grader.yaml: the grading client's side of the cluster's mutual TLS (docs/batch.md);
+    paths relative to grader.yaml's folder. `--tls-*` options override them."""
+
+    tls_ca_file: str | None = Field(default=None, description="the course's CA certificate (ca.pem)")
+    tls_cert: str | None = Field(default=None, description="the grading client's certificate (client.pem)")
+    tls_key: str | None = Field(default=None, description="the grading client's key (client-key.pem)")
+
+
 class Course(Strict):
     course: str = "course"
     assignments_dir: str = "assignments"
@@ -112,6 +121,8 @@ class Course(Strict):
     submissions_layout: str = Field(default="{student}/{assignment}",
                                     description="where a student's work for an assignment lives")
     defaults: Defaults = Field(default_factory=Defaults)
+    # this machine's own settings: never sent to the workers with the course (exclude)
+    cluster: ClusterTLS = Field(default_factory=ClusterTLS, exclude=True)
     root: Path = Field(default=Path(), exclude=True)
 
     @property

@@ -27,6 +27,7 @@ from grader.batch.gate import Gate
 from grader.batch.pack import pack
 from grader.batch.remote import VERSION, grade_task
 from grader.batch.scheduler import Job, harness_error_result
+from grader.batch.security import TLSFiles, check_address, make_security
 from grader.errors import GraderError, UsageError
 from grader.results import RunResult
 from grader.sandbox.intake import SubmissionRejected, caps_of
@@ -49,11 +50,13 @@ class ClusterEngine:
 
     def __init__(self, course: Course, address: str, *, sandbox: str | None = None, jobs: int = 0,
                  seed: int | None = None, run_as: str | None = None, require_isolation: str | None = None,
-                 client: Any = None, connect_timeout: float = CONNECT_TIMEOUT) -> None:
+                 client: Any = None, connect_timeout: float = CONNECT_TIMEOUT, tls: TLSFiles | None = None,
+                 insecure: bool = False) -> None:
         self.course, self.address = course, address
         self.options = {"sandbox": sandbox, "jobs": jobs, "seed": seed, "run_as": run_as,
                         "require_isolation": require_isolation}
-        self.client = client if client is not None else connect(address, connect_timeout)
+        self.client = client if client is not None else connect(address, connect_timeout, tls=tls,
+                                                                insecure=insecure)
         self.tier = f"Dask cluster {address}"
         self._assignment_files: dict[str, bytes] = {}
         self._course = course.model_dump(mode="json")
@@ -215,20 +218,24 @@ class ClusterCapacity:
     def close(self) -> None: ...
 
 
-def connect(address: str, timeout: float) -> Any:
+def connect(address: str, timeout: float, *, tls: TLSFiles | None = None, insecure: bool = False) -> Any:
+    """A Dask client of the scheduler at `address`, once it has a worker. The address guard comes first
+    (batch/security.py: plain tcp:// beyond loopback is refused before anything is resolved or sent); a
+    tls:// address gets mutual TLS with encryption required."""
+    check_address(address, insecure=insecure)
     try:
         from distributed import Client
     except ImportError:
         raise UsageError("--cluster needs the Dask distributed package: pip install 'grader[cluster]' (on this "
                          "machine and on every worker)") from None
+    security = make_security(address, tls)
     # Losing the scheduler is said once, by the batch (ClusterError): not as the client's tracebacks too
-    for name in ("distributed.client", "distributed.core"):
+    for name in ("distributed.client", "distributed.core", "distributed.comm.tcp"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
-        client = Client(address, timeout=timeout, set_as_default=False)
+        client = Client(address, timeout=timeout, set_as_default=False, security=security)
     except (OSError, TimeoutError) as exc:
-        raise UsageError(f"cannot reach the Dask scheduler at {address} ({exc}); start one with `dask scheduler` "
-                         "and its workers with `dask worker ADDRESS` (docs/batch.md)") from None
+        raise UsageError(unreachable(address, exc, tls=security is not None)) from None
     try:
         client.wait_for_workers(1, timeout=timeout)
     except (OSError, TimeoutError):
@@ -236,3 +243,14 @@ def connect(address: str, timeout: float) -> Any:
         raise UsageError(f"the Dask scheduler at {address} has no workers; start one on each grading machine "
                          f"with `dask worker {address}` (docs/batch.md)") from None
     return client
+
+
+def unreachable(address: str, exc: BaseException, *, tls: bool) -> str:
+    from grader.i18n import _
+
+    if not tls:
+        return _("cannot reach the Dask scheduler at {address} ({error}); start one with `dask scheduler` and its "
+                 "workers with `dask worker ADDRESS` (docs/batch.md)").format(address=address, error=exc)
+    return _("cannot reach the Dask scheduler at {address} over TLS ({error}): is it running, started with "
+             "--protocol tls and certificates from the same course CA as --tls-ca-file / --tls-cert? (`grader "
+             "cluster certs` prints the commands; docs/batch.md)").format(address=address, error=exc)

@@ -24,6 +24,7 @@ from grader.batch.journal import Entry, Journal
 from grader.batch.outputs import write_class, write_run
 from grader.batch.progress import Progress
 from grader.batch.scheduler import Job, Outcome, Scheduler
+from grader.batch.security import TLSFiles
 from grader.errors import UsageError
 from grader.results import RunResult
 from grader.spec import Course, Spec, list_assignments, load_spec
@@ -50,6 +51,8 @@ class BatchConfig:
     warm: bool = True  # fork sessions from a warm interpreter (batch/warm.py) instead of cold starts
     cluster: str | None = None  # a Dask scheduler's address (tcp://HOST:PORT): grade there (batch/cluster.py)
     require_isolation: str | None = None  # "A"/"B"/"C": refuse runs graded below it (per worker on a cluster)
+    cluster_tls: TLSFiles | None = None  # the client's certificates for a tls:// cluster (batch/security.py)
+    insecure_cluster: bool = False  # allow plain tcp:// to a non-loopback scheduler (--insecure-cluster)
 
 
 @dataclass
@@ -165,7 +168,8 @@ def make_engine(course: Course, cfg: BatchConfig) -> Engine:
         from grader.batch.cluster import ClusterEngine  # imports `distributed`: only when asked for
 
         return ClusterEngine(course, cfg.cluster, sandbox=cfg.sandbox, jobs=cfg.jobs, seed=cfg.seed,
-                             run_as=cfg.run_as, require_isolation=cfg.require_isolation)
+                             run_as=cfg.run_as, require_isolation=cfg.require_isolation, tls=cfg.cluster_tls,
+                             insecure=cfg.insecure_cluster)
     from grader.batch.local import LocalEngine
 
     return LocalEngine(course, sandbox=cfg.sandbox, jobs=cfg.jobs, seed=cfg.seed, run_as=cfg.run_as,

@@ -61,6 +61,11 @@ def write_class(out: Path, results: Sequence[RunResult], *, missing: Sequence[tu
     summary = summarize(results, missing=missing, course=course, generated_at=generated_at, titles=titles,
                         max_scores=max_scores)
     md, html_text = md_report.class_report(summary), html_report.class_report(summary)
+    warning = insecure_cluster_warning(results)
+    if warning:  # at the top, where nobody misses it
+        head, _sep, rest = md.partition("\n")
+        md = f"{head}\n\n> ⚠️ {md_report.text(warning)}\n{rest}"
+        html_text = html_text.replace("</h1>", f'</h1>\n<p class="note"><b>⚠️ {escape(warning)}</b></p>', 1)
     placed = sorted((r.student or "", r.assignment, r.worker) for r in results if r.worker)
     if placed:  # a cluster batch: say which worker graded which run
         md += "\n## Where each run was graded\n\n| student | assignment | worker |\n|---|---|---|\n" + "".join(
@@ -78,3 +83,22 @@ def write_class(out: Path, results: Sequence[RunResult], *, missing: Sequence[tu
     for name, text in files.items():
         write_atomic(out / name, text)
     return [out / name for name in files]
+
+
+def insecure_cluster_warning(results: Sequence[RunResult]) -> str:
+    """Runs graded on workers reached in the clear from the network (`--insecure-cluster`), said in the class
+    report from the journalled workers' addresses — so a report rewritten later still says it."""
+    from grader.batch.security import insecure_workers
+    from grader.i18n import ngettext
+
+    workers = insecure_workers(r.worker for r in results if r.worker)
+    if not workers:
+        return ""
+    runs = sum(1 for r in results if r.worker in workers)
+    return ngettext("{n} run was graded on a cluster reached over plain, unauthenticated and unencrypted "
+                    "connections (--insecure-cluster; workers {workers}): whoever could reach it could run code "
+                    "on the workers and change grades. Grade over tls:// (docs/batch.md).",
+                    "{n} runs were graded on a cluster reached over plain, unauthenticated and unencrypted "
+                    "connections (--insecure-cluster; workers {workers}): whoever could reach it could run code "
+                    "on the workers and change grades. Grade over tls:// (docs/batch.md).", runs).format(
+                        n=runs, workers=", ".join(workers))

@@ -7,6 +7,8 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from grader.i18n import _
+
 HELP = "grade every submission of a class (parallel, resumable) and write a gradebook and a class report"
 DESCRIPTION = """\
 Grade every submission found in SUBMISSIONS (default: submissions_dir of grader.yaml) for every assignment
@@ -71,10 +73,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--require-isolation", metavar="TIER",
                    help="refuse to grade below this isolation tier (A best, then B, C); with --cluster, checked "
                         "on each worker (a run on a worker below it is tried on another, then reported)")
-    p.add_argument("--cluster", metavar="tcp://HOST:PORT",
+    p.add_argument("--cluster", metavar="tls://HOST:PORT",
                    help="grade each run as a task on this Dask scheduler's workers (pip install "
-                        "'grader[cluster]'; workers: `dask worker tcp://HOST:PORT` on machines with the grader "
-                        "installed); journal, gradebook and reports stay on this machine. See docs/batch.md")
+                        "'grader[cluster]'); journal, gradebook and reports stay on this machine. tls:// with the "
+                        "course's certificates (`grader cluster certs DIR` makes them and prints the scheduler and "
+                        "worker commands); plain tcp:// only to a loopback address. See docs/batch.md")
+    p.add_argument("--tls-ca-file", metavar="FILE",
+                   help="with --cluster tls://: the course's CA certificate, ca.pem (default: tls_ca_file under "
+                        "cluster: in grader.yaml, else Dask's distributed.comm.tls.ca-file)")
+    p.add_argument("--tls-cert", metavar="FILE",
+                   help="with --cluster tls://: this client's certificate, client.pem (default: tls_cert in "
+                        "grader.yaml, else Dask's distributed.comm.tls.client.cert)")
+    p.add_argument("--tls-key", metavar="FILE",
+                   help="with --cluster tls://: this client's key, client-key.pem (default: tls_key in "
+                        "grader.yaml, else Dask's distributed.comm.tls.client.key)")
+    p.add_argument("--insecure-cluster", action="store_true",
+                   help="allow --cluster tcp:// to a non-loopback address: unauthenticated and unencrypted, "
+                        "anyone who reaches the scheduler can run code on the workers (warned on every run and in "
+                        "the class report)")
     p.add_argument("--run-as", metavar="USER", help="run submissions as this unprivileged user (as root)")
     p.add_argument("--seed", type=int, help="seed of the random payloads for every run (default: fresh)")
     p.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
@@ -89,7 +105,9 @@ def run(args: argparse.Namespace) -> int:
     from grader.errors import UsageError
     from grader.spec import load_course
 
+    insecure_warning = _cluster_guard(args)  # before anything else: decided from the address as written
     course = load_course(Path(args.course) if args.course else None)
+    tls = _cluster_tls(args, course)
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
     if args.jobs < 0:
@@ -97,8 +115,6 @@ def run(args: argparse.Namespace) -> int:
     if args.report_only and (args.rerun_failed or args.fresh):
         raise UsageError("--report-only grades nothing: drop --rerun-failed / --fresh")
     sandbox = None if args.sandbox == "auto" else args.sandbox
-    if args.cluster is not None and not args.cluster.strip():
-        raise UsageError("--cluster needs the scheduler's address, e.g. --cluster tcp://10.0.0.5:8786")
     if args.require_isolation and args.cluster is not None:
         from grader.sandbox import LEVELS
 
@@ -117,10 +133,42 @@ def run(args: argparse.Namespace) -> int:
         assignments=_csv_list(args.assignment), students=_csv_list(args.only), workers=args.workers,
         jobs=args.jobs, rerun_failed=args.rerun_failed, fresh=args.fresh, sandbox=sandbox, seed=args.seed,
         run_as=args.run_as, grade=not args.report_only, throttle=not args.no_throttle,
-        cluster=args.cluster.strip() if args.cluster else None, require_isolation=args.require_isolation)
+        cluster=args.cluster.strip() if args.cluster else None, require_isolation=args.require_isolation,
+        cluster_tls=tls, insecure_cluster=args.insecure_cluster)
     progress = progress_mod.choose("none" if args.quiet else args.progress)
+    if insecure_warning:
+        import sys
+
+        print(_("grader: warning: {warning}").format(warning=insecure_warning), file=sys.stderr)
     report = run_batch(course, cfg, progress)
     return _conclude(report, args.out)
+
+
+def _cluster_guard(args: argparse.Namespace) -> str | None:
+    """Refuse an exposed --cluster address (exit 2) before anything connects; the warning to show when
+    --insecure-cluster allows one."""
+    from grader.errors import UsageError
+
+    if args.cluster is None:
+        named = [f for f, v in (("--tls-ca-file", args.tls_ca_file), ("--tls-cert", args.tls_cert),
+                                ("--tls-key", args.tls_key), ("--insecure-cluster", args.insecure_cluster)) if v]
+        if named:
+            raise UsageError(_("{flags} only apply with --cluster").format(flags=", ".join(named)))
+        return None
+    if not args.cluster.strip():
+        raise UsageError(_("--cluster needs the scheduler's address, e.g. --cluster tls://10.0.0.5:8786"))
+    from grader.batch.security import check_address
+
+    return check_address(args.cluster.strip(), insecure=args.insecure_cluster)
+
+
+def _cluster_tls(args: argparse.Namespace, course):
+    if args.cluster is None:
+        return None
+    from grader.batch.security import tls_files
+
+    return tls_files(args.cluster.strip(), ca_file=args.tls_ca_file, cert=args.tls_cert, key=args.tls_key,
+                     config=course.cluster.model_dump(), config_root=course.root)
 
 
 def _conclude(report, out: Path) -> int:
