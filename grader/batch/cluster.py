@@ -1,4 +1,4 @@
-"""`grader grade --cluster tcp://HOST:PORT`: the batch's runs as tasks on a Dask distributed cluster.
+"""`grader grade --cluster tls://HOST:PORT`: the batch's runs as tasks on a Dask distributed cluster.
 
 Only this module imports `distributed` (pip install 'grader[cluster]'), and only when --cluster is given.
 The instructor's machine keeps everything that makes a batch resumable — discovery, the journal, the

@@ -49,7 +49,7 @@ class BatchConfig:
     grade: bool = True  # False: only rewrite the outputs from the journal
     throttle: bool = True  # space run starts out (scheduler.StartGate)
     warm: bool = True  # fork sessions from a warm interpreter (batch/warm.py) instead of cold starts
-    cluster: str | None = None  # a Dask scheduler's address (tcp://HOST:PORT): grade there (batch/cluster.py)
+    cluster: str | None = None  # a Dask scheduler's address (tls://HOST:PORT): grade there (batch/cluster.py)
     require_isolation: str | None = None  # "A"/"B"/"C": refuse runs graded below it (per worker on a cluster)
     cluster_tls: TLSFiles | None = None  # the client's certificates for a tls:// cluster (batch/security.py)
     insecure_cluster: bool = False  # allow plain tcp:// to a non-loopback scheduler (--insecure-cluster)
