@@ -72,6 +72,17 @@ def test_the_grade_command_refuses_an_exposed_address_with_exit_2(tmp_path: Path
     assert not any(tmp_path.iterdir())  # refused before anything else happened
 
 
+def test_insecure_cluster_allows_an_exposed_address_and_warns_on_every_run(tmp_path: Path, capsys) -> None:
+    (tmp_path / "subs").mkdir()  # nothing to grade: nothing connects, the reports are rewritten
+    argv = ["--course", str(REPO / "grader.yaml"), "grade", str(tmp_path / "subs"), "--cluster",
+            "tcp://10.0.0.5:8786", "--insecure-cluster", "--report-only", "--out", str(tmp_path / "out")]
+    for _run in range(2):
+        assert main(argv) == 0
+        err = capsys.readouterr().err
+        assert "grader: warning: --insecure-cluster: grading on tcp://10.0.0.5:8786 over plain unauthenticated, " \
+               "unencrypted tcp://" in err
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--tls-cert", "c.pem"], "--tls-cert only apply with --cluster"),
     (["--insecure-cluster"], "--insecure-cluster only apply with --cluster"),
