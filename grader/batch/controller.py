@@ -85,6 +85,7 @@ class BatchReport:
     tier: str = ""
     peak_in_flight: int = 0  # most runs graded at once
     held_seconds: float = 0.0  # time run starts waited because the machine was crowded
+    spaced_seconds: float = 0.0  # time run starts waited for the spacing between starts
     run_seconds: float = 0.0  # the graded runs' durations, summed (÷ wall = runs at once on average)
     longest_run: float = 0.0  # the longest graded run, seconds
     busy_cpu: float | None = None  # busy CPU-seconds of the machine while grading (/proc/stat), if known
@@ -204,7 +205,7 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
     meter = CpuMeter()
     order = LongestFirst(history_durations(journal, p))
     outcome = Outcome()
-    peak, held, workers, tier = 0, 0.0, 0, ""
+    peak, held, spaced, workers, tier = 0, 0.0, 0.0, 0, ""
     graded_seconds: list[float] = []
     if p.jobs:
         engine = engine or make_engine(course, cfg)
@@ -232,6 +233,7 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
                 progress.close()
             peak = scheduler.peak_in_flight
             held = scheduler.gate.held_seconds if scheduler.gate is not None else 0.0
+            spaced = getattr(scheduler.gate, "spaced_seconds", 0.0)
         finally:
             engine.close()
     results = final_results(p)
@@ -251,7 +253,8 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
     busy = meter.busy_seconds()
     return BatchReport(plan=p, outcome=outcome, workers=workers, wall=wall,
                        outputs=outputs, results=results, tier=tier, peak_in_flight=peak,
-                       held_seconds=round(held, 1), run_seconds=round(sum(graded_seconds), 1),
+                       held_seconds=round(held, 1), spaced_seconds=round(spaced, 1),
+                       run_seconds=round(sum(graded_seconds), 1),
                        longest_run=round(max(graded_seconds, default=0.0), 2),
                        busy_cpu=None if busy is None else round(busy, 1), cores=cpu_count(),
                        order=order.describe())
