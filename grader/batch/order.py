@@ -88,6 +88,9 @@ class LongestFirst:
         own = self.history.get(self._key(job))
         if own is not None:
             return own, "journal"
+        return self._assignment_expected(job)
+
+    def _assignment_expected(self, job: Job) -> tuple[float, str]:
         a = job.spec.name
         seen = self._seen.get(a)
         now = self._clock()
@@ -102,8 +105,15 @@ class LongestFirst:
 
     def pick(self, jobs: list[Job]) -> int:
         best, best_key, best_source = 0, None, "spec"
+        per_assignment: dict[str, tuple[float, str]] = {}  # worked out once per pick (a class has thousands)
         for i, job in enumerate(jobs):
-            seconds, source = self.expected(job)
+            own = self.history.get(self._key(job))
+            if own is not None:
+                seconds, source = own, "journal"
+            else:
+                if job.spec.name not in per_assignment:
+                    per_assignment[job.spec.name] = self._assignment_expected(job)
+                seconds, source = per_assignment[job.spec.name]
             untried = source == "spec" and job.spec.name not in self._tried
             key = (untried, seconds, -i)  # an unknown assignment first, then the longest, then the first found
             if best_key is None or key > best_key:
