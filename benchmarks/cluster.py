@@ -1,6 +1,7 @@
 """The same class graded locally and on a Dask cluster, side by side in one invocation.
 
-    .venv/bin/python benchmarks/cluster.py [SUBMISSIONS] [--threads N] [--workers-local N]
+    .venv/bin/python benchmarks/cluster.py [SUBMISSIONS] [--threads N] [--workers-local N] [--dask-workers N]
+    .venv/bin/python benchmarks/cluster.py SUBMISSIONS --dask-workers 1 --threads 0   # one worker, Dask defaults
 
 Starts a `dask scheduler` and two `dask worker` processes on loopback (this machine: the cluster shares
 its CPU with nothing else of ours while it runs), grades SUBMISSIONS (default: the demo class,
@@ -67,9 +68,9 @@ def _tree_cpu(pid: int) -> float:
     return total
 
 
-def compare(submissions: Path, threads: int = 1, workers_local: int | None = None) -> dict:
-    """Grade `submissions` locally, then on a two-worker loopback Dask cluster (`threads` runs at once per
-    worker); each side's wall time, CPU and gradebook rows."""
+def compare(submissions: Path, threads: int = 1, workers_local: int | None = None, dask_workers: int = 2) -> dict:
+    """Grade `submissions` locally, then on a loopback Dask cluster of `dask_workers` workers with `threads`
+    threads each (0: Dask's default, a thread per core); each side's wall time, CPU and gradebook rows."""
     procs: list[subprocess.Popen] = []
     with tempfile.TemporaryDirectory(prefix="grader-bench-cluster-") as tmp:
         address = f"tcp://127.0.0.1:{_port()}"
@@ -78,8 +79,9 @@ def compare(submissions: Path, threads: int = 1, workers_local: int | None = Non
             procs.append(subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port",
                                            address.rsplit(":", 1)[1], "--dashboard-address", ":0", "--no-show"],
                                           stdout=log, stderr=log, cwd=tmp, start_new_session=True))
-            for i in (1, 2):
-                procs.append(subprocess.Popen([str(DASK), "worker", address, "--nthreads", str(threads),
+            nthreads = ["--nthreads", str(threads)] if threads else []
+            for i in range(1, dask_workers + 1):
+                procs.append(subprocess.Popen([str(DASK), "worker", address, *nthreads,
                                                "--no-nanny", "--no-dashboard", "--host", "127.0.0.1",
                                                "--name", f"w{i}"],
                                               stdout=log, stderr=log, cwd=tmp, start_new_session=True))
@@ -92,7 +94,8 @@ def compare(submissions: Path, threads: int = 1, workers_local: int | None = Non
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
-    return {"local": local, "cluster": cluster, "threads": threads, "submissions": str(submissions)}
+    return {"local": local, "cluster": cluster, "threads": threads, "submissions": str(submissions),
+            "dask_workers": dask_workers}
 
 
 def describe(res: dict) -> list[str]:
@@ -105,17 +108,21 @@ def describe(res: dict) -> list[str]:
             f"local   : {local['wall']:6.1f} s wall, {local['cpu']:6.1f} s CPU (grader and sandboxes)  "
             f"[{local['summary'].splitlines()[0]}]",
             f"cluster : {cluster['wall']:6.1f} s wall, {cluster['cpu']:6.1f} s CPU on the instructor's side, "
-            f"{cluster['workers_cpu']:6.1f} s on the workers; 2 workers x {res['threads']} thread(s) on this machine",
+            f"{cluster['workers_cpu']:6.1f} s on the workers; {res.get('dask_workers', 2)} worker(s) x "
+            f"{res['threads'] or 'default'} thread(s) on this machine  [{cluster['summary'].splitlines()[0]}]",
+            f"cluster / local: {cluster['wall'] / max(local['wall'], 1e-3):.2f}x",
             f"gradebooks identical: {same}" + ("" if same else " (differ: " + "; ".join(differ) + ")")]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("submissions", nargs="?", type=Path, default=REPO / "submissions")
-    ap.add_argument("--threads", type=int, default=1, help="threads (runs at once) per dask worker")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="--nthreads of each dask worker (0: Dask's default, a thread per core)")
+    ap.add_argument("--dask-workers", type=int, default=2, help="dask workers started (default 2)")
     ap.add_argument("--workers-local", type=int, default=None, help="--workers of the local batch")
     args = ap.parse_args()
-    print("\n".join(describe(compare(args.submissions, args.threads, args.workers_local))))
+    print("\n".join(describe(compare(args.submissions, args.threads, args.workers_local, args.dask_workers))))
 
 
 if __name__ == "__main__":

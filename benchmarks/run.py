@@ -2,11 +2,15 @@
 
     .venv/bin/python benchmarks/run.py                  # or: make bench
     .venv/bin/python benchmarks/run.py --size 20 --check-repeats 1   # a quicker look
+    .venv/bin/python benchmarks/run.py --order worst --size 53         # a class in the worst order
+    .venv/bin/python benchmarks/run.py --only-assignment threaded_server --size 50   # one assignment
 
 1. Generates a batch of mixed submissions (default 60: every reference solution and every program of
    tests/programs/*, correct and buggy, all five assignments) into a temporary folder, one student each.
 2. Grades it with `grader grade --workers 1`, then with the default workers, each in a fresh output folder,
-   timing the whole command (wall clock) and the CPU it and its descendants used.
+   timing the whole command (wall clock) and the CPU it and its descendants used, and reports each
+   wall time against the batch's floor (max(busy CPU / cores, longest run), as `grader grade` prints it)
+   and the order the runs were started in.
 3. Compares the verdicts (every behaviour of every run) between the two, and with what each program's
    manifest.yaml says it must fail.
 4. Per-run overhead: a run's wall time minus its behaviours' own observation windows (a run grades its
@@ -65,10 +69,17 @@ def corpus() -> list[tuple[str, str, Path, list[str] | None]]:
     return out
 
 
-def make_batch(root: Path, size: int, seed: int) -> list[dict]:
+def make_batch(root: Path, size: int, seed: int, order: str = "mixed", only: str | None = None) -> list[dict]:
     """`size` submissions, one student each, drawn so that every assignment and every program appears
-    (all of them when size >= the corpus; repeats beyond that)."""
-    items = corpus()
+    (all of them when size >= the corpus; repeats beyond that). `order`: "mixed" (students in a random
+    order of assignments) or "worst" (the students' alphabetical order has the assignments in ASSIGNMENTS
+    order, threaded_server, the slowest, last: what a class sorted by name over assignments handed out in
+    turn looks like, and the order a batch that starts runs as found would end on a late long run).
+    `only`: a single-assignment class (every program of that assignment, repeated up to `size`)."""
+    items = [i for i in corpus() if only is None or i[0] == only]
+    if only is not None and size >= len(items):
+        rng0 = random.Random(seed)
+        items = items + [rng0.choice(items) for _ in range(size - len(items))]
     rng = random.Random(seed)
     picked = list(items) if size >= len(items) else []
     if not picked:  # stratified: the references first, then round-robin over assignments
@@ -83,6 +94,8 @@ def make_batch(root: Path, size: int, seed: int) -> list[dict]:
     while len(picked) < size:
         picked.append(rng.choice(items))
     rng.shuffle(picked)
+    if order == "worst":
+        picked.sort(key=lambda i: ASSIGNMENTS.index(i[0]))  # stable: shuffled within each assignment
     batch = []
     for i, (a, name, folder, fails) in enumerate(picked, start=1):
         student = f"s{i:03d}"
@@ -183,8 +196,11 @@ def grade_batch(subs: Path, out: Path, workers: int | None, extra: list[str]) ->
             runs[(msg["student"], msg["assignment"])] = msg["result"]
         elif msg["event"] == "batch":
             workers_used = msg.get("workers")
-    held, average = 0.0, 1.0
+    held, average, floor, floor_line = 0.0, 1.0, None, ""
     for line in proc.stdout.splitlines():
+        m = re.match(r"floor ([\d.]+) s", line)
+        if m:
+            floor, floor_line = float(m.group(1)), line
         m = re.search(r"([\d.]+) runs at once on average \(at most (\d+) of", line)
         if m:
             average, peak = float(m.group(1)), int(m.group(2))
@@ -194,7 +210,7 @@ def grade_batch(subs: Path, out: Path, workers: int | None, extra: list[str]) ->
     behaviours = sum(len(r["behaviours"]) for r in runs.values())
     return {"wall": wall, "cpu": cpu, "cpu_in_runs": in_runs, "cpu_grader": outside, "behaviours": behaviours,
             "runs": runs, "workers": workers_used, "peak": peak, "average": average,
-            "held": held, "stdout": proc.stdout.strip()}
+            "held": held, "floor": floor, "floor_line": floor_line, "stdout": proc.stdout.strip()}
 
 
 def verdicts(runs: dict) -> dict:
@@ -282,6 +298,12 @@ def report(meta: dict, batch: list[dict], seq: dict, par: dict, chk: dict, costs
         f"{bound:.1f}× over sequential.",
         f"**Verdict agreement: {len(vs) - len(diff)}/{len(vs)} behaviours ({100 * agree:.1f}%)** between "
         "--workers 1 and the default.",
+        "",
+        f"Batch order: {meta.get('order', 'mixed')}. **Against the floor** (max(busy CPU-seconds of the machine "
+        "from /proc/stat / cores, longest run); on a shared machine other work's CPU counts too):",
+        *[f"- {label}: {res['floor_line'] or 'no floor line (nothing graded?)'}"
+          for label, res in (("--workers 1", seq), ("default", par))],
+        "",
     ]
     for k in diff[:20]:
         why = {label: _why(res["runs"], k) for label, res in (("sequential", seq), ("parallel", par))}
@@ -333,6 +355,11 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=60, help="submissions in the batch (default 60)")
     ap.add_argument("--seed", type=int, default=5, help="which programs are drawn, and in what order")
     ap.add_argument("--check-repeats", type=int, default=3)
+    ap.add_argument("--order", choices=["mixed", "worst"], default="mixed",
+                    help="the students' order: mixed, or worst (alphabetical with the slowest assignment last)")
+    ap.add_argument("--only-assignment", metavar="NAME", default=None,
+                    help="a single-assignment class: every program of NAME, repeated up to --size "
+                         "(e.g. --only-assignment threaded_server --size 50)")
     ap.add_argument("--keep", action="store_true", help="keep the generated batch and outputs")
     ap.add_argument("--grade-args", default="", help="extra arguments for both `grader grade` runs")
     ap.add_argument("--parallel-first", action="store_true", help="grade with the default workers first")
@@ -343,10 +370,11 @@ def main() -> int:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="grader-bench-"))
     try:
-        batch = make_batch(tmp / "submissions", args.size, args.seed)
+        batch = make_batch(tmp / "submissions", args.size, args.seed, args.order, args.only_assignment)
         extra = args.grade_args.split()
         meta = {"when": dt.datetime.now().isoformat(timespec="seconds"), "cores": len(os.sched_getaffinity(0)),
                 "python": f"Python {platform.python_version()}", "load_before": loadavg(), "psi_before": psi(),
+                "order": args.order + (f", only {args.only_assignment}" if args.only_assignment else ""),
                 "per_assignment": {a: sum(1 for b in batch if b["assignment"] == a) for a in ASSIGNMENTS}}
         order = [("par", None), ("seq", 1)] if args.parallel_first else [("seq", 1), ("par", None)]
         res = {}

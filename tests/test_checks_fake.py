@@ -176,7 +176,11 @@ def test_readiness_that_cannot_be_observed_is_not_graded_never_failed():
 
 
 # --- leaks --------------------------------------------------------------------------------------------------
-LEAK_FAST = {"cycles": 4, "batch": 2, "settle_timeout": 0.2}
+# every cycle talks, so each connection is known accepted by its reply (the fake snapshots list no client)
+LEAK_FAST = {"cycles": 4, "batch": 2, "settle_timeout": 0.2, "kinds": ["echo+close"]}
+# clients that only connect and close wait to be seen accepted, which the fake server never is: a slow server
+LEAK_SLOW = {"cycles": 50, "batch": 2, "settle_timeout": 0.2, "kinds": ["close"], "reply_timeout": 0.2,
+             "churn_timeout": 0.5, "min_cycles": 12}
 
 
 def test_no_leaks_passes_a_server_back_to_its_baseline():
@@ -218,6 +222,21 @@ def test_no_leaks_without_fd_observation_is_not_graded():
         fds_visible=run.server.accepted <= 1)), **LEAK_FAST)
     assert (r.status, r.max_score) == ("not_graded", 0)
     assert "cannot be observed here (not visible to the fake observer)" in r.summary
+
+
+def test_no_leaks_says_a_server_too_slow_to_accept_is_slow_not_leaky():
+    r = grade("no_leaks", FakeSandbox(upper_echo), **LEAK_SLOW)
+    assert (r.status, r.reason) == ("failed", "slow")
+    assert r.summary.startswith("the server is too slow to be judged for leaks: 2 connect/close cycles")
+    assert "nothing leaked in those" in r.summary
+
+
+def test_no_leaks_still_says_leak_when_a_slow_server_leaves_close_wait_sockets():
+    # (the fake's own accept count would race the churn, which never waits for a reply here)
+    r = grade("no_leaks", FakeSandbox(upper_echo, observe=lambda run: server_snapshot(conns=("CLOSE_WAIT",))),
+              **LEAK_SLOW)
+    assert (r.status, r.reason) == ("failed", "leak")
+    assert "1 connection(s) left in close_wait" in r.summary.lower()
 
 
 # --- idle CPU -----------------------------------------------------------------------------------------------

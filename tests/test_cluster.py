@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from grader.batch.cluster import ClusterEngine
+from grader.batch.cluster import ClusterEngine, runs_per_worker
 from grader.batch.controller import BatchConfig, run_batch
 from grader.batch.discover import Submission
 from grader.batch.pack import PackError, pack, unpack
@@ -199,7 +199,7 @@ def test_a_submission_intake_refuses_is_rejected_here_as_locally_and_never_sent(
 def test_a_task_carries_plain_data_and_the_result_comes_back_as_this_machine_records_it(a_job: Job) -> None:
     client = FakeClient({"tcp://w1": 1, "tcp://w2": 3}, [graded("tcp://w1")])
     e = engine(client, require_isolation="A", seed=7)
-    assert e.capacity() == 4
+    assert e.capacity() == runs_per_worker(1) + runs_per_worker(3) == 4 + 12  # as the local batch on each
     result = e.grade(a_job)
     assert result.worker == "tcp://w1"
     assert result.submission == str(a_job.submission.path)
@@ -222,14 +222,15 @@ def test_runs_start_while_the_cluster_has_a_free_thread_and_workers_that_join_ar
     e = engine(client)
     waits: list[float] = []
     gate = ClusterCapacity(e, sleep=waits.append)
-    for _ in range(2):
+    for _ in range(runs_per_worker(2)):  # a 2-thread worker grades 8 runs at once, as the local batch on 2 cores
         assert gate.may_start()
         gate.started()
-    assert not gate.may_start()  # both threads busy: the run waits here, not queued at the Dask scheduler
+    assert not gate.may_start()  # that worker full: the run waits here, not queued at the Dask scheduler
     assert waits == [ClusterCapacity.TICK]
     client.info["workers"]["tcp://w2"] = {"nthreads": 1}  # a worker joins (a Slurm job started)
-    assert gate.may_start()
-    gate.started()
+    for _ in range(runs_per_worker(1)):
+        assert gate.may_start()
+        gate.started()
     assert not gate.may_start()
     e.admitted -= 1  # a run came back
     assert gate.may_start()
@@ -395,6 +396,20 @@ def verdict_rows(out: Path) -> list[dict[str, str]]:
         return sorted(csv.DictReader(fh), key=lambda r: (r["student"], r["assignment"]))
 
 
+def most_at_once_on_a_worker(results) -> int:
+    """The most runs one worker was grading at the same moment (starts are known to the second: a run
+    counts from a second after its start)."""
+    import datetime as dt
+
+    most = 0
+    for worker in {r.worker for r in results}:
+        spans = [(dt.datetime.fromisoformat(r.started_at).timestamp(), r.duration) for r in results
+                 if r.worker == worker]
+        for t, _ in spans:
+            most = max(most, sum(1 for s, d in spans if s <= t + 1.0 < s + d))
+    return most
+
+
 def journal_runs(out: Path) -> Counter:
     """Runs per (student, assignment) in the journal (complete lines only: it may be being written)."""
     text = (out / "journal.jsonl").read_text(encoding="utf-8")
@@ -415,6 +430,9 @@ def test_cluster_batch_gives_the_local_gradebook_and_says_which_worker_graded_wh
     workers = {r.worker for r in remote.results}
     assert workers <= set(dask_cluster.workers.values())
     assert len(workers) == 2  # both workers took runs
+    # a one-thread worker grades several runs at once, as the local batch would on one core: a task leaves
+    # the worker's thread pool once it starts (its run mostly waits)
+    assert most_at_once_on_a_worker(remote.results) >= 2
     md = (tmp_path / "cluster" / "report.md").read_text(encoding="utf-8")
     assert "## Where each run was graded" in md
     assert all(f"| {w} |" in md for w in workers)

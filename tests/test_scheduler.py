@@ -16,8 +16,10 @@ import pytest
 
 from grader.batch.controller import BatchConfig, run_batch
 from grader.batch.discover import Submission
+from grader.batch.floor import CpuMeter, batch_floor, busy_cpu_seconds
 from grader.batch.gate import StartGate
 from grader.batch.journal import Journal
+from grader.batch.order import LongestFirst, spec_seconds
 from grader.batch.scheduler import Job, Scheduler
 from grader.errors import UsageError
 from grader.results import BehaviourResult, RunResult
@@ -112,6 +114,80 @@ def test_one_at_a_time_jobs_never_overlap_each_other_but_others_still_run_alongs
     assert s.run().done == 12
     assert grading.peak_serial == 1
     assert grading.peak >= 2
+
+
+# --- order: longest first ------------------------------------------------------------------------------------
+
+THREADED = spec_of("threaded_server")
+
+
+class TimedGrading(FakeGrading):
+    """A grading call whose runs take a time set per assignment (seconds), recording the order of starts."""
+
+    def __init__(self, seconds: dict[str, float]) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def __call__(self, j: Job) -> RunResult:
+        with self.lock:
+            self.started.append(j.submission.student)
+        threading.Event().wait(self.seconds[j.spec.name])
+        return passed(j)
+
+
+def test_a_first_batch_in_the_worst_order_starts_the_slow_assignments_runs_before_the_rest() -> None:
+    # Students alphabetical, the slow assignment last: found in that order, its runs would start last and the
+    # batch would end a whole slow run after the rest. Nothing is known before the batch: the first run of
+    # each assignment starts first, and once a quick one has finished the slow ones go before the quick rest.
+    jobs = [job(f"a{i}") for i in range(8)] + [job(f"t{i}", THREADED) for i in range(4)]
+    grading = TimedGrading({"select_server": 0.01, "threaded_server": 0.3})
+    order = LongestFirst()
+    assert Scheduler(jobs, grading, 2, order=order).run().done == 12
+    assert set(grading.started[:5]) >= {"t0", "t1", "t2", "t3"}, grading.started
+    assert "from spec" in order.describe()
+    assert "from batch" in order.describe()
+    # the same jobs in the jobs' own order: the slow runs start last (what the order is there to prevent)
+    grading = TimedGrading({"select_server": 0.0, "threaded_server": 0.0})
+    Scheduler(jobs, grading, 2).run()
+    assert grading.started[-4:] == ["t0", "t1", "t2", "t3"]
+
+
+def test_a_regrade_starts_its_runs_longest_first_by_the_journal() -> None:
+    jobs = [job(f"s{i}") for i in range(6)]
+    history = {f"s{i}/select_server": float(s) for i, s in enumerate([2, 9, 1, 30, 4, 3])}
+    grading = TimedGrading({"select_server": 0.0})
+    order = LongestFirst(history)
+    Scheduler(jobs, grading, 1, order=order).run()
+    assert grading.started == ["s3", "s1", "s4", "s5", "s0", "s2"]
+    assert order.describe() == "longest expected first (6 from journal)"
+
+
+def test_an_assignment_never_graded_before_is_judged_by_its_spec_and_the_journals_median_by_the_rest() -> None:
+    clock = [100.0]
+    order = LongestFirst({"old/threaded_server": 20.0, "old2/threaded_server": 10.0}, clock=lambda: clock[0])
+    new_threaded, new_select, script = job("new", THREADED), job("x"), job("y", JOIN)
+    assert order.expected(new_threaded) == (15.0, "journal")  # that assignment's median in the journal
+    assert order.expected(new_select) == (spec_seconds(SELECT), "spec")
+    order.started(new_select)
+    clock[0] += 40.0  # a run in flight longer than its spec said: the time it took so far is the estimate
+    assert order.expected(job("z")) == (40.0, "spec")
+    order.finished(new_select, 3.0)
+    assert order.expected(job("z")) == (3.0, "batch")
+    assert order.pick([script, job("z"), new_threaded]) == 0  # never tried in this batch: tried first
+
+
+def test_the_floor_is_the_cpu_work_over_the_cores_or_the_longest_run(tmp_path: Path) -> None:
+    stat = tmp_path / "stat"
+    hz = os.sysconf("SC_CLK_TCK")
+    stat.write_text(f"cpu  {100 * hz} 0 {50 * hz} {1000 * hz} {5 * hz} 0 0 0 0 0\ncpu0 1 2 3\n")
+    assert busy_cpu_seconds(stat) == 150.0  # user + system; idle and iowait are not busy
+    meter = CpuMeter(stat)
+    stat.write_text(f"cpu  {130 * hz} 0 {60 * hz} {1000 * hz} 0 0 0 0 0 0\n")
+    assert meter.busy_seconds() == 40.0
+    assert batch_floor(40.0, 2, 12.0) == 20.0
+    assert batch_floor(40.0, 2, 25.0) == 25.0
+    assert batch_floor(None, 2, 25.0) == 25.0
+    assert busy_cpu_seconds(tmp_path / "absent") is None
 
 
 # --- errors ------------------------------------------------------------------------------------------------

@@ -71,9 +71,12 @@ class ClusterEngine:
         return MAX_IN_FLIGHT
 
     def capacity(self) -> int:
-        """Worker threads connected now: workers may join (a Slurm job starting) or leave during a batch."""
+        """Runs the workers connected now grade at once: on each, as many as the local batch would on that
+        machine (its threads are its cores: `dask worker ADDR` defaults), since a run mostly waits and each
+        worker's own start gate keeps its CPU from being oversubscribed (remote.py). Workers may join (a
+        Slurm job starting) or leave during a batch."""
         info = self.client.scheduler_info()
-        return max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
+        return max(1, sum(runs_per_worker(w.get("nthreads", 1)) for w in info.get("workers", {}).values()))
 
     def gate(self) -> Gate | None:
         return ClusterCapacity(self)  # and on each worker, its own start gate paces its runs (remote.py)
@@ -192,9 +195,17 @@ class ClusterEngine:
                                          "worker": reply.get("worker", "")})
 
 
+def runs_per_worker(nthreads: int) -> int:
+    """Runs graded at once on a worker with `nthreads` threads (= its cores by default): the local default."""
+    from grader.batch.scheduler import default_workers
+
+    return default_workers(cpus=max(1, int(nthreads)))
+
+
 class ClusterCapacity:
-    """Admits a run while the cluster has a free worker thread, so that a first Ctrl-C leaves nothing
-    queued at the Dask scheduler and workers that join later are used as soon as they connect."""
+    """Admits a run while the cluster has room for one (runs_per_worker on each worker), so that a first
+    Ctrl-C leaves nothing queued at the Dask scheduler and workers that join later are used as soon as they
+    connect."""
 
     TICK = 0.1
     held_seconds = 0.0  # waiting for a free worker thread is normal here, not a crowded machine

@@ -19,8 +19,10 @@ from typing import Protocol
 
 from grader import __version__
 from grader.batch.discover import Discovery, Submission, discover, submission_digest
-from grader.batch.gate import Gate
+from grader.batch.floor import CpuMeter, batch_floor
+from grader.batch.gate import Gate, cpu_count
 from grader.batch.journal import Entry, Journal
+from grader.batch.order import LongestFirst, journal_durations
 from grader.batch.outputs import write_class, write_run
 from grader.batch.progress import Progress
 from grader.batch.scheduler import Job, Outcome, Scheduler
@@ -86,7 +88,17 @@ class BatchReport:
     tier: str = ""
     peak_in_flight: int = 0  # most runs graded at once
     held_seconds: float = 0.0  # time run starts waited because the machine was crowded
+    spaced_seconds: float = 0.0  # time run starts waited for the spacing between starts
     run_seconds: float = 0.0  # the graded runs' durations, summed (÷ wall = runs at once on average)
+    longest_run: float = 0.0  # the longest graded run, seconds
+    busy_cpu: float | None = None  # busy CPU-seconds of the machine while grading (/proc/stat), if known
+    cores: int = 1
+    order: str = ""  # the order runs were started in, and what it was learnt from
+
+    @property
+    def floor(self) -> float:
+        """max(busy CPU-seconds / cores, longest run): no schedule on this machine ends sooner."""
+        return batch_floor(self.busy_cpu, self.cores, self.longest_run)
 
 
 def fingerprint(spec: Spec, course: Course, submission: Path) -> str:
@@ -194,8 +206,10 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
     if len(p.discovery.ignored) > 10:
         progress.notice(f"... and {len(p.discovery.ignored) - 10} more folders that do not match the layout")
     t0 = time.monotonic()
+    meter = CpuMeter()
+    order = LongestFirst(history_durations(journal, p))
     outcome = Outcome()
-    peak, held, workers, tier = 0, 0.0, 0, ""
+    peak, held, spaced, workers, tier = 0, 0.0, 0.0, 0, ""
     graded_seconds: list[float] = []
     if p.jobs:
         engine = engine or make_engine(course, cfg)
@@ -215,7 +229,7 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
 
             scheduler = Scheduler(p.jobs, engine.grade, workers, on_done=on_done, on_notice=progress.notice,
                                   one_at_a_time=engine.one_at_a_time, gate=engine.gate(),
-                                  on_abandon=engine.abandon)
+                                  on_abandon=engine.abandon, order=order)
             progress.start(total=len(p.jobs) + len(p.reused), done=len(p.reused))
             try:
                 outcome = scheduler.run()
@@ -223,6 +237,7 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
                 progress.close()
             peak = scheduler.peak_in_flight
             held = scheduler.gate.held_seconds if scheduler.gate is not None else 0.0
+            spaced = getattr(scheduler.gate, "spaced_seconds", 0.0)
         finally:
             engine.close()
     results = final_results(p)
@@ -238,9 +253,31 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
         outputs = write_class(out, results, missing=p.missing(shown), course=course.course, generated_at=_now(),
                               titles={n: s.title for n, s in specs.items()},
                               max_scores={n: s.max_score for n, s in specs.items()})
-    return BatchReport(plan=p, outcome=outcome, workers=workers, wall=round(time.monotonic() - t0, 2),
+    wall = round(time.monotonic() - t0, 2)
+    busy = meter.busy_seconds()
+    return BatchReport(plan=p, outcome=outcome, workers=workers, wall=wall,
                        outputs=outputs, results=results, tier=tier, peak_in_flight=peak,
-                       held_seconds=round(held, 1), run_seconds=round(sum(graded_seconds), 1))
+                       held_seconds=round(held, 1), spaced_seconds=round(spaced, 1),
+                       run_seconds=round(sum(graded_seconds), 1),
+                       longest_run=round(max(graded_seconds, default=0.0), 2),
+                       busy_cpu=None if busy is None else round(busy, 1), cores=cpu_count(),
+                       order=order.describe())
+
+
+def history_durations(journal: Journal, p: Plan) -> dict[str, float]:
+    """How long each run took when last graded: this journal's runs, and those of the journals --fresh set
+    aside (journal.N.jsonl, newest last), so a regrade starts its longest runs first."""
+    history: dict[str, float] = {}
+    for n in range(1, 100):
+        old = journal.path.with_name(f"{journal.path.stem}.{n}{journal.path.suffix}")
+        if not old.exists():
+            break
+        try:
+            history.update(journal_durations(Journal(old).load().values()))
+        except (UsageError, OSError, ValueError):
+            continue  # a damaged old journal only costs the ordering its figures
+    history.update(journal_durations(p.entries.values()))
+    return history
 
 
 def final_results(p: Plan) -> list[RunResult]:

@@ -97,6 +97,7 @@ class StartGate:
         self._last_start = -1e9
         self._stop = threading.Event()
         self.held_seconds = 0.0  # time starts waited for an oversubscribed CPU
+        self.spaced_seconds = 0.0  # time starts waited for the spacing after the previous start
         self._thread: threading.Thread | None = None
         if start_probing:
             self._thread = threading.Thread(target=self._probe, name="start-gate", daemon=True)
@@ -124,6 +125,7 @@ class StartGate:
         """True if a run may start now; otherwise waits a little and says False (ask again)."""
         wait = self._last_start + self.spacing - self._clock()
         if wait > 0:
+            self.spaced_seconds += wait
             self._sleep(wait)
             return False
         slowdown = self.slowdown()

@@ -16,7 +16,12 @@ settings and the run options. The reply is plain, JSON-safe data too — never a
 The worker grades like the local batch does: a grading session per run, in the best sandbox the worker
 offers, in its own process group and tethered to the worker process (a killed worker takes its sessions
 with it); servers of a tier that shares the host's port go one at a time on that worker; and the worker's
-own start gate spaces run starts out and holds them while its CPU is oversubscribed. Sessions are forked
+own start gate spaces run starts out and holds them while its CPU is oversubscribed. A run mostly waits, so
+a task leaves the worker's thread pool once it starts (`distributed.secede`): a worker started with its
+defaults (a thread per core) grades as many runs at once as the local batch would on that machine (the
+instructor's side admits that many per worker, cluster.runs_per_worker; this side never starts more).
+A worker that dies takes its tasks with it: Dask gives them to another worker, and the instructor's journal
+holds every run that came back. Sessions are forked
 from a warm interpreter the worker starts with its first task (batch/warm.py), as in the local batch.
 """
 
@@ -27,6 +32,7 @@ import json
 import socket
 import tempfile
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -52,20 +58,36 @@ def _worker_name() -> str:
         return f"local:{socket.gethostname()}"
 
 
-def _admit() -> None:
-    """Wait for this worker's start gate, unless nothing is graded here right now (always progress)."""
-    global _gate, _in_flight
-    from grader.batch.gate import StartGate
+def _secede() -> None:
+    """Leave the Dask worker's thread pool (this task mostly waits): the worker can start its next task."""
+    try:
+        from distributed import get_worker, secede
 
+        get_worker()
+    except (ImportError, ValueError):  # not on a Dask worker (tests call grade_task directly)
+        return
+    secede()
+
+
+def _admit() -> None:
+    """Wait for this worker's start gate and for room (no more runs at once than the local batch would
+    grade here), unless nothing is graded here right now (always progress)."""
+    global _gate, _in_flight
+    from grader.batch.gate import StartGate, cpu_count
+    from grader.batch.scheduler import default_workers
+
+    cap = default_workers(cpus=cpu_count())
     with _admission:  # one waiting start at a time, as in the local scheduler
         with _lock:
             if _gate is None:
                 _gate = StartGate()
         while True:
             with _lock:
-                idle = _in_flight == 0
-            if idle or _gate.may_start():
+                idle, full = _in_flight == 0, _in_flight >= cap
+            if idle or (not full and _gate.may_start()):
                 break
+            if full:
+                time.sleep(StartGate.TICK)
         with _lock:
             _in_flight += 1
         _gate.started()
@@ -101,6 +123,7 @@ def _leave() -> None:
 def grade_task(task: dict[str, Any]) -> dict[str, Any]:
     reply: dict[str, Any] = {"v": VERSION, "status": "error", "worker": _worker_name(),
                              "host": socket.gethostname(), "tier": "", "result": None, "why": ""}
+    _secede()
     try:
         if task.get("v") != VERSION:
             raise ValueError(f"task format {task.get('v')!r}, this worker's grader speaks {VERSION} "

@@ -12,6 +12,9 @@ never lost. A GraderError (the command line, the course or the cluster is wrong:
 stops the batch instead, and so does a failure to record a result (on_done: e.g. the journal's disk is
 full) — what finished is kept, the rest is graded when the batch is run again.
 
+Which run starts next is the `order`'s choice (batch/order.py: the longest expected first, learnt from the
+journal and from this batch's finished runs); without one, the jobs' own order.
+
 Ctrl-C (SIGINT): the first stops starting new runs and lets the runs in flight finish, so their results
 are journalled; the second (or SIGTERM) abandons them: `on_abandon` interrupts them and nothing of them is
 kept. Sessions run in their own process groups (RunOptions.detached), so the terminal's Ctrl-C reaches only
@@ -21,7 +24,6 @@ this process, and they end themselves if this process dies (grader/batch/tether.
 from __future__ import annotations
 
 import contextlib
-import queue
 import signal
 import threading
 import time
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 
 from grader.batch.discover import Submission
 from grader.batch.gate import Gate, StartGate, cpu_count
+from grader.batch.order import Order
 from grader.errors import GraderError
 from grader.results import BehaviourResult, RunResult
 from grader.spec import Spec
@@ -97,7 +100,8 @@ class Scheduler:
                  one_at_a_time: Callable[[Job], bool] = lambda job: False,
                  gate: Gate | None = None,
                  on_abandon: Callable[[], None] = lambda: None,
-                 abandon_grace: float = ABANDON_GRACE) -> None:
+                 abandon_grace: float = ABANDON_GRACE,
+                 order: Order | None = None) -> None:
         self.jobs = jobs
         self.grade_run = grade_run
         self.workers = max(1, workers)
@@ -109,7 +113,8 @@ class Scheduler:
         self.peak_in_flight = 0
         self.on_start, self.on_done, self.on_notice = on_start, on_done, on_notice
         self.one_at_a_time = one_at_a_time  # e.g. servers of a tier that shares the host's port
-        self._queue: queue.Queue[Job] = queue.Queue()
+        self.order = order  # None: the jobs' own order
+        self._todo: list[Job] = []  # not started yet (guarded by _done_lock)
         self._serial = threading.Lock()
         self._done_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -120,16 +125,18 @@ class Scheduler:
     # --- workers ----------------------------------------------------------------------------------------
     def _worker(self) -> None:
         while not self._stopping.is_set():
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                return
+            job = self._admit()  # the run to start is chosen once the gate lets one start: as late as possible
+            if job is None:
+                return  # nothing left, or stopping (what was not started is counted as such)
             serial = self._serial if self.one_at_a_time(job) else contextlib.nullcontext()
             with serial:
-                if not self._admit():
-                    self._queue.put(job)  # not started: counted as such, graded on resume
+                if self._stopping.is_set():  # stopped while waiting for its turn: not started after all
+                    with self._done_lock:
+                        self._in_flight -= 1
+                        self._todo.append(job)
                     return
                 harness = False
+                began = time.monotonic()
                 try:
                     self.on_start(job)
                     result = self.grade_run(job)
@@ -144,6 +151,8 @@ class Scheduler:
                     harness = True
             with self._done_lock:
                 self._in_flight -= 1
+                if self.order is not None:
+                    self.order.finished(job, time.monotonic() - began)
                 if self._abandoned.is_set():
                     self.outcome.abandoned += 1
                     return
@@ -156,12 +165,25 @@ class Scheduler:
                     self._stopping.set()
                     return
 
-    def _admit(self) -> bool:
-        """Wait for the start gate (one worker at a time), then count the run in flight. False: stopping."""
+    def _take(self) -> Job | None:
+        """The run to start now (under _done_lock), taken off the list."""
+        if not self._todo:
+            return None
+        i = 0 if self.order is None else self.order.pick(self._todo)
+        job = self._todo.pop(i)
+        if self.order is not None:
+            self.order.started(job)
+        return job
+
+    def _admit(self) -> Job | None:
+        """Wait for the start gate (one worker at a time), then take the next run and count it in flight.
+        None: nothing left to start, or stopping."""
         with self._admission:
             waiting_since = time.monotonic()
             while self.gate is not None and not self._stopping.is_set():
                 with self._done_lock:
+                    if not self._todo:
+                        return None
                     if self._in_flight == 0:
                         break  # always make progress, however loaded the machine
                 if self.gate.may_start():
@@ -171,12 +193,15 @@ class Scheduler:
                     self.on_notice(self.gate.busy_notice)
             with self._done_lock:
                 if self._stopping.is_set():
-                    return False
+                    return None
+                job = self._take()
+                if job is None:
+                    return None
                 self._in_flight += 1
                 self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
             if self.gate is not None:
                 self.gate.started()
-            return True
+            return job
 
     @property
     def in_flight(self) -> int:
@@ -211,8 +236,7 @@ class Scheduler:
 
     # --- main -------------------------------------------------------------------------------------------
     def run(self) -> Outcome:
-        for job in self.jobs:
-            self._queue.put(job)
+        self._todo = list(self.jobs)
         threads = [threading.Thread(target=self._worker, name=f"batch-worker-{i + 1}", daemon=True)
                    for i in range(min(self.workers, len(self.jobs)))]
         previous = {}
@@ -235,7 +259,7 @@ class Scheduler:
                 signal.signal(sig, handler)
             if self.gate is not None:
                 self.gate.close()
-        self.outcome.not_started = self._queue.qsize()
+        self.outcome.not_started = len(self._todo)
         self.outcome.interrupted = self._stopping.is_set() and (self.outcome.not_started > 0 or
                                                                 self._abandoned.is_set())
         return self.outcome

@@ -144,6 +144,19 @@ class LeakParams(Params):
     max_thread_growth: int | None = Field(default=None, ge=0,
                                           description="if set, threads may not grow by more than this")
     reply_timeout: float = Field(default=2.0, gt=0, description="seconds to wait for each reply")
+    churn_timeout: float = Field(default=8.0, gt=0,
+                                 description="seconds the churn may take: a server slower than that is judged "
+                                             "on the cycles it got through (at least min_cycles)")
+    min_cycles: int = Field(default=12, ge=1,
+                            description="cycles a slow server must get through before churn_timeout to be judged")
+
+
+# Connections the churn has waiting in the server's accept queue at most. A listen(5) backlog holds 6; past
+# it the kernel drops the SYN and connect() waits for its retransmission (1 s, then 3 s): a correct server
+# with a short backlog lost 10 s to that, and a slow one ended "could not connect". The churn never fills the
+# queue, so what is judged is what the server does with departed clients, however fast it accepts them.
+QUEUED_AT_ONCE = 4
+SLOW_CONNECT = 0.5  # seconds: a connect() this slow waited for a retransmitted SYN (the queue was full)
 
 
 def _fd_count(ctx: Context, snap: Snapshot | None = None) -> int:
@@ -165,9 +178,74 @@ def _close_wait(ctx: Context, snap: Snapshot | None = None) -> int:
     return len(snap.in_state("CLOSE_WAIT"))
 
 
+class _Churn:
+    """Connects the churn's clients no faster than the server accepts them: a connection counts as accepted
+    once a reply came back on it or a snapshot shows the server holding its other end. The churn never waits
+    for an accept while holding back what the server may be waiting for (a server blocked in recv() on one
+    client accepts the next only once that one talks or leaves)."""
+
+    def __init__(self, ctx: Context, deadline: float) -> None:
+        self.ctx, self.deadline = ctx, deadline
+        self.unaccepted: dict[int, Client] = {}  # the client's port -> client
+        self.queued_at_once = QUEUED_AT_ONCE
+        self.observable = True  # False where socket states are not visible: no pacing possible
+        self.waited = 0.0  # seconds spent waiting for the server to accept
+
+    def connected(self, c: Client) -> None:
+        if c.sock is not None:
+            self.unaccepted[c.sock.getsockname()[1]] = c
+
+    def accepted(self, c: Client) -> None:
+        if c.sock is not None:
+            self.unaccepted.pop(c.sock.getsockname()[1], None)
+
+    def is_accepted(self, c: Client) -> bool:
+        return c.sock is None or c.sock.getsockname()[1] not in self.unaccepted
+
+    def look(self) -> None:
+        """One snapshot: every connection the server holds is accepted."""
+        snap = self.ctx.snapshot()
+        if snap.sockets is None:
+            self.observable = False
+            self.unaccepted.clear()
+            return
+        for s in snap.sockets:
+            if s.state != "LISTEN":
+                self.unaccepted.pop(s.remote[1], None)
+
+    def room(self) -> bool:
+        """Whether one more connection fits in the server's accept queue now (one look if in doubt)."""
+        if len(self.unaccepted) < self.queued_at_once:
+            return True
+        self.look()
+        return len(self.unaccepted) < self.queued_at_once
+
+    def wait_accepted(self, c: Client, patience: float) -> bool:
+        """Wait until the server has accepted `c`; False if the churn's deadline came first, or `patience`
+        seconds passed (a server that stopped accepting is judged on what it did before)."""
+        pause, t0 = 0.005, time.monotonic()
+        until = min(self.deadline, t0 + patience)
+        try:
+            while not self.is_accepted(c):
+                self.look()
+                if self.is_accepted(c):
+                    break
+                if time.monotonic() > until:
+                    return False
+                time.sleep(pause)
+                pause = min(0.1, pause * 2)
+            return True
+        finally:
+            self.waited += time.monotonic() - t0
+
+
 @check("no_leaks", LeakParams)
 def no_leaks(ctx: Context, p: LeakParams) -> None:
-    """After many connect/close cycles the server holds no CLOSE_WAIT sockets and its fds are back to baseline."""
+    """After many connect/close cycles the server holds no CLOSE_WAIT sockets and its fds are back to baseline.
+
+    The churn is paced to the server (never more connections waiting to be accepted than a listen(5) queue
+    holds), and a server too slow to get through every cycle in `churn_timeout` is judged on the cycles it
+    did (at least `min_cycles`): slowness is not a leak."""
     ctx.start()
     warm = ctx.client("warmup", p.reply_timeout)
     warm.poke(ctx.payload(16))
@@ -179,33 +257,64 @@ def no_leaks(ctx: Context, p: LeakParams) -> None:
     kinds = p.kinds
     done = 0
     silent_server = False
-    while done < p.cycles:
+    t0 = time.monotonic()
+    churn = _Churn(ctx, t0 + p.churn_timeout)
+    out_of_time = False
+    while done < p.cycles and not out_of_time:
         # the churn is summarised in one transcript line, not 200 x 4
-        batch = [ctx.client(f"churn{done + i + 1}", p.reply_timeout, quiet=True)
-                 for i in range(min(p.batch, p.cycles - done))]
+        batch: list[Client] = []
+        while len(batch) < min(p.batch, p.cycles - done) and (not batch or churn.room()):
+            c = ctx.client(f"churn{done + len(batch) + 1}", p.reply_timeout, connect=False, quiet=True)
+            began = time.monotonic()
+            try:
+                c.connect()
+            except BehaviourFailed:
+                _could_not_connect(ctx, c, done + len(batch), time.monotonic() - t0)
+            if time.monotonic() - began > SLOW_CONNECT:
+                churn.queued_at_once = 1  # the queue was full sooner than a listen(5) one: one at a time
+            churn.connected(c)
+            batch.append(c)
         for i, c in enumerate(batch):
             kind = kinds[(done + i) % len(kinds)]
-            if kind == "echo+close" and not silent_server and not c.poke(ctx.payload(16)):
-                # Any reply will do (content is echo's business). A server that stopped answering is still
-                # judged on what it does with departed clients: the rest of the churn only connects/closes.
-                silent_server = True
-                ctx.log(f"{c.name} got no reply: the remaining cycles connect and close without talking")
-            elif kind.startswith("send+"):
+            if kind == "echo+close" and not silent_server:
+                if c.poke(ctx.payload(16)):
+                    churn.accepted(c)
+                else:
+                    # Any reply will do (content is echo's business). A server that stopped answering is
+                    # still judged on what it does with departed clients: the rest only connects/closes.
+                    silent_server = True
+                    ctx.log(f"{c.name} got no reply: the remaining cycles connect and close without talking")
+            elif not out_of_time and not churn.wait_accepted(c, p.reply_timeout):
+                out_of_time = True  # a connection left in the queue: the server gets it when it gets to it
+            if kind.startswith("send+"):
                 c.send(ctx.payload(16))
             c.reset() if kind.endswith("reset") else c.close()
+        churn.unaccepted.clear()  # all accepted, or the churn ends here
         done += len(batch)
-    ctx.log(f"{p.cycles} connect/close cycles done ({', '.join(kinds)}, in turn, {p.batch} open at once)")
+        if time.monotonic() > churn.deadline and done < p.cycles:
+            out_of_time = True
+    took = time.monotonic() - t0
+    paced = f"; {churn.waited:.1f} s waiting for the server to accept" if churn.waited >= 0.1 else ""
+    ctx.log(f"{done} connect/close cycles done in {took:.1f} s ({', '.join(kinds)}, in turn, {p.batch} open at "
+            f"once{paced})")
     ctx.require_alive("during the connect/close cycles")
+    if out_of_time:
+        ctx.log(f"the server is slow to accept ({done} of {p.cycles} cycles in {took:.1f} s): judged on those")
+    # A thread per past connection grows by `done`; a pool by at most the connections open at once.
+    thread_limit = p.max_thread_growth
+    if thread_limit is not None and done < p.cycles:
+        thread_limit = max(p.batch + 1, round(thread_limit * done / p.cycles))
+
     def settle() -> tuple[int, int, int, bool]:
         # Looks until the server is clean or the time is up, the last look after the deadline. The looks
         # thin out (0.1 s, then up to 0.4 s apart): a leaky server's snapshot is costly (a few ms for 200
         # sockets), and a server that cleans up is still seen clean within 0.4 s of doing so.
         deadline = time.monotonic() + p.settle_timeout
-        pause = 0.1
+        pause = 0.05
         while True:
             snap = ctx.snapshot()  # one look gives all three, at the same instant
             cw, fds, threads = _close_wait(ctx, snap), _fd_count(ctx, snap), _threads(ctx, snap)
-            thread_ok = p.max_thread_growth is None or threads - base_threads <= p.max_thread_growth
+            thread_ok = thread_limit is None or threads - base_threads <= thread_limit
             clean = cw == 0 and fds <= base_fds + p.fd_slack and thread_ok
             if clean or time.monotonic() > deadline:
                 return cw, fds, threads, thread_ok
@@ -222,25 +331,54 @@ def no_leaks(ctx: Context, p: LeakParams) -> None:
         cw, fds, threads, thread_ok = settle()
     ctx.log(f"after {p.settle_timeout:.1f} s: {cw} CLOSE_WAIT socket(s), {fds} open fds, {threads} thread(s)")
     evidence = {"close_wait": cw, "fds": fds, "baseline_fds": base_fds, "threads": threads,
-                "baseline_threads": base_threads}
+                "baseline_threads": base_threads, "cycles": done}
     if cw:
         raise BehaviourFailed(
             f"{cw} connection(s) left in CLOSE_WAIT: the server never closed sockets whose clients had left",
             expected="0 sockets in CLOSE_WAIT once clients have closed (call conn.close() when recv returns b'')",
-            observed=f"{cw} CLOSE_WAIT socket(s) after {p.cycles} cycles, {fds} open fds (baseline {base_fds})",
+            observed=f"{cw} CLOSE_WAIT socket(s) after {done} cycles, {fds} open fds (baseline {base_fds})",
             reason="leak", evidence=evidence)
     if fds > base_fds + p.fd_slack:
         raise BehaviourFailed(
             f"open file descriptors grew from {base_fds} to {fds}: sockets of departed clients are never closed",
             expected=f"at most {base_fds + p.fd_slack} open fds after the clients left (baseline {base_fds})",
-            observed=f"{fds} open fds after {p.cycles} connect/close cycles",
+            observed=f"{fds} open fds after {done} connect/close cycles",
             reason="leak", evidence=evidence)
     if not thread_ok:
         raise BehaviourFailed(
             f"the thread count grew from {base_threads} to {threads} with the connections served",
-            expected=f"handler threads end when their client leaves (growth ≤ {p.max_thread_growth})",
-            observed=f"{threads} threads after {p.cycles} connections had come and gone",
+            expected=f"handler threads end when their client leaves (growth ≤ {thread_limit})",
+            observed=f"{threads} threads after {done} connections had come and gone",
             reason="leak", evidence=evidence)
+    if out_of_time and done < p.min_cycles:  # clean, but too little seen to say it does not leak
+        raise BehaviourFailed(
+            f"the server is too slow to be judged for leaks: {done} connect/close cycles in {took:.1f} s "
+            "(nothing leaked in those)",
+            expected=f"at least {p.min_cycles} clients accepted, served and let go within {p.churn_timeout:.0f} s "
+                     "(a server that waits between passes should accept every waiting client each pass)",
+            observed=f"{done} cycles in {took:.1f} s, {churn.waited:.1f} s of it waiting for accept()",
+            reason="slow", evidence=evidence)
+
+
+def _could_not_connect(ctx: Context, c: Client, done: int, took: float) -> None:
+    """A churn client could not connect although the churn waited for the server to accept the previous
+    ones: a server out of file descriptors (it leaked them) or one too slow to accept. Says which."""
+    ctx.require_alive("during the connect/close cycles")
+    snap = ctx.snapshot()
+    cw = len(snap.in_state("CLOSE_WAIT")) if snap.sockets is not None else 0
+    if cw:
+        raise BehaviourFailed(
+            f"{c.name} could not connect, with {cw} connection(s) left in CLOSE_WAIT: the server never closed "
+            "sockets whose clients had left",
+            expected="0 sockets in CLOSE_WAIT once clients have closed (call conn.close() when recv returns b'')",
+            observed=f"{cw} CLOSE_WAIT socket(s) after {done} cycles, then connect() failed",
+            reason="leak", evidence={"close_wait": cw, "cycles": done})
+    raise BehaviourFailed(
+        f"the server is too slow to be judged for leaks: {c.name} could not connect after {done} cycles "
+        f"({took:.1f} s), and no socket was left in CLOSE_WAIT",
+        expected=f"the server accepts a new client within {c.timeout:.1f} s",
+        observed=f"connect() timed out after {done} connect/close cycles",
+        reason="slow", evidence={"cycles": done, "seconds": round(took, 2)})
 
 
 class IdleCpuParams(Params):

@@ -208,6 +208,13 @@ def _conclude(report, out: Path) -> int:
         parts.append(f"{report.wall:.1f} s, {report.run_seconds / max(report.wall, 1e-3):.1f} runs at once on "
                      f"average ({cap}), isolation {report.tier}")
     print("; ".join(parts))
+    if graded and report.longest_run:
+        cpu = (f"busy CPU {report.busy_cpu:.0f} s / {report.cores} core(s) = {report.busy_cpu / report.cores:.1f} s, "
+               if report.busy_cpu is not None else "")
+        waited = (f"; starts waited {report.held_seconds:.1f} s for the CPU, {report.spaced_seconds:.1f} s for "
+                  "spacing" if report.held_seconds or report.spaced_seconds else "")
+        print(f"floor {report.floor:.1f} s ({cpu}longest run {report.longest_run:.1f} s): wall = "
+              f"{report.wall / max(report.floor, 1e-3):.2f}x the floor; order: {report.order}{waited}")
     by_worker = Counter(r.worker for r in report.results if r.worker)
     if by_worker:
         print("graded on: " + ", ".join(f"{w} ({n} run{'s' if n != 1 else ''})" for w, n in sorted(by_worker.items())))
