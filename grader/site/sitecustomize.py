@@ -102,14 +102,14 @@ def _observe(nonce, watch_modules, watch_calls, trace_greenlets):
         except ImportError:
             return
         ran = set()
-        counts = {1, 2, 3, 5, 10, 20, 50, 100}
+        counts = {50, 100, 200, 500, 1000}  # every count up to 20 is reported, then these
 
         def trace(event, args):
             if event in ("switch", "throw"):
                 target = args[1]
                 if target.parent is not None and type(target).__name__ != "Hub" and id(target) not in ran:
                     ran.add(id(target))
-                    if len(ran) in counts:
+                    if len(ran) <= 20 or len(ran) in counts:
                         report("greenlets", str(len(ran)))
 
         greenlet.settrace(trace)
