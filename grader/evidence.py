@@ -32,6 +32,7 @@ class Evidence:
     imports: list[tuple[str, str]] = field(default_factory=list)  # (module, 'file:line')
     calls: list[tuple[str, str]] = field(default_factory=list)  # (dotted name, 'file:line')
     greenlets: int = 0
+    seccomp: str = ""  # "on": readiness system calls kill the program (the kernel's filter); "off WHY"; "" not asked
 
 
 def observer_env(nonce: str, forbidden_modules: list[str], trace_greenlets: bool) -> dict[str, str]:
@@ -42,6 +43,7 @@ def observer_env(nonce: str, forbidden_modules: list[str], trace_greenlets: bool
         calls = sorted({c for m in forbidden_modules for c in READINESS_MODULES.get(m, ())})
         if calls:
             env["GRADER_WATCH_CALLS"] = ",".join(calls)
+            env["GRADER_FORBID_READINESS"] = "1"  # and the kernel stops any readiness syscall, by any route
     if trace_greenlets:
         env["GRADER_TRACE_GREENLETS"] = "1"
     return env
@@ -64,6 +66,8 @@ def gather(run, nonce: str, settle: float = 1.0) -> Evidence:
             ev.channel_fd = int(fd) if fd.isdigit() else None
         elif kind in ("import", "call") and len(parts) == 2:
             (ev.imports if kind == "import" else ev.calls).append((parts[0], parts[1]))
+        elif kind == "seccomp":
+            ev.seccomp = text
         elif kind == "greenlets" and parts[0].isdigit():
             ev.greenlets = max(ev.greenlets, int(parts[0]))
     return ev
@@ -154,6 +158,9 @@ def require_none_forbidden(ctx, forbidden: list[str], matches, sample_seconds: f
     or (for select/selectors) a thread seen waiting in select/poll/epoll."""
     run = ctx.server
     waits = sample_waits(run, sample_seconds) if any(m in READINESS_MODULES for m in forbidden) else Counter()
+    killed = stopped_by_kernel(ctx, forbidden)
+    if killed:
+        raise killed
     ev = gather(run, ctx.evidence_nonce)
     require_observed(run, ev)
     for mod, where in ev.imports:
@@ -168,6 +175,36 @@ def require_none_forbidden(ctx, forbidden: list[str], matches, sample_seconds: f
         raise _forbidden(ctx, f"waited in {name}() at run time ({n} of {sum(waits.values())} samples of its "
                               f"threads, from /proc)", forbidden)
     ctx.log(f"run time: no forbidden module used (observer reported; {sum(waits.values())} wait samples)")
+
+
+SIGSYS = 31
+SIGSYS_EXITS = (-SIGSYS, 128 + SIGSYS)  # killed by the signal: as the process's parent, or a sandbox's init, says
+
+
+def stopped_by_kernel(ctx, forbidden: list[str]) -> BehaviourFailed | None:
+    """The failure to report when the run was killed by the grader's seccomp filter (SIGSYS, the filter on):
+    the program made a readiness system call by some route the observer in the process did not see."""
+    run = ctx.server
+    if run.alive():
+        return None
+    deadline = time.monotonic() + 1.0  # gone, but perhaps not reaped yet (a sandbox's init reports it)
+    while run.exit_code is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if run.exit_code not in SIGSYS_EXITS:
+        return None
+    ev = gather(run, ctx.evidence_nonce, settle=0.2)
+    if ev.seccomp != "on":
+        return None
+    where = next((f" (it called {name}() at {at})" for name, at in ev.calls), "")
+    what = _("made a select/poll/epoll system call{where}, and the kernel stopped it there").format(where=where)
+    return BehaviourFailed(
+        _("the program {what}, which this assignment forbids").format(what=what),
+        expected=_("no use of {mods}, by any route (also not through sys.modules, ctypes or a timeout of 0)")
+        .format(mods=", ".join(forbidden)),
+        observed=_("the process was killed by SIGSYS (exit code {code}): the grader's seccomp filter stops a "
+                   "readiness system call (select, poll, epoll, io_uring) in this behaviour's run").format(
+            code=run.exit_code),
+        reason="forbidden_syscall", evidence={"exit_code": run.exit_code})
 
 
 def _forbidden(ctx, what: str, forbidden: list[str]) -> BehaviourFailed:

@@ -6,7 +6,8 @@ BehaviourResult. Precedence, strongest first:
 1. a harness error (a bug of ours, survivors after teardown) makes the status `error`, whatever else happened;
 2. a limit the sandbox enforced (memory, processes, output, time) is the reason of a failure or a crash;
 3. a crash of the run (exited by itself while it should have run on, or a script's non-zero exit) is the
-   reason of the failure the client saw, which was its consequence; its headline is the exception and line;
+   reason of the failure the client saw, which was its consequence; its headline is the exception and line
+   (except a death by the grader's own seccomp filter, `forbidden_syscall`: that failure names its cause);
 4. a failure before the behaviour's scenario began (missing entry, syntax error, a server that never listened
    where it should or crashed at start) drops the behaviour's own hint, which is beside the point; it is
    reported by one behaviour (`start_owner`), the others say "not graded: <cause>" (reason `blocked_by`);
@@ -181,7 +182,7 @@ def verdict(spec: Spec, behaviour: Behaviour, outcome: Outcome) -> BehaviourResu
     _fail(result, failure, reason=failure.reason or ("crashed" if did_crash else ""), summary=failure.summary)
     result.diagnosis = outcome.diagnosis
     crash = crash_of(run.stderr) if run is not None else None
-    if did_crash and failure.reason != "crashed" and run is not None:  # rule 3: the crash is the root cause
+    if did_crash and failure.reason not in ("crashed", "forbidden_syscall") and run is not None:  # rule 3: the crash is the root cause
         result.reason = "crashed"
         result.summary = f"the {who} crashed{f' ({crash})' if crash else ''}: {failure.summary}"
         code = f"with code {run.exit_code}" if run.exit_code not in (None, 137) else "by itself"
