@@ -191,6 +191,8 @@ def verdict(spec: Spec, behaviour: Behaviour, outcome: Outcome) -> BehaviourResu
         result.summary = f"{failure.summary} ({crash})"
     if did_crash or failure.reason == "crashed":
         _name_the_real_cause(result, crash, failure, who)
+        if crash is not None:  # the bug's signature, for charge_once
+            result.evidence["crash"] = {"exception": crash.exception, "line": crash.line}
     if failure.reason == "no_connect" and outcome.diagnosis:
         result.hint = ""  # the why (a server that stopped accepting) is the lead, not the behaviour's hint
     if failure.evidence.get("stage") == "start":  # rule 4
@@ -203,6 +205,49 @@ def verdict(spec: Spec, behaviour: Behaviour, outcome: Outcome) -> BehaviourResu
     if outcome.graded_with:
         result.diagnosis = " ".join(x for x in (result.diagnosis, f"This behaviour was {outcome.graded_with}.") if x)
     return result
+
+
+def charge_once(spec: Spec, results: list[BehaviourResult]) -> list[BehaviourResult]:
+    """One bug, one behaviour charged, over the results of one submission (rule 4's "not graded: ... (see X)"
+    for bugs found during the scenarios, not only at start):
+
+    * the same crash (exception and line, during a scenario) in several behaviours: the first of them in the
+      spec's order owns it; the others say "not graded: the server crashed with ... (see OWNER)";
+    * a server that closes a connection after answering it (a second message on one connection gets nothing):
+      echo's bug (the first failing behaviour that saw it); the others that failed only by that, likewise.
+    Results are returned in the same order; only failed results change (their status and score stay)."""
+    order = {b.id: i for i, b in enumerate(spec.behaviours)}
+    failed = sorted((r for r in results if r.status == "failed" and r.id in order), key=lambda r: order[r.id])
+
+    def crash_key(r: BehaviourResult):
+        c = r.evidence.get("crash")
+        if r.reason != "crashed" or not c or r.evidence.get("stage") == "start":
+            return None
+        return ("crash", c.get("exception"), c.get("line"))
+
+    def closes_key(r: BehaviourResult):
+        if r.reason == "server_closed" and r.evidence.get("closed_after_replies"):
+            return ("closes_after_reply",)
+        return None
+
+    owners: dict[tuple, BehaviourResult] = {}
+    for r in failed:
+        key = crash_key(r) or closes_key(r)
+        if key is None:
+            continue
+        owner = owners.setdefault(key, r)
+        if owner is r:
+            continue
+        if key[0] == "crash":
+            what = owner.summary
+        else:
+            what = "the server closes a connection after answering it once"
+        r.reason = "blocked_by"
+        r.evidence["blocked_by"] = owner.id
+        r.observed = f"{r.summary}; {r.observed}" if r.observed else r.summary
+        r.summary = f"not graded: {what} (see {owner.id})"
+        r.hint, r.diagnosis = "", ""
+    return results
 
 
 def _fail(result: BehaviourResult, failure: Failure, *, reason: str, summary: str) -> None:
