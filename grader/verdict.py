@@ -182,7 +182,8 @@ def verdict(spec: Spec, behaviour: Behaviour, outcome: Outcome) -> BehaviourResu
     _fail(result, failure, reason=failure.reason or ("crashed" if did_crash else ""), summary=failure.summary)
     result.diagnosis = outcome.diagnosis
     crash = crash_of(run.stderr) if run is not None else None
-    if did_crash and failure.reason not in ("crashed", "forbidden_syscall") and run is not None:  # rule 3: the crash is the root cause
+    own_cause = failure.reason in ("crashed", "forbidden_syscall")  # the failure already names why it died
+    if did_crash and not own_cause and run is not None:  # rule 3: the crash is the root cause
         result.reason = "crashed"
         result.summary = f"the {who} crashed{f' ({crash})' if crash else ''}: {failure.summary}"
         code = f"with code {run.exit_code}" if run.exit_code not in (None, 137) else "by itself"

@@ -177,7 +177,8 @@ def test_the_same_crash_in_several_behaviours_is_charged_to_the_first():
                                ("graceful_disconnect", "abrupt_disconnect", "no_leaks"))
     out = charge_once(spec, [ok, leaks, abrupt, graceful])  # any order in, the spec's order decides the owner
     assert [r.id for r in out] == ["echo", "no_leaks", "abrupt_disconnect", "graceful_disconnect"]
-    assert graceful.reason == "crashed" and "KeyError at line 30" in graceful.summary
+    assert graceful.reason == "crashed"
+    assert "KeyError at line 30" in graceful.summary
     for r in (abrupt, leaks):
         assert (r.status, r.reason, r.score) == ("failed", "blocked_by", 0.0)
         assert r.evidence["blocked_by"] == "graceful_disconnect"
@@ -193,7 +194,8 @@ def test_different_crashes_are_each_charged():
     graceful = _crashed(spec, "graceful_disconnect", KEYERROR_TB)
     abrupt = _crashed(spec, "abrupt_disconnect", RESET_TB)
     charge_once(spec, [graceful, abrupt])
-    assert abrupt.reason == "crashed" and "blocked_by" not in abrupt.evidence
+    assert abrupt.reason == "crashed"
+    assert "blocked_by" not in abrupt.evidence
 
 
 def test_a_connection_closed_after_replying_is_charged_to_echo():
@@ -208,5 +210,6 @@ def test_a_connection_closed_after_replying_is_charged_to_echo():
     other = verdict(spec, spec.behaviours[2], Outcome(failure=NO_REPLY, run=RunFacts(exit_code=None, alive=True)))
     charge_once(spec, [echo, graceful, other])
     assert echo.reason == "server_closed"
-    assert graceful.reason == "blocked_by" and graceful.summary.endswith("(see echo)")
+    assert graceful.reason == "blocked_by"
+    assert graceful.summary.endswith("(see echo)")
     assert other.reason == "no_reply"  # a different failure is its own

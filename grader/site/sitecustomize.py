@@ -10,8 +10,8 @@
    memory (and so from /proc/self/environ) before the student's code runs.
 2. Forbidden readiness calls stopped by the kernel (GRADER_FORBID_READINESS=1, where an assignment forbids
    select/selectors): a seccomp filter, installed before the student's code and irremovable by it (inherited
-   by every thread and child), kills the process (SIGSYS) at its first system call that waits for readiness (select, poll,
-   epoll_wait and their variants; io_uring_setup),
+   by every thread and child), kills the process (SIGSYS) at its first system call that waits for readiness
+   (select, poll, epoll_wait and their variants; io_uring_setup),
    whatever route led there (the original function behind the observer's wrapper, a module from sys.modules,
    ctypes, a timeout of 0 that never waits). The grader sees the SIGSYS death from outside. A correct program
    pays one short BPF program per system call (benchmarks/seccomp_cost.py).
