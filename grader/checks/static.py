@@ -176,6 +176,15 @@ def judge_readiness_wait(ctx: Context, p: UsesParams, hit: tuple[str, int]) -> N
     ctx.log(_("with {n} idle client(s) connected, its main thread was {how}").format(n=len(clients), how=how))
     if waiting * 2 >= known:
         return
+    busy_judge = next((b.id for b in ctx.spec.behaviours if b.check == "idle_cpu"), None)
+    sleeps = seen["nanosleep"] + seen["clock_nanosleep"]
+    # never seen asleep: a spinner (on a loaded machine a poller that sleeps is still caught sleeping sometimes)
+    if busy_judge and not sleeps and seen["running"] * 2 >= known:
+        # Spinning (select with timeout 0 in a loop that never sleeps) is charged once, to the behaviour that
+        # judges a server busy while idle; polling that sleeps in between is this behaviour's to judge
+        ctx.log(_("it was mostly running on the CPU: a busy loop, which {owner} judges (not charged here)")
+                .format(owner=busy_judge))
+        return
     name, line = hit
     where = f"{ctx.spec.entry}:{line}"
     top = next((k for k, _n in seen.most_common() if k not in evidence.READINESS_WAITS and k != "unknown"), "")
