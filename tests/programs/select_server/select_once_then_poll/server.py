@@ -1,5 +1,5 @@
 # Calls select.select once at start (so the source "uses select"), then serves with a nonblocking polling
-# loop that sleeps 20 ms between passes: it never waits for readiness in select.
+# loop that sleeps 50 ms between passes: it never waits for readiness in select.
 import select
 import socket
 import time
@@ -35,4 +35,4 @@ while True:
         except ConnectionError:
             clients.remove(c)
             c.close()
-    time.sleep(0.02)
+    time.sleep(0.05)

@@ -1,4 +1,4 @@
-# Asks select() with timeout 0 on every pass (so it calls select all the time), then sleeps 20 ms: it never
+# Asks select() with timeout 0 on every pass (so it calls select all the time), then sleeps 50 ms: it never
 # waits for readiness in select, it polls and sleeps.
 import select
 import socket
@@ -25,4 +25,4 @@ while True:
         if not data:
             rlist.remove(s)
             s.close()
-    time.sleep(0.02)
+    time.sleep(0.05)
