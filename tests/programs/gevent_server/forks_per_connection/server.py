@@ -25,5 +25,6 @@ class Handler(socketserver.BaseRequestHandler):
 
 
 socketserver.ForkingTCPServer.allow_reuse_address = True
+socketserver.ForkingTCPServer.request_queue_size = 128
 with socketserver.ForkingTCPServer(('127.0.0.1', 9000), Handler) as server:
     server.serve_forever()
