@@ -195,8 +195,23 @@ def stopped_by_kernel(ctx, forbidden: list[str]) -> BehaviourFailed | None:
     ev = gather(run, ctx.evidence_nonce, settle=0.2)
     if ev.seccomp != "on":
         return None
-    where = next((f" (it called {name}() at {at})" for name, at in ev.calls), "")
-    what = _("made a select/poll/epoll system call{where}, and the kernel stopped it there").format(where=where)
+    from grader.checks.static import matches
+
+    stopped = _("; then the kernel stopped it at its first readiness system call (SIGSYS, exit code {code})").format(
+        code=run.exit_code)
+    for mod, where in ev.imports:  # what the observer saw first names the student's line
+        if matches(mod, forbidden):
+            failure = _forbidden(ctx, f"imported `{mod}` at run time ({where})", forbidden)
+            failure.observed += stopped
+            failure.reason = "forbidden_syscall"  # the death is the grader's doing: not "the server crashed"
+            return failure
+    for name, where in ev.calls:
+        if matches(name.partition(".")[0], forbidden):
+            failure = _forbidden(ctx, f"called `{name}()` at run time ({where})", forbidden)
+            failure.observed += stopped
+            failure.reason = "forbidden_syscall"
+            return failure
+    what = _("made a select/poll/epoll system call, and the kernel stopped it there")
     return BehaviourFailed(
         _("the program {what}, which this assignment forbids").format(what=what),
         expected=_("no use of {mods}, by any route (also not through sys.modules, ctypes or a timeout of 0)")
