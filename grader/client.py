@@ -68,6 +68,7 @@ class Client:
         self.name = name
         self.timeout = timeout
         self.sock: socket.socket | None = None
+        self.replies = 0  # complete, correct replies received on this connection
 
     def log(self, text: str, failure: bool = False) -> None:
         if failure or not self.quiet:
@@ -135,6 +136,7 @@ class Client:
         got, why = self.receive(len(expected), timeout)
         if why == "ok" and got == expected:
             self.log(f"got {len(got)} B back, as expected")
+            self.replies += 1
             return
         did = f" to the {len(sent)} B it sent" if sent is not None else ""
         if why == "ok":
@@ -148,11 +150,16 @@ class Client:
         stop = {"timeout": f"no more bytes within {timeout:.1f} s", "eof": "the server closed the connection",
                 "reset": "the connection was reset by the server"}[why]
         self.log(f"got {len(got)} of {len(expected)} B, then {stop}", failure=True)
+        head = f"{self.name} got no complete reply{did}" if got else f"{self.name} got no reply{did}"
+        if why != "timeout" and self.replies:
+            head += f": the server closed the connection after answering {self.replies} message(s) on it"
         raise BehaviourFailed(
-            f"{self.name} got no complete reply{did}" if got else f"{self.name} got no reply{did}",
+            head,
             expected=f"{len(expected)} B {preview(expected)}{what} within {timeout:.1f} s",
             observed=f"{len(got)} B{' ' + preview(got) if got else ''}, then {stop}",
             reason="no_reply" if why == "timeout" else "server_closed",
+            # a connection closed by the server after answering it: the one bug echo judges (issue 18)
+            evidence={"closed_after_replies": self.replies} if why != "timeout" and self.replies else None,
         )
 
     def poke(self, data: bytes, timeout: float | None = None) -> bytes:

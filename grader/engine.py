@@ -114,8 +114,9 @@ def _attempt(spec: Spec, behaviour: Behaviour, submission: Path, course: Course,
             check.func(ctx, params_for(spec, behaviour))
     except BehaviourFailed as exc:
         attempt.failure = exc
-        if ctx.runs and exc.reason == "server_closed":
-            gone_soon(ctx.server)  # a crash closes every connection a moment before the process is gone
+        if ctx.runs and exc.reason in ("server_closed", "no_connect"):
+            # a crash closes every connection (and refuses new ones) a moment before the process is gone
+            gone_soon(ctx.server)
         if ctx.runs and ctx.server.alive():
             if exc.reason in ("no_reply", "no_connect"):  # where is it stuck, and why
                 attempt.diagnosis = explain_stuck(ctx.server, exc)

@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from grader.failure import BehaviourFailed
+from grader.i18n import _
 
 READINESS_WAITS = frozenset({"select", "pselect6", "poll", "ppoll", "epoll_wait", "epoll_pwait", "epoll_pwait2"})
 # modules whose use shows as a wait in one of READINESS_WAITS, and the calls the observer watches for them
@@ -31,6 +32,7 @@ class Evidence:
     imports: list[tuple[str, str]] = field(default_factory=list)  # (module, 'file:line')
     calls: list[tuple[str, str]] = field(default_factory=list)  # (dotted name, 'file:line')
     greenlets: int = 0
+    seccomp: str = ""  # "on": readiness system calls kill the program (the kernel's filter); "off WHY"; "" not asked
 
 
 def observer_env(nonce: str, forbidden_modules: list[str], trace_greenlets: bool) -> dict[str, str]:
@@ -41,6 +43,7 @@ def observer_env(nonce: str, forbidden_modules: list[str], trace_greenlets: bool
         calls = sorted({c for m in forbidden_modules for c in READINESS_MODULES.get(m, ())})
         if calls:
             env["GRADER_WATCH_CALLS"] = ",".join(calls)
+            env["GRADER_FORBID_READINESS"] = "1"  # and the kernel stops any readiness syscall, by any route
     if trace_greenlets:
         env["GRADER_TRACE_GREENLETS"] = "1"
     return env
@@ -63,6 +66,8 @@ def gather(run, nonce: str, settle: float = 1.0) -> Evidence:
             ev.channel_fd = int(fd) if fd.isdigit() else None
         elif kind in ("import", "call") and len(parts) == 2:
             (ev.imports if kind == "import" else ev.calls).append((parts[0], parts[1]))
+        elif kind == "seccomp":
+            ev.seccomp = text
         elif kind == "greenlets" and parts[0].isdigit():
             ev.greenlets = max(ev.greenlets, int(parts[0]))
     return ev
@@ -95,6 +100,43 @@ def sample_waits(run, seconds: float, interval: float = 0.02) -> Counter:
     return seen
 
 
+def sample_main_thread(run, seconds: float, interval: float = 0.02) -> Counter:
+    """What the main process's main thread was doing, sampled for `seconds` from the run's snapshots: the
+    system call it waited in, `running` (on a CPU or runnable), or `unknown` (not readable here)."""
+    seen: Counter = Counter()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        main = run.snapshot().main
+        if main is None:
+            break
+        if main.syscall is not None:
+            seen[main.syscall[0]] += 1
+        else:
+            seen["running" if main.runnable else "unknown"] += 1
+        time.sleep(interval)
+    return seen
+
+
+def describe_waits(seen: Counter) -> str:
+    """`sleeping in clock_nanosleep() in 25 of 30 samples; running on a CPU in 5 of 30 samples` (most frequent
+    first; samples that caught the thread between states are left out)."""
+    total = sum(n for name, n in seen.items() if name != "unknown")  # a moment between two reads
+    parts = []
+    for name, n in seen.most_common():
+        if name == "unknown":
+            continue
+        if name == "running":
+            what = _("running on a CPU")
+        elif name in ("nanosleep", "clock_nanosleep"):
+            what = _("sleeping in {call}()").format(call=name)
+        elif name == "futex":
+            what = _("waiting on a lock (futex)")
+        else:
+            what = _("in {call}()").format(call=name)
+        parts.append(_("{what} in {n} of {total} samples").format(what=what, n=n, total=total))
+    return "; ".join(parts)
+
+
 def unobserved(what: str) -> BehaviourFailed:
     return BehaviourFailed(
         "the grader could not observe your program at run time",
@@ -116,6 +158,9 @@ def require_none_forbidden(ctx, forbidden: list[str], matches, sample_seconds: f
     or (for select/selectors) a thread seen waiting in select/poll/epoll."""
     run = ctx.server
     waits = sample_waits(run, sample_seconds) if any(m in READINESS_MODULES for m in forbidden) else Counter()
+    killed = stopped_by_kernel(ctx, forbidden)
+    if killed:
+        raise killed
     ev = gather(run, ctx.evidence_nonce)
     require_observed(run, ev)
     for mod, where in ev.imports:
@@ -132,27 +177,97 @@ def require_none_forbidden(ctx, forbidden: list[str], matches, sample_seconds: f
     ctx.log(f"run time: no forbidden module used (observer reported; {sum(waits.values())} wait samples)")
 
 
+SIGSYS = 31
+SIGSYS_EXITS = (-SIGSYS, 128 + SIGSYS)  # killed by the signal: as the process's parent, or a sandbox's init, says
+
+
+def stopped_by_kernel(ctx, forbidden: list[str]) -> BehaviourFailed | None:
+    """The failure to report when the run was killed by the grader's seccomp filter (SIGSYS, the filter on):
+    the program made a readiness system call by some route the observer in the process did not see."""
+    run = ctx.server
+    if run.alive():
+        return None
+    deadline = time.monotonic() + 1.0  # gone, but perhaps not reaped yet (a sandbox's init reports it)
+    while run.exit_code is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if run.exit_code not in SIGSYS_EXITS:
+        return None
+    ev = gather(run, ctx.evidence_nonce, settle=0.2)
+    if ev.seccomp != "on":
+        return None
+    from grader.checks.static import matches
+
+    stopped = _("; then the kernel stopped it at its first readiness system call (SIGSYS, exit code {code})").format(
+        code=run.exit_code)
+    for mod, where in ev.imports:  # what the observer saw first names the student's line
+        if matches(mod, forbidden):
+            failure = _forbidden(ctx, f"imported `{mod}` at run time ({where})", forbidden)
+            failure.observed += stopped
+            failure.reason = "forbidden_syscall"  # the death is the grader's doing: not "the server crashed"
+            return failure
+    for name, where in ev.calls:
+        if matches(name.partition(".")[0], forbidden):
+            failure = _forbidden(ctx, f"called `{name}()` at run time ({where})", forbidden)
+            failure.observed += stopped
+            failure.reason = "forbidden_syscall"
+            return failure
+    what = _("made a select/poll/epoll system call, and the kernel stopped it there")
+    return BehaviourFailed(
+        _("the program {what}, which this assignment forbids").format(what=what),
+        expected=_("no use of {mods}, by any route (also not through sys.modules, ctypes or a timeout of 0)")
+        .format(mods=", ".join(forbidden)),
+        observed=_("the process was killed by SIGSYS (exit code {code}): the grader's seccomp filter stops a "
+                   "readiness system call (select, poll, epoll, io_uring) in this behaviour's run").format(
+            code=run.exit_code),
+        reason="forbidden_syscall", evidence={"exit_code": run.exit_code})
+
+
 def _forbidden(ctx, what: str, forbidden: list[str]) -> BehaviourFailed:
     return BehaviourFailed(f"the program {what}, which this assignment forbids",
                            expected=f"no use of {', '.join(forbidden)}, also not hidden from the source",
                            observed=f"{what} (seen by the grader while the program ran)", reason="structure")
 
 
-def require_greenlets(ctx, at_least: int, drain_seconds: float = 3.0) -> None:
+def require_greenlets(ctx, at_least: int, drain_seconds: float = 3.0, connections: int = 0,
+                      serving: dict | None = None) -> None:
+    """At least `at_least` greenlets ran (and, for a server with `connections` clients connected at once, at
+    least one per connection), and the connections were served by the listening process, not by others."""
     run = ctx.server
+    need = max(at_least, connections)
+    children = (serving or {}).get("children") or {}
+    if children:  # decided without waiting for greenlet records
+        ev = gather(run, ctx.evidence_nonce)
+        require_observed(run, ev)
+        held = sum(children.values())
+        raise BehaviourFailed(
+            _("the connections were served by {k} other process(es), not in greenlets of the listening process; "
+              "{g} greenlet(s) ran for {n} connections").format(k=len(children), g=ev.greenlets, n=connections),
+            expected=_("every connection handled by a greenlet of the one process that listens (gevent.spawn, a "
+                       "Pool or StreamServer), at least {n} greenlets for {n} clients connected at once").format(
+                n=connections),
+            observed=_("{held} of the {n} connection sockets were held by {k} child process(es) (a process per "
+                       "connection: fork, ForkingTCPServer, multiprocessing); {g} greenlet(s) other than the main "
+                       "one and gevent's hub ran").format(held=held, n=connections, k=len(children),
+                                                          g=ev.greenlets),
+            reason="structure", evidence={"greenlets": ev.greenlets, "serving_processes": len(children)})
     ev = gather(run, ctx.evidence_nonce)
     deadline = time.monotonic() + drain_seconds
     # a record written just before the reply the client saw may still be in the pipe: let the drain catch up
-    while ev.greenlets < at_least and time.monotonic() < deadline and not run.stderr.closed.is_set():
+    while ev.greenlets < need and time.monotonic() < deadline and not run.stderr.closed.is_set():
         time.sleep(0.05)
         ev = gather(run, ctx.evidence_nonce)
     require_observed(run, ev)
-    if ev.greenlets < at_least:
+    if ev.greenlets < need:
+        if connections and ev.greenlets:
+            summary = _("only {g} greenlet(s) ran for {n} clients connected at once: the connections are not "
+                        "served one greenlet each").format(g=ev.greenlets, n=connections)
+        else:
+            summary = _("no work ran in greenlets at run time: {g} greenlet(s) ran").format(g=ev.greenlets)
         raise BehaviourFailed(
-            f"no work ran in greenlets at run time: {ev.greenlets} greenlet(s) ran",
-            expected=f"at least {at_least} greenlets (gevent.spawn, a Pool or StreamServer) switched to while "
-                     f"the program ran",
-            observed=f"{ev.greenlets} greenlet(s) other than the main one and gevent's hub ran (seen by the "
-                     f"grader's greenlet tracer); code that is never executed does not count",
-            reason="structure")
+            summary,
+            expected=_("at least {k} greenlets (gevent.spawn, a Pool or StreamServer) switched to while the program "
+                       "ran{per}").format(k=need, per=_(", one per connection") if connections else ""),
+            observed=_("{g} greenlet(s) other than the main one and gevent's hub ran (seen by the grader's greenlet "
+                       "tracer); code that is never executed does not count").format(g=ev.greenlets),
+            reason="structure", evidence={"greenlets": ev.greenlets})
     ctx.log(f"run time: {ev.greenlets}+ greenlets ran")

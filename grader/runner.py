@@ -137,6 +137,9 @@ def grade(spec: Spec, submission: Path, course: Course, opts: RunOptions = RunOp
                 expected="the behaviour completes within its time limit",
                 observed=f"grading session ended ({code}); {_last_words(session_out)}",
             ))
+    from grader.verdict import charge_once
+
+    behaviours = charge_once(spec, behaviours)  # one bug seen by several behaviours is charged to one
     # custom checks (test_*.py in the assignment folder) come after the spec's behaviours
     behaviours += [r for rid, r in got.items() if rid not in {b.id for b in wanted}]
     return RunResult(assignment=spec.name, title=spec.title, submission=str(submission), student=student,

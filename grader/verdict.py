@@ -6,7 +6,8 @@ BehaviourResult. Precedence, strongest first:
 1. a harness error (a bug of ours, survivors after teardown) makes the status `error`, whatever else happened;
 2. a limit the sandbox enforced (memory, processes, output, time) is the reason of a failure or a crash;
 3. a crash of the run (exited by itself while it should have run on, or a script's non-zero exit) is the
-   reason of the failure the client saw, which was its consequence; its headline is the exception and line;
+   reason of the failure the client saw, which was its consequence; its headline is the exception and line
+   (except a death by the grader's own seccomp filter, `forbidden_syscall`: that failure names its cause);
 4. a failure before the behaviour's scenario began (missing entry, syntax error, a server that never listened
    where it should or crashed at start) drops the behaviour's own hint, which is beside the point; it is
    reported by one behaviour (`start_owner`), the others say "not graded: <cause>" (reason `blocked_by`);
@@ -181,7 +182,8 @@ def verdict(spec: Spec, behaviour: Behaviour, outcome: Outcome) -> BehaviourResu
     _fail(result, failure, reason=failure.reason or ("crashed" if did_crash else ""), summary=failure.summary)
     result.diagnosis = outcome.diagnosis
     crash = crash_of(run.stderr) if run is not None else None
-    if did_crash and failure.reason != "crashed" and run is not None:  # rule 3: the crash is the root cause
+    own_cause = failure.reason in ("crashed", "forbidden_syscall")  # the failure already names why it died
+    if did_crash and not own_cause and run is not None:  # rule 3: the crash is the root cause
         result.reason = "crashed"
         result.summary = f"the {who} crashed{f' ({crash})' if crash else ''}: {failure.summary}"
         code = f"with code {run.exit_code}" if run.exit_code not in (None, 137) else "by itself"
@@ -190,6 +192,8 @@ def verdict(spec: Spec, behaviour: Behaviour, outcome: Outcome) -> BehaviourResu
         result.summary = f"{failure.summary} ({crash})"
     if did_crash or failure.reason == "crashed":
         _name_the_real_cause(result, crash, failure, who)
+        if crash is not None:  # the bug's signature, for charge_once
+            result.evidence["crash"] = {"exception": crash.exception, "line": crash.line}
     if failure.reason == "no_connect" and outcome.diagnosis:
         result.hint = ""  # the why (a server that stopped accepting) is the lead, not the behaviour's hint
     if failure.evidence.get("stage") == "start":  # rule 4
@@ -202,6 +206,49 @@ def verdict(spec: Spec, behaviour: Behaviour, outcome: Outcome) -> BehaviourResu
     if outcome.graded_with:
         result.diagnosis = " ".join(x for x in (result.diagnosis, f"This behaviour was {outcome.graded_with}.") if x)
     return result
+
+
+def charge_once(spec: Spec, results: list[BehaviourResult]) -> list[BehaviourResult]:
+    """One bug, one behaviour charged, over the results of one submission (rule 4's "not graded: ... (see X)"
+    for bugs found during the scenarios, not only at start):
+
+    * the same crash (exception and line, during a scenario) in several behaviours: the first of them in the
+      spec's order owns it; the others say "not graded: the server crashed with ... (see OWNER)";
+    * a server that closes a connection after answering it (a second message on one connection gets nothing):
+      echo's bug (the first failing behaviour that saw it); the others that failed only by that, likewise.
+    Results are returned in the same order; only failed results change (their status and score stay)."""
+    order = {b.id: i for i, b in enumerate(spec.behaviours)}
+    failed = sorted((r for r in results if r.status == "failed" and r.id in order), key=lambda r: order[r.id])
+
+    def crash_key(r: BehaviourResult):
+        c = r.evidence.get("crash")
+        if r.reason != "crashed" or not c or r.evidence.get("stage") == "start":
+            return None
+        return ("crash", c.get("exception"), c.get("line"))
+
+    def closes_key(r: BehaviourResult):
+        if r.reason == "server_closed" and r.evidence.get("closed_after_replies"):
+            return ("closes_after_reply",)
+        return None
+
+    owners: dict[tuple, BehaviourResult] = {}
+    for r in failed:
+        key = crash_key(r) or closes_key(r)
+        if key is None:
+            continue
+        owner = owners.setdefault(key, r)
+        if owner is r:
+            continue
+        if key[0] == "crash":
+            what = owner.summary
+        else:
+            what = "the server closes a connection after answering it once"
+        r.reason = "blocked_by"
+        r.evidence["blocked_by"] = owner.id
+        r.observed = f"{r.summary}; {r.observed}" if r.observed else r.summary
+        r.summary = f"not graded: {what} (see {owner.id})"
+        r.hint, r.diagnosis = "", ""
+    return results
 
 
 def _fail(result: BehaviourResult, failure: Failure, *, reason: str, summary: str) -> None:

@@ -213,8 +213,8 @@ def test_gradebook_csv(graded) -> None:
     assert (alice["score"], alice["max_score"], alice["status"]) == ("15", "15", "graded")
     assert alice["select_server:concurrent_clients"] == "3"
     assert alice["nonblocking_server:echo"] == ""
-    bob = table[("bob", "select_server")]  # crashes at start: only the static check passes
-    assert (bob["score"], bob["select_server:echo"], bob["select_server:uses_select"]) == ("1", "0", "1")
+    bob = table[("bob", "select_server")]  # crashes at start: nothing passes (uses_select needs the run too)
+    assert (bob["score"], bob["select_server:echo"], bob["select_server:uses_select"]) == ("0", "0", "0")
     carol = table[("carol", "select_server")]  # syntax error: nothing passes
     assert carol["score"] == "0"
     assert carol["select_server:uses_select"] == "0"
@@ -233,7 +233,7 @@ def test_feedback_and_gradescope_results_per_run(graded) -> None:
     assert runs == [f"{s}/{a}/feedback.md" for s, a, _p in sorted(BATCH)]
     bob = (out / "bob" / "select_server" / "feedback.md").read_text(encoding="utf-8")
     assert bob.startswith("# Upper-case echo server with select — bob\n")
-    assert "**1 / 15 points** · 1 of 8 behaviours passed" in bob
+    assert "**0 / 15 points** · 0 of 8 behaviours passed" in bob
     assert "### ❌ FAIL `echo`: the server crashed with TypeError at line 6: sk.bind('127.0.0.1', 9000)" in bob
     assert "### ❌ FAIL `idle_cpu`: not graded: the same failure as `echo`" in bob  # one cause, explained once
     assert "TypeError" in bob  # the crash's stderr, fenced
@@ -242,9 +242,9 @@ def test_feedback_and_gradescope_results_per_run(graded) -> None:
     assert "Every behaviour passed" in alice
     assert "## What to fix" not in alice
     gs = json.loads((out / "bob" / "select_server" / "results.json").read_text(encoding="utf-8"))
-    assert gs["score"] == 1
+    assert gs["score"] == 0
     assert len(gs["tests"]) == 8
-    assert [t["status"] for t in gs["tests"]].count("passed") == 1
+    assert [t["status"] for t in gs["tests"]].count("passed") == 0
 
 
 @pytest.mark.slow
@@ -273,7 +273,7 @@ def test_class_report_html_and_markdown(graded) -> None:
             if b.id == "echo"]
     assert echo.count(True) == 1  # alice only
     assert "| `echo` | 2 | 1/4 | 25% | `█████░░░░░░░░░░░░░░░` |" in md
-    assert "| `uses_select` | 1 | 3/4 | 75% |" in md  # carol's does not parse
+    assert "| `uses_select` | 1 | 2/4 | 50% |" in md  # carol's does not parse, bob's never listens
     # the most common failures, grouped by behaviour + reason + wording
     crash = "the server crashed with TypeError at line 6: sk.bind('127.0.0.1', 9000)"
     assert f"| `echo` | crashed | {crash} | 1 | bob |" in md
@@ -282,8 +282,8 @@ def test_class_report_html_and_markdown(graded) -> None:
             "dave |") in md
     assert f"<td>{escape(crash)}</td><td class=num>1</td><td>bob</td>" in html
     # per-student table linking the feedback files (which exist)
-    assert '<a href="bob/select_server/feedback.md" title="1 of 8 behaviours passed">1 / 15</a>' in html
-    assert "| bob | missing | [1 / 15](<bob/select_server/feedback.md>) | 1 / 29 |" in md
+    assert '<a href="bob/select_server/feedback.md" title="0 of 8 behaviours passed">0 / 15</a>' in html
+    assert "| bob | missing | [0 / 15](<bob/select_server/feedback.md>) | 0 / 29 |" in md
     for href in ("alice/select_server/feedback.md", "dave/nonblocking_server/feedback.md"):
         assert f'href="{href}"' in html
         assert (out / href).is_file()

@@ -435,3 +435,30 @@ def test_a_busy_server_is_told_it_was_running(clock):
     sandbox = FakeSandbox(silent, observe=lambda run: server_snapshot(cpu=clock.now - 1000 + run.snapshots))
     r = grade("echo", sandbox, reply_timeout=0.05, sizes=[5])
     assert "busy in a loop" in r.diagnosis
+
+
+# --- uses: a readiness API must be seen waiting (issue 18) ---------------------------------------------------
+READINESS = ["select.select", "select.poll", "select.epoll", "selectors.*Selector"]
+
+
+def test_uses_passes_a_server_seen_waiting_in_a_readiness_call():
+    waits = FakeSandbox(upper_echo, observe=lambda run: server_snapshot(conns=("ESTABLISHED",) * 3,
+                                                                        syscall=("epoll_wait", (3,))))
+    r = grade("uses", waits, any_of=READINESS)
+    assert (r.status, r.score) == ("passed", 2), r.summary
+
+
+def test_uses_fails_a_server_that_sleeps_between_polls_naming_what_it_does():
+    sleeps = FakeSandbox(upper_echo, observe=lambda run: server_snapshot(conns=("ESTABLISHED",) * 3,
+                                                                         syscall=("clock_nanosleep", (1,))))
+    r = grade("uses", sleeps, any_of=READINESS)
+    assert (r.status, r.reason) == ("failed", "structure")
+    assert "but was never seen waiting in it; between polls it sleeps in clock_nanosleep" in r.summary
+    assert r.summary.startswith("called select")
+    assert "sleeping in clock_nanosleep() in" in r.observed
+
+
+def test_uses_judges_only_the_source_when_told_so():
+    sleeps = FakeSandbox(upper_echo, observe=lambda run: server_snapshot(syscall=("clock_nanosleep", (1,))))
+    r = grade("uses", sleeps, any_of=READINESS, judge_waiting=False)
+    assert r.status == "passed"

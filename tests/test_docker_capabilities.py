@@ -136,3 +136,38 @@ def test_user_namespaces_denied_grades_in_tier_c_as_nobody():
     assert reference.score == reference.max_score == 15, [(b.id, b.summary) for b in reference.behaviours]
     assert _verdicts(results[1:]) == [{"no_leaks"}]
     assert "not tier A because" in stderr
+
+
+def _closed_ancestor(path: str) -> str | None:
+    """The first folder above `path` that other users may not enter (no o+x), if any."""
+    parts = Path(path).resolve().parts
+    for i in range(2, len(parts)):
+        folder = Path(*parts[:i])
+        if not folder.stat().st_mode & 0o001:
+            return str(folder)
+    return None
+
+
+@pytest.mark.slow
+def test_no_tier_can_observe_stops_before_grading_with_the_real_cause():
+    """Docker's capabilities with the interpreter under a folder other users cannot enter (a pyenv in /root,
+    mode 700), not exposed: every tier's probe fails. One message naming the folder and the fix, exit 2, and
+    no column of grader errors (issue 18)."""
+    _needs("capsh")
+    from grader.sandbox.local import python_paths
+
+    closed = next((c for c in map(_closed_ancestor, python_paths()) if c), None)
+    if closed is None:
+        pytest.skip("the interpreter here is readable by every user: nothing to simulate")
+    drop = [c for c in _all_caps() if c.removeprefix("cap_") not in DOCKER_KEEPS]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"}  # noqa: S108
+    proc = subprocess.run([shutil.which("capsh"), f"--drop={','.join(drop)}", "--", "-c", 'exec "$0" "$@"',
+                           sys.executable, "-m", "grader.cli", "check", "select_server",
+                           str(REPO / "reference" / "select_server"), "--only", "echo"],
+                          capture_output=True, text=True, timeout=240, cwd=REPO, env=env, check=False)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "no isolation tier can observe" in proc.stderr
+    assert f"{closed} (where the interpreter or the submission lives) is closed to other users" in proc.stderr
+    assert f"Fix: {closed} is closed to other users" in proc.stderr
+    assert "grader itself failed" not in proc.stdout + proc.stderr
+    assert "Errno 104" not in proc.stderr  # the reset socket is not the cause any more

@@ -26,20 +26,56 @@ def observe(tmp_path: Path, source: str, forbidden=(), greenlets=False) -> tuple
                           check=False)
     frames = EvidenceFrames()
     rest = frames.strip(proc.stderr, 0.0) + frames.flush()
+    frames.returncode = proc.returncode  # for the seccomp tests
     return frames, rest
 
 
 def kinds(frames: EvidenceFrames) -> list[tuple[str, str]]:
-    return [(k, t) for _, k, t in frames.records if k != "hello"]
+    return [(k, t) for _, k, t in frames.records if k not in ("hello", "seccomp")]
 
 
 def test_hidden_import_and_call_are_reported_with_the_students_line(tmp_path: Path):
     source = ("import socket\nsel = __import__('sel' + 'ect')\nthr = __import__('thr' + 'eading')\n"
-              "sel.select([], [], [], 0)\nimport sys; print('mine', file=sys.stderr)\n")
+              "import sys; print('mine', file=sys.stderr)\nsel.select([], [], [], 0)\n")
     frames, rest = observe(tmp_path, source, forbidden=["select", "selectors", "threading"])
     assert frames.nonce == NONCE
-    assert kinds(frames) == [("import", "threading prog.py:3"), ("call", "select.select prog.py:4")]
+    assert kinds(frames) == [("import", "threading prog.py:3"), ("call", "select.select prog.py:5")]
     assert rest == b"mine\n"  # the records are taken out of what the student's stderr shows
+    assert frames.returncode == -31  # reported by the wrapper, then stopped by the kernel (SIGSYS)
+
+
+ROUTE_AROUND = """\
+import sys
+fn = sys.modules['select'].select
+fn = getattr(fn, '__func__', fn)
+for cell in getattr(fn, '__closure__', None) or ():
+    if type(cell.cell_contents).__name__ == 'builtin_function_or_method':
+        fn = cell.cell_contents
+print('dug out', fn, file=sys.stderr, flush=True)
+fn([], [], [], 0)
+print('not stopped', file=sys.stderr)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="seccomp is Linux's")
+def test_a_readiness_call_around_the_wrapper_is_stopped_by_the_kernel(tmp_path: Path):
+    frames, rest = observe(tmp_path, ROUTE_AROUND, forbidden=["select", "selectors"])
+    assert ("seccomp", "on") in [(k, t) for _, k, t in frames.records]
+    assert kinds(frames) == []  # the wrapper never saw it ...
+    assert rest.startswith(b"dug out <built-in function select>")
+    assert b"not stopped" not in rest
+    assert frames.returncode == -31
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="seccomp is Linux's")
+def test_the_filter_is_only_where_readiness_is_forbidden_and_spares_correct_programs(tmp_path: Path):
+    frames, _ = observe(tmp_path, "import select\nselect.select([], [], [], 0)\n", forbidden=["threading"])
+    assert frames.returncode == 0
+    assert "seccomp" not in [k for _, k, _t in frames.records]
+    ok = ("import socket, selectors, time\na, b = socket.socketpair()\na.setblocking(False)\n"
+          "b.send(b'x')\nprint(a.recv(1))\ntime.sleep(0.01)\n")  # selectors probes epoll on import: allowed
+    frames, rest = observe(tmp_path, ok, forbidden=["select", "selectors"])
+    assert (frames.returncode, rest) == (0, b"")
 
 
 def test_library_imports_and_selectors_probing_on_import_are_not_the_students(tmp_path: Path):
@@ -89,3 +125,12 @@ def test_frames_split_across_reads_forged_nonces_and_stray_separators():
 def test_matches_dotted_forbidden_names():
     assert matches("concurrent.futures", ["concurrent"])
     assert not matches("selectors", ["select"])
+
+
+def test_describe_waits_leaves_out_unreadable_moments():
+    from collections import Counter
+
+    from grader.evidence import describe_waits
+
+    text = describe_waits(Counter({"clock_nanosleep": 25, "running": 3, "unknown": 2}))
+    assert text == ("sleeping in clock_nanosleep() in 25 of 28 samples; running on a CPU in 3 of 28 samples")

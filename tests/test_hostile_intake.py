@@ -165,7 +165,8 @@ def test_output_flood_of_long_undecodable_lines_keeps_the_grader_small(scratch: 
 
 @pytest.mark.parametrize(("attack", "summary"), [
     ("fraud_hidden_select", "the program called `select.select()` at run time (server.py:17)"),
-    ("fraud_silenced_observer", "the grader could not observe your program at run time")])
+    # its records go nowhere, but the kernel's filter needs no channel (issue 18)
+    ("fraud_silenced_observer", "the program made a select/poll/epoll system call, and the kernel stopped it")])
 def test_hidden_select_import_fails_uses_nonblocking_by_runtime_evidence(attack: str, summary: str):
     result = grade(spec_of("nonblocking_server"), HOSTILE / attack, COURSE, RunOptions(only=("uses_nonblocking",)))
     b = by_id(result)["uses_nonblocking"]

@@ -350,3 +350,21 @@ def test_a_slot_whose_uid_still_has_a_process_is_skipped_not_reused():
         squatter.kill()
         squatter.wait()
         first.release()
+
+
+def test_no_tier_message_names_each_tier_and_the_closed_folder_fix():
+    from grader.sandbox import no_tier_message
+
+    closed = ("cannot observe the run: the observer process is gone: grader-launch: cannot isolate the submission: "
+              "[Errno 1] /root (where the interpreter or the submission lives) is closed to other users, and "
+              "opening it for the run needs CAP_SYS_ADMIN")
+    text = no_tier_message({"bwrap (tier A)": closed, "netns (tier B)": "creating a namespace failed",
+                            "plain (tier C)": closed})
+    lines = text.splitlines()
+    assert lines[0].startswith("no isolation tier can observe a program on this machine, so nothing was graded")
+    assert lines[1:4] == [f"  bwrap (tier A): {closed}", "  netns (tier B): creating a namespace failed",
+                          f"  plain (tier C): {closed}"]
+    assert lines[-1].startswith("Fix: /root is closed to other users")
+    assert "`chmod o+x /root`" in lines[-1]
+    other = no_tier_message({"plain (tier C)": "the trial server's echo did not come back"})
+    assert other.splitlines()[-1].startswith("Fix: Tier A needs Linux, root and bubblewrap")

@@ -153,3 +153,63 @@ def test_a_regraded_behaviour_says_how_it_was_graded():
                                              run=RunFacts(exit_code=None, alive=True)))
     assert failed.summary == NO_REPLY.summary
     assert note in failed.diagnosis
+
+
+# --- charge_once: one bug seen by several behaviours is charged to one (issue 18) ---------------------------
+def _disconnects_spec() -> Spec:
+    ids = ["echo", "graceful_disconnect", "abrupt_disconnect", "no_leaks"]
+    return Spec(title="t", entry="server.py", kind="server",
+                behaviours=[Behaviour(id=i, check=i, points=2, hint="h") for i in ids])
+
+
+def _crashed(spec: Spec, bid: str, stderr: str) -> object:
+    b = next(x for x in spec.behaviours if x.id == bid)
+    return verdict(spec, b, Outcome(failure=Failure(f"{bid} step failed", reason="no_reply"),
+                                    run=RunFacts(exit_code=1, alive=False, died=True, stderr=stderr)))
+
+
+def test_the_same_crash_in_several_behaviours_is_charged_to_the_first():
+    from grader.verdict import charge_once
+
+    spec = _disconnects_spec()
+    ok = verdict(spec, spec.behaviours[0], Outcome(run=RunFacts(exit_code=None, alive=True)))
+    graceful, abrupt, leaks = (_crashed(spec, b, KEYERROR_TB) for b in
+                               ("graceful_disconnect", "abrupt_disconnect", "no_leaks"))
+    out = charge_once(spec, [ok, leaks, abrupt, graceful])  # any order in, the spec's order decides the owner
+    assert [r.id for r in out] == ["echo", "no_leaks", "abrupt_disconnect", "graceful_disconnect"]
+    assert graceful.reason == "crashed"
+    assert "KeyError at line 30" in graceful.summary
+    for r in (abrupt, leaks):
+        assert (r.status, r.reason, r.score) == ("failed", "blocked_by", 0.0)
+        assert r.evidence["blocked_by"] == "graceful_disconnect"
+        assert r.summary.startswith("not graded: the server crashed with KeyError at line 30")
+        assert r.summary.endswith("(see graceful_disconnect)")
+    assert ok.status == "passed"
+
+
+def test_different_crashes_are_each_charged():
+    from grader.verdict import charge_once
+
+    spec = _disconnects_spec()
+    graceful = _crashed(spec, "graceful_disconnect", KEYERROR_TB)
+    abrupt = _crashed(spec, "abrupt_disconnect", RESET_TB)
+    charge_once(spec, [graceful, abrupt])
+    assert abrupt.reason == "crashed"
+    assert "blocked_by" not in abrupt.evidence
+
+
+def test_a_connection_closed_after_replying_is_charged_to_echo():
+    from grader.verdict import charge_once
+
+    spec = _disconnects_spec()
+    closed = {"closed_after_replies": 1}
+    echo, graceful = (verdict(spec, b, Outcome(failure=Failure("x got no reply", reason="server_closed",
+                                                                 evidence=closed),
+                                                 run=RunFacts(exit_code=None, alive=True)))
+                      for b in spec.behaviours[:2])
+    other = verdict(spec, spec.behaviours[2], Outcome(failure=NO_REPLY, run=RunFacts(exit_code=None, alive=True)))
+    charge_once(spec, [echo, graceful, other])
+    assert echo.reason == "server_closed"
+    assert graceful.reason == "blocked_by"
+    assert graceful.summary.endswith("(see echo)")
+    assert other.reason == "no_reply"  # a different failure is its own

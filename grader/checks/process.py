@@ -72,7 +72,20 @@ class NonblockingParams(Params):
 
 @check("nonblocking_sockets", NonblockingParams)
 def nonblocking_sockets(ctx: Context, p: NonblockingParams) -> None:
-    """The listening socket and every accepted connection are in nonblocking mode (O_NONBLOCK, from /proc)."""
+    """The listening socket and every accepted connection are in nonblocking mode (O_NONBLOCK, from /proc);
+    a forbidden readiness system call, by any route, stops the program (the kernel's seccomp filter)."""
+    from grader.evidence import stopped_by_kernel
+
+    try:
+        _nonblocking_sockets(ctx, p)
+    except BehaviourFailed:
+        killed = stopped_by_kernel(ctx, p.forbidden_imports) if ctx.runs else None
+        if killed:
+            raise killed from None
+        raise
+
+
+def _nonblocking_sockets(ctx: Context, p: NonblockingParams) -> None:
     from grader.checks.static import Imports, matches, parse
     from grader.failure import NotObservable
 

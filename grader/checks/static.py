@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import time
 
 from pydantic import Field
 
 from grader.checks import BehaviourFailed, Params, check
 from grader.context import Context
+from grader.i18n import _
 
 
 def parse(ctx: Context) -> ast.Module:
@@ -88,9 +90,18 @@ class UsesParams(Params):
     requirement: str = Field(default="", description="what the student must do, in words (shown on failure)")
     greenlets_at_least: int = Field(default=0, ge=0, description=(
         "if > 0, the program is also run (a server gets that many clients at once, a script runs to its end) "
-        "and at least this many greenlets must really run; forbidden imports are checked at run time too"))
+        "and at least this many greenlets must really run (a server: one per connection, and the connections "
+        "held by the listening process, not forked children); forbidden imports are checked at run time too"))
     run_timeout: float = Field(default=15.0, gt=0,
                                description="seconds a script gets to finish (with greenlets_at_least)")
+    judge_waiting: bool = Field(default=True, description=(
+        "a server whose `any_of` names a readiness API (select, poll, epoll, selectors) is also run, and with "
+        "idle clients connected its main thread must be seen waiting in select/poll/epoll (from /proc): one "
+        "call at start, or timeout-0 polls between sleeps, fails. false: the source alone"))
+    idle_clients: int = Field(default=3, ge=1, description="clients connected (one exchange each, then idle) "
+                                                           "while the server's waits are sampled")
+    wait_samples_seconds: float = Field(default=0.6, gt=0, description="seconds the main thread's waits are "
+                                                                       "sampled for")
 
 
 @check("uses", UsesParams, kinds=("server", "script"), needs_run=False)
@@ -128,33 +139,127 @@ def uses(ctx: Context, p: UsesParams) -> None:
                 expected=p.requirement or f"a call of one of: {', '.join(p.any_of)}",
                 observed="none of them is called anywhere in the source", reason="structure")
         ctx.log(f"found {hits[0][0]}(...) at line {hits[0][1]}")
+        readiness = [(n, ln) for n, ln in hits if n.startswith(READINESS_APIS)]
+        if readiness and p.judge_waiting and ctx.spec.kind == "server" and not p.greenlets_at_least:
+            judge_readiness_wait(ctx, p, readiness[0])
     if p.greenlets_at_least:
         run_for_evidence(ctx, p)
 
 
+READINESS_APIS = ("select.", "selectors.")  # a call of one of these is a claim to wait for readiness
+
+
+def judge_readiness_wait(ctx: Context, p: UsesParams, hit: tuple[str, int]) -> None:
+    """A readiness API named in the source is only a claim: with clients connected and idle, the server's
+    main thread must be seen waiting in select/poll/epoll (the syscall it sits in, from /proc). A program that
+    called it once at start, or polls with timeout 0 and sleeps in between, is seen sleeping or running."""
+    from grader import evidence
+    from grader.failure import NotObservable
+
+    ctx.start()
+    clients = [ctx.client(f"idle{i + 1}") for i in range(p.idle_clients)]
+    for c in clients:  # one exchange each (its content is echo's business), then they stay connected, silent
+        c.poke(ctx.payload(16))
+    time.sleep(0.2)
+    ctx.require_alive(_("with idle clients connected"))
+    if ctx.server.observer.name == "psutil":
+        raise NotObservable(_("which system call the server waits in"),
+                            _("not visible to the {observer} observer").format(observer=ctx.server.observer.name))
+    seen = evidence.sample_main_thread(ctx.server, p.wait_samples_seconds)
+    ctx.require_alive(_("with idle clients connected"))
+    known = sum(n for k, n in seen.items() if k != "unknown")
+    if not known:
+        raise NotObservable(_("which system call the server waits in"),
+                            _("its /proc/PID/syscall is not readable here"))
+    waiting = sum(n for k, n in seen.items() if k in evidence.READINESS_WAITS)
+    how = evidence.describe_waits(seen)
+    ctx.log(_("with {n} idle client(s) connected, its main thread was {how}").format(n=len(clients), how=how))
+    if waiting * 2 >= known:
+        return
+    busy_judge = next((b.id for b in ctx.spec.behaviours if b.check == "idle_cpu"), None)
+    sleeps = seen["nanosleep"] + seen["clock_nanosleep"]
+    # never seen asleep: a spinner (on a loaded machine a poller that sleeps is still caught sleeping sometimes)
+    if busy_judge and not sleeps and seen["running"] * 2 >= known:
+        # Spinning (select with timeout 0 in a loop that never sleeps) is charged once, to the behaviour that
+        # judges a server busy while idle; polling that sleeps in between is this behaviour's to judge
+        ctx.log(_("it was mostly running on the CPU: a busy loop, which {owner} judges (not charged here)")
+                .format(owner=busy_judge))
+        return
+    name, line = hit
+    where = f"{ctx.spec.entry}:{line}"
+    top = next((k for k, _n in seen.most_common() if k not in evidence.READINESS_WAITS and k != "unknown"), "")
+    if top in ("nanosleep", "clock_nanosleep"):
+        instead = _("between polls it sleeps in {call}").format(call=top)
+    elif top == "running":
+        instead = _("it keeps running on the CPU (polling) instead")
+    else:
+        instead = _("it waits in {call}() instead").format(call=top)
+    if waiting:
+        summary = _("calls {name}() ({where}) but was seen waiting in it in only {k} of {n} samples; "
+                    "{instead}").format(name=name, where=where, k=waiting, n=known, instead=instead)
+    else:
+        summary = _("called {name}() ({where}) but was never seen waiting in it; {instead}").format(
+            name=name, where=where, instead=instead)
+    raise BehaviourFailed(
+        summary,
+        expected=_("with clients connected and idle, the server waits for readiness in select/poll/epoll (a "
+                   "blocking call, or one with a timeout), most of the time"),
+        observed=_("with {n} idle client(s) connected, its main thread was {how} (sampled from /proc)").format(
+            n=len(clients), how=how),
+        reason="structure", evidence={"waits": dict(seen)})
+
+
 def run_for_evidence(ctx: Context, p: UsesParams) -> None:
     """Run the program as the grader's observer watches: a source that names gevent.spawn in dead code, or
-    imports a forbidden module by a computed name, is caught by what really ran."""
+    imports a forbidden module by a computed name, is caught by what really ran. A server gets
+    `greenlets_at_least` clients connected at once: the greenlets that ran must cover them, and the
+    connections must be served by the listening process (not forked children)."""
     from grader import evidence
 
     ctx.start()
+    connections = 0
+    serving: dict | None = None
     if ctx.spec.kind == "server":
         clients = [ctx.client(f"client{i + 1}") for i in range(max(2, p.greenlets_at_least))]
+        connections = len(clients)
         for c in clients:  # all at once: a server that serves in greenlets runs one per connection
             c.send(ctx.payload(16))
+        deadline = time.monotonic() + 3.0  # one deadline for all: a server that never replies costs 3 s, not 3 s each
         for c in clients:
             try:
-                c.receive(16, 3.0)
+                c.receive(16, max(0.05, deadline - time.monotonic()))
             except (BehaviourFailed, OSError):
                 pass  # the replies are other behaviours' business; here only what ran counts
+        serving = _who_serves(ctx)
     else:
         ctx.wait_exit(p.run_timeout)
     evidence.require_none_forbidden(ctx, p.forbidden_imports, matches, sample_seconds=0)
     try:
-        evidence.require_greenlets(ctx, p.greenlets_at_least)
+        evidence.require_greenlets(ctx, p.greenlets_at_least, connections=connections, serving=serving)
     except BehaviourFailed as exc:
-        exc.observed += _why_no_greenlet_ran(ctx)
+        if not serving or not serving["children"]:
+            exc.observed += _why_no_greenlet_ran(ctx)
         raise
+
+
+def _who_serves(ctx: Context) -> dict | None:
+    """Which processes hold the server's connection sockets right now: {'listener': pid, 'children': {pid: n},
+    'processes': n}; None where socket owners are not observable."""
+    snap = ctx.snapshot()
+    if snap.sockets is None or snap.main is None:
+        return None
+    port = ctx.address[1]
+    # forked children inherit the listening socket too: the listening process is the first (the main process
+    # comes first) that holds it
+    holders = {s.pid for s in snap.in_state("LISTEN") if s.local[1] == port}
+    listener = next((proc.pid for proc in snap.processes if proc.pid in holders), snap.main.pid)
+    children: dict[int, int] = {}
+    for s in snap.sockets:
+        if s.state != "LISTEN" and s.local[1] == port and s.pid != listener:
+            children[s.pid] = children.get(s.pid, 0) + 1
+    ctx.log(_("{procs} process(es); connection sockets held by {n} process(es) other than the listening one")
+            .format(procs=len(snap.processes), n=len(children)))
+    return {"listener": listener, "children": children, "processes": len(snap.processes)}
 
 
 def _why_no_greenlet_ran(ctx: Context) -> str:

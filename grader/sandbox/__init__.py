@@ -26,6 +26,7 @@ tier it was graded in; `require_tier("A")` refuses to grade below A.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
@@ -150,8 +151,8 @@ def choose_sandbox(force: str | None = None, *, announce: bool = True, observe: 
                         _chosen[observe] = candidate
                         break
                 _problems[_label(cls)] = why
-            else:  # even the plain tier failed its proof: grade in it anyway, and say why it may be wrong
-                _chosen[observe] = PlainSandbox(_fallback_reason(), observe=observe)
+            else:  # not even the plain tier could observe a trusted server: every behaviour would be a grader
+                raise UsageError(no_tier_message(dict(_problems)))  # error, so stop before grading, once
         chosen = _chosen[observe]
         if announce and not _announced and chosen.level != "A":
             _announced = True
@@ -171,6 +172,26 @@ def _fallback_reason() -> str | None:
 def probe_report() -> dict[str, str]:
     """Tier label -> why it was skipped, for the tiers the automatic choice tried and rejected."""
     return dict(_problems)
+
+
+def no_tier_message(problems: dict[str, str]) -> str:
+    """One message for "no tier passed its probe": each tier's reason, and the fix for the commonest cause."""
+    from grader.i18n import _
+
+    lines = [_("no isolation tier can observe a program on this machine, so nothing was graded (every "
+               "behaviour would be a grader error). Each tier was tried with a trusted server:")]
+    lines += [f"  {label}: {why}" for label, why in problems.items()]
+    closed = sorted({m.group(1) for why in problems.values()
+                     for m in [re.search(r"(\S+) \(where the interpreter or the submission lives\) is closed", why)]
+                     if m})
+    if closed:
+        lines.append(_("Fix: {folders} is closed to other users, and the runs (another uid) cannot reach the "
+                       "interpreter in it. Install Python where every user can read it (a container's "
+                       "/usr/bin/python3, or a venv outside it), or open the folder (`chmod o+x {folders}`), or "
+                       "run the grader with CAP_SYS_ADMIN.").format(folders=", ".join(closed)))
+    else:
+        lines.append(_("Fix: {hint}").format(hint=FIX_HINT))
+    return "\n".join(lines)
 
 
 FIX_HINT = ("Tier A needs Linux, root and bubblewrap (`sudo apt-get install bubblewrap`, then run the grader "

@@ -232,6 +232,23 @@ class UidObserver(Observer):
         self._rfile, self._wfile = ours.makefile("rb"), ours.makefile("wb")
         self._lock = threading.Lock()
 
+    def _last_words(self) -> str:
+        """What the observer process (or the launcher that was to start it) said before it went away: the real
+        cause (e.g. the interpreter's folder is closed to other users), which a reset socket alone hides."""
+        try:
+            self._proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            return ""
+        err = self._proc.stderr.read().decode(errors="replace").strip() if self._proc.stderr else ""
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        return lines[-1][-500:] if lines else ""
+
+    def _gone(self, exc: OSError | None = None) -> ObservationError:
+        said = self._last_words()
+        if said:
+            return ObservationError(f"the observer process is gone: {said}")
+        return ObservationError(f"the observer process is gone ({exc})" if exc else "the observer process is gone")
+
     def _ask(self, msg: dict) -> dict:
         with self._lock:
             try:
@@ -239,11 +256,9 @@ class UidObserver(Observer):
                 self._wfile.flush()
                 line = self._rfile.readline()
             except OSError as exc:
-                raise ObservationError(f"the observer process is gone ({exc})") from None
+                raise self._gone(exc) from None
         if not line:
-            err = self._proc.stderr.read().decode(errors="replace")[-300:] if self._proc.poll() is not None \
-                else ""
-            raise ObservationError(f"the observer process is gone{': ' + err.strip() if err else ''}")
+            raise self._gone()
         reply = json.loads(line)
         if "error" in reply:
             raise ObservationError(f"the observer failed: {reply['error']}")
@@ -268,7 +283,7 @@ class UidObserver(Observer):
                 self._wfile.flush()
                 msg, fds, _flags, _addr = socket.recv_fds(self._sock, 1 << 16, 1)
             except OSError as exc:
-                raise OSError(f"the observer process is gone ({exc})") from None
+                raise OSError(str(self._gone(exc))) from None
         reply = json.loads(msg or b"{}")
         if not fds:
             raise PermissionError(reply.get("error", "the observer could not open it"))

@@ -8,7 +8,14 @@
    strips them from the stderr it shows, checks from /proc that this fd is still that pipe, and treats a
    missing or cut channel as "could not observe", never as a pass. The nonce is erased from the process's
    memory (and so from /proc/self/environ) before the student's code runs.
-2. Windows accept emulation (options.windows_accept_inherits_nonblocking): a socket returned by accept()
+2. Forbidden readiness calls stopped by the kernel (GRADER_FORBID_READINESS=1, where an assignment forbids
+   select/selectors): a seccomp filter, installed before the student's code and irremovable by it (inherited
+   by every thread and child), kills the process (SIGSYS) at its first system call that waits for readiness
+   (select, poll, epoll_wait and their variants; io_uring_setup),
+   whatever route led there (the original function behind the observer's wrapper, a module from sys.modules,
+   ctypes, a timeout of 0 that never waits). The grader sees the SIGSYS death from outside. A correct program
+   pays one short BPF program per system call (benchmarks/seccomp_cost.py).
+3. Windows accept emulation (options.windows_accept_inherits_nonblocking): a socket returned by accept()
    inherits the listener's nonblocking mode, as on Windows.
 """
 
@@ -16,7 +23,7 @@ import os
 import sys
 
 
-def _observe(nonce, watch_modules, watch_calls, trace_greenlets):
+def _observe(nonce, watch_modules, watch_calls, trace_greenlets, forbid_readiness=False):
     import fcntl
 
     cwd = os.getcwd()
@@ -87,6 +94,9 @@ def _observe(nonce, watch_modules, watch_calls, trace_greenlets):
         setattr(module, attr, staticmethod(watched))
 
     report("hello", f"{os.getpid()} fd={fd}")
+    if forbid_readiness:
+        why = _forbid_readiness()
+        report("seccomp", "on" if not why else "off " + why)
     for dotted in watch_calls:
         mod, _, attr = dotted.rpartition(".")
         try:
@@ -102,17 +112,63 @@ def _observe(nonce, watch_modules, watch_calls, trace_greenlets):
         except ImportError:
             return
         ran = set()
-        counts = {1, 2, 3, 5, 10, 20, 50, 100}
+        counts = {50, 100, 200, 500, 1000}  # every count up to 20 is reported, then these
 
         def trace(event, args):
             if event in ("switch", "throw"):
                 target = args[1]
                 if target.parent is not None and type(target).__name__ != "Hub" and id(target) not in ran:
                     ran.add(id(target))
-                    if len(ran) in counts:
+                    if len(ran) <= 20 or len(ran) in counts:
                         report("greenlets", str(len(ran)))
 
         greenlet.settrace(trace)
+
+
+# syscall numbers that wait for (or set up waiting for) readiness, per architecture; killed when forbidden
+_READINESS_SYSCALLS = {
+    # select poll epoll_wait epoll_pwait epoll_pwait2 pselect6 ppoll io_uring_setup. Not epoll_create(1): `import
+    # socket` imports selectors, which creates (and closes) an epoll object to choose DefaultSelector
+    "x86_64": (0xC000003E, (23, 7, 232, 281, 441, 270, 271, 425)),
+    # pselect6 ppoll epoll_pwait epoll_pwait2 io_uring_setup (this ABI has no select, poll, epoll_wait)
+    "aarch64": (0xC00000B7, (72, 73, 22, 441, 425)),
+}
+
+
+def _forbid_readiness():
+    """Install the seccomp filter (see 2. above). Returns '' or why it could not be installed."""
+    import ctypes
+    import platform
+    import struct
+
+    arch = _READINESS_SYSCALLS.get(platform.machine())
+    if arch is None or not sys.platform.startswith("linux"):
+        return "no seccomp filter for " + platform.machine()
+    audit_arch, numbers = arch
+    ld_w_abs, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    kill, allow = 0x80000000, 0x7FFF0000  # SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_ALLOW
+    prog = [(ld_w_abs, 0, 0, 4),  # seccomp_data.arch
+            (jeq, 1, 0, audit_arch), (ret, 0, 0, kill),  # another ABI (i386 int 0x80): killed
+            (ld_w_abs, 0, 0, 0)]  # seccomp_data.nr
+    if audit_arch == 0xC000003E:
+        prog += [(jge, 0, 1, 0x40000000), (ret, 0, 0, kill)]  # the x32 ABI: killed
+    for i, nr in enumerate(numbers):
+        prog.append((jeq, len(numbers) - i, 0, nr))  # to the kill at the end
+    prog += [(ret, 0, 0, allow), (ret, 0, 0, kill)]
+    code = b"".join(struct.pack("HBBI", *ins) for ins in prog)
+    buf = ctypes.create_string_buffer(code, len(code))
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = SockFprog(len(prog), ctypes.cast(buf, ctypes.c_void_p))
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
+    if libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0:
+        return "prctl(PR_SET_NO_NEW_PRIVS): " + os.strerror(ctypes.get_errno())
+    if libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(fprog), 0, 0) != 0:
+        return "prctl(PR_SET_SECCOMP): " + os.strerror(ctypes.get_errno())
+    return ""
 
 
 def _erase_from_environ(name):
@@ -139,7 +195,8 @@ if _nonce:
     _observe(_nonce,
              set(filter(None, os.environ.pop("GRADER_WATCH_MODULES", "").split(","))),
              [c for c in os.environ.pop("GRADER_WATCH_CALLS", "").split(",") if c],
-             os.environ.pop("GRADER_TRACE_GREENLETS", "") == "1")
+             os.environ.pop("GRADER_TRACE_GREENLETS", "") == "1",
+             os.environ.pop("GRADER_FORBID_READINESS", "") == "1")
 del _nonce
 
 if os.environ.get("GRADER_WINDOWS_ACCEPT") == "1":

@@ -1,7 +1,8 @@
 # Attack: silence the grader's observer (graded against the real nonblocking_server assignment): close every
 # inherited descriptor but 0-2 before importing select under a computed name, so the observer's records of
-# the select() calls go nowhere. Expected outcome: uses_nonblocking fails with "the grader could not observe
-# your program at run time" (its channel was closed): a silenced observer never counts as a pass.
+# the select() calls go nowhere. Expected outcome: uses_nonblocking fails: the kernel's seccomp filter in that
+# behaviour's run stops the first select() whatever happened to the channel ("the program made a select/poll/epoll
+# system call, and the kernel stopped it there"); a silenced observer never counts as a pass.
 import os
 
 os.closerange(3, 65536)
