@@ -106,7 +106,8 @@ def output_order(ctx: Context, p: OrderParams) -> None:
 class SpanParams(Params):
     start: str = Field(description="regex of a worker's start line")
     done: str = Field(description="regex of a worker's done line")
-    workers: int = Field(ge=2, description="how many workers must start and finish")
+    workers: int = Field(ge=2, description="how many workers must start and finish (exactly: more is a wrong "
+                                           "program too, e.g. range(0, 6) for workers 1-5)")
     max_span: float = Field(gt=0, description="seconds from first start to last done; put it midway between "
                                               "the concurrent and the sequential time")
     timeout: float = Field(default=15.0, gt=0, description="seconds the program may run")
@@ -119,6 +120,12 @@ def concurrent_span(ctx: Context, p: SpanParams) -> None:
     stream = OutputStream(lines)
     starts = [m.t for m in stream.find(p.start)]
     dones = [m.t for m in stream.find(p.done)]
+    if len(starts) > p.workers or len(dones) > p.workers:
+        raise BehaviourFailed(
+            f"more than {p.workers} workers ran",
+            expected=f"exactly {p.workers} start and {p.workers} done outputs",
+            observed=f"{len(starts)} start and {len(dones)} done output(s); exit code {code}; output: {_show(lines)}",
+            reason="output")
     if len(starts) < p.workers or len(dones) < p.workers:
         raise BehaviourFailed(
             "not every worker printed its start and done lines",
