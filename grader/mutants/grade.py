@@ -102,9 +102,12 @@ def stillborn_reason(result: RunResult, spec: Spec) -> str:
     if not running or any(b.passed or b.status != "failed" for b in running):
         return ""
     if spec.kind == "server":
-        if all(b.evidence.get("stage") == "start" and b.reason in ("crashed", "never_listened") for b in running):
-            return "the server " + ("crashed before it listened" if running[0].reason == "crashed"
-                                    else "never listened")
+        # blocked_by: the same failure at start, reported once and pointed at by the other behaviours
+        if all(b.evidence.get("stage") == "start" and b.reason in ("crashed", "never_listened", "blocked_by")
+               for b in running):
+            crashed = next((b for b in running if b.reason == "crashed"), None)
+            return f"the server crashed before it listened: {crashed.summary}" if crashed else \
+                "the server never listened"
         return ""
     if all(b.reason in ("crashed", "traceback", "output") for b in running) and \
             not any(b.stdout_tail.strip() for b in running):

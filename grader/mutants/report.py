@@ -38,7 +38,10 @@ def cell(v: Verdict, behaviour: str) -> str:
 def should_catch(outcome: Outcome, v: Verdict) -> list[str]:
     """The behaviours whose checks model this mutant's mistake (all runtime ones for a generic operator)."""
     checks = expected_checks(v.mutant.operator)
-    return [b.id for b in outcome.spec.behaviours if not checks or b.check in checks]
+    if not checks:
+        return [_("any behaviour (a generic operator)")]
+    return [b.id for b in outcome.spec.behaviours if b.check in checks] or [
+        _("none of this spec's behaviours has a check for this mistake ({checks})").format(checks=", ".join(checks))]
 
 
 def per_behaviour(outcome: Outcome) -> list[tuple[str, int, int]]:
