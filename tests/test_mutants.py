@@ -106,7 +106,8 @@ def test_socket_operators():
     assert "s.close" not in one(SERVER, "close_dropped")
     assert "conns.remove" not in one(SERVER, "closed_kept_in_list")
     uncaught = one(SERVER, "connection_error_uncaught")
-    assert "ConnectionError" not in uncaught and "data = s.recv(1024)" in uncaught
+    assert "ConnectionError" not in uncaught
+    assert "data = s.recv(1024)" in uncaught
     assert "if False:" in one(SERVER, "closed_connection_unchecked")
     assert "s.send(data.upper())" in one(SERVER, "send_for_sendall")
     assert "s.recv(1)" in one(SERVER, "recv_one_byte")
@@ -114,7 +115,8 @@ def test_socket_operators():
     assert "select.select(conns, [], [], 0)" in one(SERVER, "select_timeout_zero")
     assert mutants_of(SERVER, "busy_polling") == {}  # waits in select: not this mistake
     busy = one(THREADED, "busy_polling")
-    assert "sk.setblocking(False)" in busy and "except BlockingIOError:\n        continue" in busy
+    assert "sk.setblocking(False)" in busy
+    assert "except BlockingIOError:\n        continue" in busy
     assert "Thread(target=handler, args=(conn,), daemon=True).run()" in one(THREADED, "spawn_inline")
 
 
@@ -124,7 +126,8 @@ def test_gevent_operators():
     moved = one(GEVENT, "patch_all_after_imports")
     assert moved.index("import gevent") < moved.index("monkey.patch_all()")
     first = one(GEVENT, "from_time_import_sleep_first")
-    assert first.startswith("from time import sleep\n") and "    sleep(0.5)" in first
+    assert first.startswith("from time import sleep\n")
+    assert "    sleep(0.5)" in first
     assert "monkey.patch_socket()" in one(GEVENT, "patch_socket_only")
     assert "time.sleep(0)" in one(GEVENT, "time_sleep_for_gevent_sleep")
     assert "gevent.sleep(0.5)" in one(GEVENT, "gevent_sleep_for_time_sleep")
@@ -135,7 +138,8 @@ def test_gevent_operators():
     assert "[worker(n) for n in range(1, 6)]" in one(GEVENT, "spawn_inline")
     assert "_g.join()" in one(GEVENT, "join_right_after_spawn")
     threads = one(GEVENT, "thread_per_connection")
-    assert "import threading" in threads and "threading.Thread(target=worker, args=(n,), daemon=True)" in threads
+    assert "import threading" in threads
+    assert "threading.Thread(target=worker, args=(n,), daemon=True)" in threads
     assert "monkey.patch_all()" in threads.split("import threading")[0]  # after the patch, not before
 
 
@@ -147,9 +151,11 @@ def test_generic_operators():
     assert not any("import" in d for d in deleted), "imports are left alone"
     assert any("time.sleep(0.5) deleted" in d for d in deleted)
     swapped = mutants_of(SERVER, "break_continue_swapped")
-    assert len(swapped) == 1 and "break" in next(iter(swapped.values()))
+    assert len(swapped) == 1
+    assert "break" in next(iter(swapped.values()))
     numbers = mutants_of(GEVENT, "number_off_by_one")
-    assert any("range(1, 5)" in m for m in numbers.values()) and any("sleep(1.5)" in m for m in numbers.values())
+    assert any("range(1, 5)" in m for m in numbers.values())
+    assert any("sleep(1.5)" in m for m in numbers.values())
     assert not any("listen(127)" in m for m in mutants_of(SERVER, "number_off_by_one").values())
     assert any("print(n, flush=True)\n    gevent.sleep(0)\n    time.sleep(0.5)" in m
                for m in mutants_of(GEVENT, "statements_swapped").values())
@@ -256,10 +262,12 @@ def test_reviewed_equivalents_leave_the_score_and_stale_ones_are_named():
     gone = equivalent.Entry(id="no_such-L1", fingerprint="1", reason="removed operator")
     _, out = _outcome([good, stale, gone])
     by_id = {v.mutant.id: v for v in out.verdicts}
-    assert by_id[survivor.id].status == "equivalent" and by_id[survivor.id].reason == "byte-at-a-time echo"
+    assert by_id[survivor.id].status == "equivalent"
+    assert by_id[survivor.id].reason == "byte-at-a-time echo"
     assert by_id[gen.mutants[0].id].status == "killed"  # a stale entry is not applied
     assert out.score == 100.0
-    assert any("no_such-L1" in s for s in out.stale) and any("review it again" in s for s in out.stale)
+    assert any("no_such-L1" in s for s in out.stale)
+    assert any("review it again" in s for s in out.stale)
 
 
 def test_a_behaviour_the_original_fails_kills_nothing():
@@ -297,7 +305,8 @@ def test_every_reviewed_equivalent_entry_matches_a_mutant_of_the_reference(assig
 def test_json_report_has_the_documented_shape():
     _, out = _outcome()
     data = json.loads(json.dumps(report.to_json(out)))
-    assert data["assignment"] == "select_server" and data["score"] == 75.0
+    assert data["assignment"] == "select_server"
+    assert data["score"] == 75.0
     for m in data["mutants"]:
         assert {"id", "operator", "status", "killed_by", "diff"} <= set(m)
         assert m["status"] in ("killed", "survived", "equivalent", "stillborn", "timeout")
@@ -311,15 +320,19 @@ def test_kill_matrix_in_terminal_markdown_and_html():
     text = report.terminal(out)
     killed = gen.mutants[0].id
     row = next(line for line in text.splitlines() if line.startswith(killed))
-    assert row.split()[1] == "killed" and row.split()[2:].count("K") == 1
+    assert row.split()[1] == "killed"
+    assert row.split()[2:].count("K") == 1
     assert "T" in next(line for line in text.splitlines() if line.startswith(gen.mutants[1].id)).split()[2:]
-    assert f"SURVIVED {gen.mutants[3].id}" in text and "+++ b/server.py" in text
+    assert f"SURVIVED {gen.mutants[3].id}" in text
+    assert "+++ b/server.py" in text
     assert "mutation score 75%" in text
     md = report.markdown(out)
     assert "| mutant | operator | status | echo | concurrent_clients |" in md
-    assert "```diff" in md and "## Survivors" in md
+    assert "```diff" in md
+    assert "## Survivors" in md
     html = report.html(out)
-    assert html.startswith("<!doctype html>") and "<th class='b'>idle_cpu</th>" in html
+    assert html.startswith("<!doctype html>")
+    assert "<th class='b'>idle_cpu</th>" in html
     assert "&lt;" not in html.split("<body>")[0]
 
 
@@ -341,15 +354,23 @@ def grader(*args: str) -> subprocess.CompletedProcess:
 
 def test_command_lists_operators_and_mutants_and_refuses_bad_input():
     listed = grader("mutants", "--list-operators")
-    assert listed.returncode == 0 and "accepted_left_blocking" in listed.stdout and "generic operators" in listed.stdout
+    assert listed.returncode == 0
+    assert "accepted_left_blocking" in listed.stdout
+    assert "generic operators" in listed.stdout
     dry = grader("mutants", "select_server", "--dry-run", "--operators", "course")
-    assert dry.returncode == 0 and "select_timeout_zero-L" in dry.stdout and "delete_statement" not in dry.stdout
+    assert dry.returncode == 0
+    assert "select_timeout_zero-L" in dry.stdout
+    assert "delete_statement" not in dry.stdout
     bad = grader("mutants", "select_server", "--operators", "nope")
-    assert bad.returncode == 2 and "unknown operator 'nope'" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2
+    assert "unknown operator 'nope'" in bad.stderr
+    assert "Traceback" not in bad.stderr
     bad = grader("mutants", "no_such_assignment")
-    assert bad.returncode == 2 and "unknown assignment" in bad.stderr
+    assert bad.returncode == 2
+    assert "unknown assignment" in bad.stderr
     bad = grader("mutants", "select_server", "--reference", "/nonexistent/folder")
-    assert bad.returncode == 2 and "no server.py" in bad.stderr
+    assert bad.returncode == 2
+    assert "no server.py" in bad.stderr
 
 
 @pytest.mark.slow
@@ -371,4 +392,5 @@ def test_a_few_mutants_graded_through_the_real_sandbox(tmp_path):
     for name in ("mutants.md", "mutants.html"):
         assert "select_timeout_zero-L" in (tmp_path / "out" / name).read_text()
     again = grader(*args)
-    assert again.returncode == 0 and "grading" not in again.stderr  # all three from the journal
+    assert again.returncode == 0
+    assert "grading" not in again.stderr

@@ -583,6 +583,18 @@ def join_right_after_spawn(tree: ast.Module) -> Iterator[str]:
 
 
 @operator
+def thread_joined_at_once(tree: ast.Module) -> Iterator[str]:
+    """Each thread joined right after it is started: the connections are served one after another."""
+    for site in statements(tree):
+        start = call_stmt(site.node, "start")
+        if start and not start.args and isinstance(start.func.value, ast.Call) \
+                and dotted(start.func.value.func) in ("threading.Thread", "Thread"):
+            made = ast.Assign(targets=[ast.Name("_t", ast.Store())], value=start.func.value, lineno=0)
+            with site.replaced([made, stmt("_t.start()"), stmt("_t.join()")]):
+                yield "Thread(...).start() followed by join()"
+
+
+@operator
 def thread_per_connection(tree: ast.Module) -> Iterator[str]:
     """A thread per connection (or per worker) where the assignment asks for greenlets."""
     imports = top_level_imports(tree)
@@ -619,6 +631,41 @@ def negate_condition(tree: ast.Module) -> Iterator[str]:
 
 DELETABLE = (ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.Break, ast.Continue,
              ast.Raise, ast.If, ast.For, ast.Delete)
+
+
+@operator
+def reply_not_upper(tree: ast.Module) -> Iterator[str]:
+    """The reply is the data as received: `.upper()` forgotten."""
+    for site in sites(tree):
+        call = method_call(site.node, "upper")
+        if call and not call.args:
+            with site.replaced(call.func.value):
+                yield f"{ast.unparse(call)} -> {ast.unparse(call.func.value)}"
+
+
+@operator(generic=True)
+def loop_once(tree: ast.Module) -> Iterator[str]:
+    """A loop that runs once: `while` written as `if` (serves the first message or client only)."""
+    for site in statements(tree):
+        node = site.node
+        if isinstance(node, ast.While) and not node.orelse:
+            body = node.body
+            uses_loop = any(isinstance(n, (ast.Break, ast.Continue)) for s in body for n in _walk_same_loop(s))
+            if uses_loop:  # break/continue would need the loop: keep it, but leave after one pass
+                new: ast.stmt = ast.While(test=node.test, body=body + [ast.Break()], orelse=[])
+            else:
+                new = ast.If(test=node.test, body=body, orelse=[])
+            with site.replaced(new):
+                yield f"line {node.lineno}: while {ast.unparse(node.test)}: runs once"
+
+
+def _walk_same_loop(node: ast.AST) -> Iterator[ast.AST]:
+    """The nodes of `node` that belong to the enclosing loop (not to nested loops or functions)."""
+    yield node
+    if isinstance(node, (ast.For, ast.While, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+        return
+    for child in ast.iter_child_nodes(node):
+        yield from _walk_same_loop(child)
 
 
 @operator(generic=True)
@@ -726,6 +773,8 @@ CATCHES: dict[str, tuple[str, ...]] = {
     "spawn_inline": ("concurrent_clients", "concurrent_span", "uses"),
     "join_right_after_spawn": ("concurrent_clients", "concurrent_span"),
     "thread_per_connection": ("uses", "single_thread"),
+    "thread_joined_at_once": ("concurrent_clients",),
+    "reply_not_upper": ("echo",),
 }
 
 
