@@ -394,3 +394,20 @@ def test_a_few_mutants_graded_through_the_real_sandbox(tmp_path):
     again = grader(*args)
     assert again.returncode == 0
     assert "grading" not in again.stderr
+
+
+def test_min_score_gives_the_exit_code_and_every_report_is_written(monkeypatch, tmp_path, capsys):
+    """The command around a graded outcome (the grading itself replaced): reports written, --min-score obeyed."""
+    from grader import cli
+    from grader.mutants import grade
+
+    _, fixed = _outcome()  # score 75
+    monkeypatch.setattr(grade, "grade_mutants", lambda *a, **k: fixed)
+    base = ["--course", str(REPO / "grader.yaml"), "mutants", "select_server", "--out", str(tmp_path / "o"),
+            "--json", str(tmp_path / "m.json"), "--progress", "none"]
+    assert cli.main([*base, "--min-score", "90"]) == 1
+    assert "below --min-score 90%" in capsys.readouterr().out
+    assert cli.main([*base, "--min-score", "75"]) == 0
+    assert json.loads((tmp_path / "m.json").read_text())["score"] == 75.0
+    for name in ("mutants.md", "mutants.html", "mutants.json"):
+        assert (tmp_path / "o" / name).stat().st_size > 0

@@ -17,6 +17,7 @@ import hashlib
 import types
 from dataclasses import dataclass, field
 
+from grader.i18n import _
 from grader.mutants.operators import OPERATORS
 
 
@@ -124,7 +125,8 @@ def generate(source: str, operators: list[str], filename: str = "server.py") -> 
             try:
                 ckey: object = bytecode_key(norm)
             except SyntaxError as exc:  # e.g. `continue` moved out of its loop
-                ckey, stillborn = ("syntax", akey), f"SyntaxError: {exc.msg} (line {exc.lineno})"
+                ckey = ("syntax", akey)
+                stillborn = _("SyntaxError: {msg} (line {line})").format(msg=exc.msg, line=exc.lineno)
             same = seen_ast.get(akey) or seen_code.get(ckey)
             if same is not None:
                 (gen.trivial if same == "original" else gen.duplicates).append(Removed(name, description, same))

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from grader.batch.controller import BatchConfig, BatchReport, run_batch
 from grader.batch.progress import Progress
+from grader.i18n import _
 from grader.mutants.equivalent import Review
 from grader.mutants.generate import Generation, Mutant
 from grader.results import BehaviourResult, RunResult
@@ -106,12 +107,12 @@ def stillborn_reason(result: RunResult, spec: Spec) -> str:
         if all(b.evidence.get("stage") == "start" and b.reason in ("crashed", "never_listened", "blocked_by")
                for b in running):
             crashed = next((b for b in running if b.reason == "crashed"), None)
-            return f"the server crashed before it listened: {crashed.summary}" if crashed else \
-                "the server never listened"
+            return _("the server crashed before it listened: {summary}").format(summary=crashed.summary) \
+                if crashed else _("the server never listened")
         return ""
     if all(b.reason in ("crashed", "traceback", "output") for b in running) and \
             not any(b.stdout_tail.strip() for b in running):
-        return "the program crashed before printing anything"
+        return _("the program crashed before printing anything")
     return ""
 
 
