@@ -70,11 +70,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--assignments", default=",".join(ASSIGNMENTS), help="comma-separated (default: all five)")
     ap.add_argument("--workers", type=int, help="passed to grader mutants (default: its own)")
+    ap.add_argument("--keep", type=Path, metavar="DIR", help="keep each assignment's reports in DIR/<assignment>")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="mutants-bench-") as tmp:
         for a in [x.strip() for x in args.assignments.split(",") if x.strip()]:
-            row = measure(a, args.workers, Path(tmp) / a)
+            row = measure(a, args.workers, (args.keep.resolve() if args.keep else Path(tmp)) / a)
             rows.append(row)
             print(f"{a}: {row['wall']} s, {row['runs']} runs, score {row['score']}", file=sys.stderr, flush=True)
     load = os.getloadavg()
