@@ -110,6 +110,9 @@ class SpanParams(Params):
                                            "program too, e.g. range(0, 6) for workers 1-5)")
     max_span: float = Field(gt=0, description="seconds from first start to last done; put it midway between "
                                               "the concurrent and the sequential time")
+    min_span: float = Field(default=0.0, ge=0, description="seconds from first start to last done must be at least "
+                                                          "this: midway between no wait at all and the sleep the "
+                                                          "workers are asked for (0: no minimum)")
     timeout: float = Field(default=15.0, gt=0, description="seconds the program may run")
 
 
@@ -135,6 +138,12 @@ def concurrent_span(ctx: Context, p: SpanParams) -> None:
     span = max(dones) - min(starts)
     ctx.log(f"first start at {min(starts):.2f} s, last done at {max(dones):.2f} s: span {span:.2f} s")
     interleaved = max(starts) < min(dones)
+    if span < p.min_span:
+        raise BehaviourFailed(
+            f"the workers did not sleep: {span:.2f} s from first start to last done",
+            expected=f"each worker sleeps before it is done: a span of at least {p.min_span:.2f} s",
+            observed=f"span {span:.2f} s (a sleep of 0, or none, only yields)",
+            reason="no_sleep", evidence={"span": round(span, 3)})
     if span > p.max_span or not interleaved:
         order = "each worker finished before the next one started" if max(starts) > min(dones) else \
             "the workers started together"
