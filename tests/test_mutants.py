@@ -411,3 +411,17 @@ def test_min_score_gives_the_exit_code_and_every_report_is_written(monkeypatch, 
     assert json.loads((tmp_path / "m.json").read_text())["score"] == 75.0
     for name in ("mutants.md", "mutants.html", "mutants.json"):
         assert (tmp_path / "o" / name).stat().st_size > 0
+
+
+def test_an_equivalent_mutant_that_never_started_is_not_called_a_catch():
+    gen, _ = _outcome()
+    spec = spec_of("select_server")
+    m = gen.mutants[4]  # graded as never getting going in _outcome
+    entry = equivalent.Entry(id=m.id, fingerprint=m.fingerprint, reason="reviewed")
+    _, out = _outcome([entry])
+    v = next(v for v in out.verdicts if v.mutant.id == m.id)
+    assert v.status == "equivalent"
+    assert v.start_failure
+    assert spec.kind == "server"
+    assert report.false_alarms(out) == []
+    assert "did not get going this time" in report.terminal(out)

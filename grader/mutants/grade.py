@@ -46,6 +46,8 @@ class Verdict:
     timed_out: list[str] = field(default_factory=list)  # behaviours among killed_by that ran out of time
     errors: list[str] = field(default_factory=list)  # behaviours where the grader itself failed
     reason: str = ""  # equivalent: the reviewed reason; stillborn: why
+    start_failure: str = ""  # why the graded run never got going ('' if it did): stillborn, or for an equivalent
+    #                          mutant a run that taught nothing (e.g. a start too slow on a crowded machine)
     result: RunResult | None = None
 
 
@@ -134,11 +136,11 @@ def classify(gen: Generation, spec: Spec, review: Review, results: dict[str, Run
         if r is None:
             continue  # not graded (interrupted): left out
         failed: list[BehaviourResult] = [b for b in r.behaviours if b.status == "failed" and b.id not in unreliable]
+        born = stillborn_reason(r, spec)
         v = Verdict(m, "survived", killed_by=[b.id for b in failed],
                     timed_out=[b.id for b in failed if b.reason == "timeout"],
-                    errors=[b.id for b in r.behaviours if b.status == "error"], result=r)
+                    errors=[b.id for b in r.behaviours if b.status == "error"], result=r, start_failure=born)
         entry = review.entries.get(m.id)
-        born = stillborn_reason(r, spec)
         if entry is not None and entry.fingerprint == m.fingerprint:
             v.status, v.reason = "equivalent", entry.reason
         elif born:

@@ -59,7 +59,7 @@ def counts(outcome: Outcome) -> dict[str, int]:
 
 def false_alarms(outcome: Outcome) -> list[Verdict]:
     """Reviewed equivalent mutants that some behaviour failed: a correct program failed, or a wrong entry."""
-    return [v for v in outcome.verdicts if v.status == "equivalent" and v.killed_by]
+    return [v for v in outcome.verdicts if v.status == "equivalent" and v.killed_by and not v.start_failure]
 
 
 def to_json(outcome: Outcome) -> dict:
@@ -115,6 +115,9 @@ def _warnings(outcome: Outcome) -> list[str]:
     out += [_("stale equivalent entry: {what}").format(what=s) for s in outcome.stale]
     out += [_("{id} is on the equivalent list but failed {ids}: a correct program fails, or the entry is wrong")
             .format(id=v.mutant.id, ids=", ".join(v.killed_by)) for v in false_alarms(outcome)]
+    out += [_("{id} (on the equivalent list) did not get going this time ({why}): nothing was learnt from it; on a "
+              "crowded machine, run again").format(id=v.mutant.id, why=v.start_failure)
+            for v in outcome.verdicts if v.status == "equivalent" and v.start_failure]
     errors = [v.mutant.id for v in outcome.verdicts if v.errors]
     if errors:
         out.append(_("the grader itself failed on {ids}: run the same command again to regrade them")
