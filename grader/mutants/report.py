@@ -113,7 +113,8 @@ def _warnings(outcome: Outcome) -> list[str]:
         out.append(_("the original itself fails {ids}: those behaviours kill nothing here (fix the reference or "
                      "the spec first)").format(ids=", ".join(outcome.unreliable)))
     out += [_("stale equivalent entry: {what}").format(what=s) for s in outcome.stale]
-    out += [_("{id} is on the equivalent list but failed {ids}: a correct program fails, or the entry is wrong")
+    out += [_("{id} is on the equivalent list but failed {ids}: a correct program fails, the entry is wrong, or "
+              "the two differ only on a crowded machine (see its reason)")
             .format(id=v.mutant.id, ids=", ".join(v.killed_by)) for v in false_alarms(outcome)]
     out += [_("{id} (on the equivalent list) did not get going this time ({why}): nothing was learnt from it; on a "
               "crowded machine, run again").format(id=v.mutant.id, why=v.start_failure)
