@@ -259,15 +259,17 @@ def test_reviewed_equivalents_leave_the_score_and_stale_ones_are_named():
     survivor = gen.mutants[3]
     good = equivalent.Entry(id=survivor.id, fingerprint=survivor.fingerprint, reason="byte-at-a-time echo")
     stale = equivalent.Entry(id=gen.mutants[0].id, fingerprint="0000000000", reason="was another change")
-    gone = equivalent.Entry(id="no_such-L1", fingerprint="1", reason="removed operator")
-    _, out = _outcome([good, stale, gone])
+    gone = equivalent.Entry(id="close_dropped-L99", fingerprint="1", reason="the line moved")
+    other = equivalent.Entry(id="negate_condition-L3", fingerprint="2", reason="an operator not asked for")
+    _, out = _outcome([good, stale, gone, other])
     by_id = {v.mutant.id: v for v in out.verdicts}
     assert by_id[survivor.id].status == "equivalent"
     assert by_id[survivor.id].reason == "byte-at-a-time echo"
     assert by_id[gen.mutants[0].id].status == "killed"  # a stale entry is not applied
     assert out.score == 100.0
-    assert any("no_such-L1" in s for s in out.stale)
+    assert any("close_dropped-L99" in s for s in out.stale)
     assert any("review it again" in s for s in out.stale)
+    assert not any("negate_condition" in s for s in out.stale)
 
 
 def test_a_behaviour_the_original_fails_kills_nothing():

@@ -43,6 +43,7 @@ class Removed:
 @dataclass
 class Generation:
     original: str  # the reference as the mutants are written (ast.unparse: comments and layout dropped)
+    operators: list[str] = field(default_factory=list)  # the operators applied
     mutants: list[Mutant] = field(default_factory=list)
     duplicates: list[Removed] = field(default_factory=list)  # same as an earlier mutant
     trivial: list[Removed] = field(default_factory=list)  # same as the original
@@ -108,7 +109,7 @@ def generate(source: str, operators: list[str], filename: str = "server.py") -> 
     base = normalised(ast.parse(original))
     seen_ast: dict[str, str] = {ast_key(base): "original"}
     seen_code: dict[object, str] = {bytecode_key(base): "original"}
-    gen = Generation(original=original)
+    gen = Generation(original=original, operators=list(operators))
     taken: set[str] = set()
     for name in operators:
         work = ast.parse(original)

@@ -122,8 +122,9 @@ def classify(gen: Generation, spec: Spec, review: Review, results: dict[str, Run
     original = results.get(ORIGINAL)
     unreliable = sorted(b.id for b in original.behaviours if b.status == "failed") if original else []
     ids = {m.id: m for m in gen.mutants}
+    applied = set(gen.operators)  # an entry of an operator not asked for this time is not stale
     stale = [f"{e.id} (listed in {review.path}: no mutant has this id now)" for e in review.entries.values()
-             if e.id not in ids]
+             if e.id not in ids and e.id.rsplit("-L", 1)[0] in applied]
     stale += [f"{e.id} (listed in {review.path} for fingerprint {e.fingerprint}; the mutant is now "
               f"{ids[e.id].fingerprint}: review it again)" for e in review.entries.values()
               if e.id in ids and ids[e.id].fingerprint != e.fingerprint]
