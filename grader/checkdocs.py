@@ -17,6 +17,8 @@ MARGIN_ROWS = [
      "10 points / 86 points; runnable time (on a CPU or waiting for one) does not shrink with load"),
     ("`concurrent_span` `max_span: 1.5`", "0.56, 0.50, 0.50 s (joined greenlets)",
      "2.63, 2.54, 2.57 s (unpatched `time.sleep`)", "0.94 s / 1.04 s"),
+    ("`concurrent_span` `min_span: 0.25`", "0.56, 0.50, 0.50 s (joined greenlets)",
+     "0.00, 0.00, 0.00 s (`time.sleep(0)`: only yields)", "0.25 s / 0.25 s"),
     ("`startup_timeout: 5` (stretched by time spent waiting for a CPU, up to 3x)",
      "listening after 0.16, 0.17, 0.15 s", "never listens", "30x"),
     ("wrong address: 0.5 s after a listen elsewhere", "listens on the right address at once",

@@ -13,7 +13,7 @@ import sys
 from grader import __version__
 from grader.errors import GraderError
 
-COMMANDS = ["check", "list", "validate", "export", "grade", "cluster"]
+COMMANDS = ["check", "list", "validate", "export", "grade", "mutants", "cluster"]
 
 EPILOG = """\
 exit codes: 0 all behaviours passed / success, 1 some behaviour failed, 2 usage or spec error.

@@ -106,9 +106,13 @@ def output_order(ctx: Context, p: OrderParams) -> None:
 class SpanParams(Params):
     start: str = Field(description="regex of a worker's start line")
     done: str = Field(description="regex of a worker's done line")
-    workers: int = Field(ge=2, description="how many workers must start and finish")
+    workers: int = Field(ge=2, description="how many workers must start and finish (exactly: more is a wrong "
+                                           "program too, e.g. range(0, 6) for workers 1-5)")
     max_span: float = Field(gt=0, description="seconds from first start to last done; put it midway between "
                                               "the concurrent and the sequential time")
+    min_span: float = Field(default=0.0, ge=0, description="seconds from first start to last done must be at least "
+                                                          "this: midway between no wait at all and the sleep the "
+                                                          "workers are asked for (0: no minimum)")
     timeout: float = Field(default=15.0, gt=0, description="seconds the program may run")
 
 
@@ -119,6 +123,12 @@ def concurrent_span(ctx: Context, p: SpanParams) -> None:
     stream = OutputStream(lines)
     starts = [m.t for m in stream.find(p.start)]
     dones = [m.t for m in stream.find(p.done)]
+    if len(starts) > p.workers or len(dones) > p.workers:
+        raise BehaviourFailed(
+            f"more than {p.workers} workers ran",
+            expected=f"exactly {p.workers} start and {p.workers} done outputs",
+            observed=f"{len(starts)} start and {len(dones)} done output(s); exit code {code}; output: {_show(lines)}",
+            reason="output")
     if len(starts) < p.workers or len(dones) < p.workers:
         raise BehaviourFailed(
             "not every worker printed its start and done lines",
@@ -128,6 +138,12 @@ def concurrent_span(ctx: Context, p: SpanParams) -> None:
     span = max(dones) - min(starts)
     ctx.log(f"first start at {min(starts):.2f} s, last done at {max(dones):.2f} s: span {span:.2f} s")
     interleaved = max(starts) < min(dones)
+    if span < p.min_span:
+        raise BehaviourFailed(
+            f"the workers did not sleep: {span:.2f} s from first start to last done",
+            expected=f"each worker sleeps before it is done: a span of at least {p.min_span:.2f} s",
+            observed=f"span {span:.2f} s (a sleep of 0, or none, only yields)",
+            reason="no_sleep", evidence={"span": round(span, 3)})
     if span > p.max_span or not interleaved:
         order = "each worker finished before the next one started" if max(starts) > min(dones) else \
             "the workers started together"
