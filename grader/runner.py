@@ -37,6 +37,7 @@ class RunOptions:
     session_timeout: float | None = None
     run_as: str | None = None  # user name the submission runs as (when the grader runs as root)
     require_isolation: str | None = None  # "A"/"B"/"C": refuse (UsageError) when the tier would be worse
+    language: str | None = None  # of the messages the session writes; None: this process's (grader/i18n.py)
     observe: str = "auto"  # how runs are observed: auto (/proc) or psutil (grader.sandbox.observe)
     # batch runs: the session gets its own process group (the terminal's Ctrl-C reaches only the batch,
     # which decides what to keep) and ends itself when the process that started it dies (batch/tether.py)
@@ -59,6 +60,11 @@ def pytest_argv(spec: Spec, submission: Path, results: Path, course: Course, opt
         argv += ["--grader-sandbox", opts.sandbox]
     if opts.observe != "auto":
         argv += ["--grader-observe", opts.observe]
+    from grader import i18n
+
+    language = opts.language or i18n.language()
+    if language != i18n.DEFAULT:  # explicit, never through the environment
+        argv += ["--grader-lang", language]
     if opts.seed is not None:
         argv += ["--grader-seed", str(opts.seed)]
     if opts.only:

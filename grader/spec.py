@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from grader.errors import SpecError, UsageError
+from grader.i18n import _
 from grader.yamlload import read_yaml, spec_error_from, validate
 
 Visibility = Literal["visible", "hidden", "after_due_date", "after_published"]
@@ -111,8 +112,22 @@ class Course(Strict):
     reference_dir: str = Field(default="reference", description="reference solutions: <reference_dir>/<assignment>/")
     submissions_layout: str = Field(default="{student}/{assignment}",
                                     description="where a student's work for an assignment lives")
+    language: str | None = Field(default=None, description="the course's language: en or zh-CN (grader/i18n.py)")
     defaults: Defaults = Field(default_factory=Defaults)
     root: Path = Field(default=Path(), exclude=True)
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str | None) -> str | None:
+        from grader import i18n
+
+        if value is None:
+            return None
+        lang = i18n.normalize(value)
+        if lang is None:
+            raise ValueError(_("unknown language '{lang}' (available: {available})").format(
+                lang=value, available=", ".join(i18n.AVAILABLE)))
+        return lang
 
     @property
     def assignments_path(self) -> Path:

@@ -51,8 +51,10 @@ class ClusterEngine:
                  seed: int | None = None, run_as: str | None = None, require_isolation: str | None = None,
                  client: Any = None, connect_timeout: float = CONNECT_TIMEOUT) -> None:
         self.course, self.address = course, address
+        from grader import i18n
+
         self.options = {"sandbox": sandbox, "jobs": jobs, "seed": seed, "run_as": run_as,
-                        "require_isolation": require_isolation}
+                        "require_isolation": require_isolation, "language": i18n.language()}
         self.client = client if client is not None else connect(address, connect_timeout)
         self.tier = f"Dask cluster {address}"
         self._assignment_files: dict[str, bytes] = {}

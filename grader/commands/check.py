@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from grader.commands import add_lang_option
 from grader.reporters.gradescope import to_gradescope
 from grader.reporters.terminal import render
 from grader.runner import RunOptions, grade
@@ -56,6 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="grade N times and report every behaviour whose verdict changed across the runs "
                         "(exit 3 if one did)")
     p.add_argument("-v", "--verbose", action="store_true", help="show the grading session's pytest output")
+    add_lang_option(p, environment=True)
     p.set_defaults(run=run)
 
 

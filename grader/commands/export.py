@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from grader.commands import add_lang_option
 from grader.spec import find_spec, load_course, load_spec
 
 HELP = "build a Gradescope autograder zip or a GitHub Classroom workflow for an assignment"
@@ -32,6 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         t.add_argument("--python", default="3.11", metavar="X.Y", help="Python version to grade with (3.11)")
         t.add_argument("--no-pin", dest="pin", action="store_false",
                        help="do not pin the dependencies to the versions installed here")
+        add_lang_option(t)
 
     g = targets.add_parser("gradescope", help="autograder zip for Gradescope",
                            description="Build the autograder zip for Gradescope (upload it under "

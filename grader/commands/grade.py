@@ -7,6 +7,8 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from grader.commands import add_lang_option
+
 HELP = "grade every submission of a class (parallel, resumable) and write a gradebook and a class report"
 DESCRIPTION = """\
 Grade every submission found in SUBMISSIONS (default: submissions_dir of grader.yaml) for every assignment
@@ -80,6 +82,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
                    help="auto (default): a progress bar on a terminal, plain lines when not a tty or CI=true")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output (same as --progress none)")
+    add_lang_option(p)
     p.set_defaults(run=run)
 
 

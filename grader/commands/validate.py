@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from grader.commands import add_lang_option
 from grader.errors import GraderError
 from grader.runner import RunOptions, grade
 from grader.spec import list_assignments, load_course, load_spec
@@ -16,6 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help=HELP, description=HELP + ".")
     p.add_argument("assignments", nargs="*", help="only these assignments (default: all)")
     p.add_argument("--no-run", action="store_true", help="only load the specs, do not grade the references")
+    add_lang_option(p)
     p.set_defaults(run=run)
 
 
