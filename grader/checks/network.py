@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from grader.i18n import _
 from grader.checks import BehaviourFailed, Params, check
 from grader.client import Client
 from grader.context import Context
@@ -31,7 +32,7 @@ def echo(ctx: Context, p: EchoParams) -> None:
     c = ctx.client("client1", p.reply_timeout)
     for size in p.sizes:
         msg = ctx.payload(size)
-        c.exchange(msg, upper(msg), what=" (the message upper-cased)")
+        c.exchange(msg, upper(msg), what=_(" (the message upper-cased)"))
     c.close()
 
 
@@ -49,15 +50,15 @@ def concurrent_clients(ctx: Context, p: ConcurrentParams) -> None:
     ctx.start()
     silent = [ctx.client(f"silent{i + 1}", p.reply_timeout) for i in range(p.silent_clients)]
     if silent:
-        ctx.log(f"{len(silent)} silent client(s) connected and will never send")
+        ctx.log(_("{n} silent client(s) connected and will never send").format(n=len(silent)))
     active = [ctx.client(f"client{i + 1}", p.reply_timeout) for i in range(p.active_clients)]
     for r in range(p.rounds):
         msgs = [ctx.payload(p.size) for _ in active]
         for c, m in zip(active, msgs, strict=True):  # everybody sends first, then everybody reads:
             c.send(m)                                # the server must serve them all at once
         for c, m in zip(active, msgs, strict=True):
-            c.expect(upper(m), what=f" (round {r + 1} of {p.rounds})")
-    ctx.require_alive("while serving concurrent clients")
+            c.expect(upper(m), what=_(" (round {r} of {rounds})").format(r=r + 1, rounds=p.rounds))
+    ctx.require_alive(_("while serving concurrent clients"))
 
 
 class DisconnectParams(Params):
@@ -75,14 +76,14 @@ def graceful_disconnect(ctx: Context, p: DisconnectParams) -> None:
     leaver.exchange(m, upper(m))
     leaver.close()
     time.sleep(0.2)
-    ctx.require_alive("after a client closed its connection")
-    for _ in range(2):
+    ctx.require_alive(_("after a client closed its connection"))
+    for _i in range(2):
         m = ctx.payload(p.size)
-        stayer.exchange(m, upper(m), what=" (a client that stayed, after another one left)")
+        stayer.exchange(m, upper(m), what=_(" (a client that stayed, after another one left)"))
     newcomer = ctx.client("newcomer", p.reply_timeout)
     m = ctx.payload(p.size)
-    newcomer.exchange(m, upper(m), what=" (a client that connected after another one left)")
-    ctx.require_alive("after a client closed its connection")
+    newcomer.exchange(m, upper(m), what=_(" (a client that connected after another one left)"))
+    ctx.require_alive(_("after a client closed its connection"))
 
 
 @check("abrupt_disconnect", DisconnectParams)
@@ -92,27 +93,27 @@ def abrupt_disconnect(ctx: Context, p: DisconnectParams) -> None:
     and its reply hits the reset); the server survives both and keeps serving."""
     ctx.start()
     stayer = ctx.client("stayer", p.reply_timeout)
-    ctx.log("step: reset while idle")
+    ctx.log(_("step: reset while idle"))
     idle = ctx.client("idle_resetter", p.reply_timeout)
     m = ctx.payload(p.size)
     idle.exchange(m, upper(m))
     idle.reset()
     time.sleep(0.2)
-    ctx.require_alive("after a client reset its connection while idle")
+    ctx.require_alive(_("after a client reset its connection while idle"))
     m = ctx.payload(p.size)
-    stayer.exchange(m, upper(m), what=" (a client that stayed, after another one reset)")
+    stayer.exchange(m, upper(m), what=_(" (a client that stayed, after another one reset)"))
     mid = ctx.client("midway_resetter", p.reply_timeout)
     mid.poke(ctx.payload(16))  # the server has accepted it and serves it; the reply's content is echo's business
     deliver_together(ctx, mid, ctx.payload(p.size * 64))
     time.sleep(0.2)
-    ctx.require_alive("after a client's request and its reset arrived together (the server's reply hit the "
-                      "reset: send() raises ConnectionResetError or BrokenPipeError)")
+    ctx.require_alive(_("after a client's request and its reset arrived together (the server's reply hit the "
+                        "reset: send() raises ConnectionResetError or BrokenPipeError)"))
     for name in ("stayer", "newcomer"):
         c = stayer if name == "stayer" else ctx.client("newcomer", p.reply_timeout)
         m = ctx.payload(p.size)
-        c.exchange(m, upper(m), what=f" ({'a client that stayed' if name == 'stayer' else 'a new client'}, "
-                                     "after resets)")
-    ctx.require_alive("after clients reset their connections")
+        c.exchange(m, upper(m), what=_(" (a client that stayed, after resets)") if name == "stayer"
+                   else _(" (a new client, after resets)"))
+    ctx.require_alive(_("after clients reset their connections"))
 
 
 def deliver_together(ctx: Context, client: Client, data: bytes) -> None:
@@ -121,12 +122,13 @@ def deliver_together(ctx: Context, client: Client, data: bytes) -> None:
     before or after the server's reply is up to the scheduler, and the verdict flips between runs."""
     try:
         with ctx.server.frozen() as how:
-            ctx.log(f"step: data then reset, delivered together (server frozen with {how})")
+            ctx.log(_("step: data then reset, delivered together (server frozen with {how})").format(how=how))
             client.send(data)
             client.reset()
-        ctx.log("server thawed")
+        ctx.log(_("server thawed"))
     except Frozen as exc:
-        ctx.log(f"step: data then reset (could not freeze the server: {exc}; order left to the scheduler)")
+        ctx.log(_("step: data then reset (could not freeze the server: {error}; order left to the scheduler)").format(
+            error=exc))
         if client.sock is not None:
             client.send(data)
             client.reset()
@@ -149,8 +151,8 @@ class LeakParams(Params):
 def _fd_count(ctx: Context, snap: Snapshot | None = None) -> int:
     n = (snap or ctx.snapshot()).fd_count()
     if n is None:
-        raise NotObservable("the server's open file descriptors", f"not visible to the {ctx.server.observer.name} "
-                                                                  f"observer")
+        raise NotObservable(_("the server's open file descriptors"),
+                            _("not visible to the {observer} observer").format(observer=ctx.server.observer.name))
     return n
 
 
@@ -161,7 +163,8 @@ def _threads(ctx: Context, snap: Snapshot | None = None) -> int:
 def _close_wait(ctx: Context, snap: Snapshot | None = None) -> int:
     snap = snap or ctx.snapshot()
     if snap.sockets is None:
-        raise NotObservable("the server's socket states", f"not visible to the {ctx.server.observer.name} observer")
+        raise NotObservable(_("the server's socket states"),
+                            _("not visible to the {observer} observer").format(observer=ctx.server.observer.name))
     return len(snap.in_state("CLOSE_WAIT"))
 
 
@@ -175,7 +178,7 @@ def no_leaks(ctx: Context, p: LeakParams) -> None:
     time.sleep(0.3)
     snap = ctx.snapshot()
     base_fds, base_threads = _fd_count(ctx, snap), _threads(ctx, snap)
-    ctx.log(f"baseline: {base_fds} open fds, {base_threads} thread(s)")
+    ctx.log(_("baseline: {fds} open fds, {threads} thread(s)").format(fds=base_fds, threads=base_threads))
     kinds = p.kinds
     done = 0
     silent_server = False
@@ -189,13 +192,15 @@ def no_leaks(ctx: Context, p: LeakParams) -> None:
                 # Any reply will do (content is echo's business). A server that stopped answering is still
                 # judged on what it does with departed clients: the rest of the churn only connects/closes.
                 silent_server = True
-                ctx.log(f"{c.name} got no reply: the remaining cycles connect and close without talking")
+                ctx.log(_("{client} got no reply: the remaining cycles connect and close without talking").format(
+                    client=c.name))
             elif kind.startswith("send+"):
                 c.send(ctx.payload(16))
             c.reset() if kind.endswith("reset") else c.close()
         done += len(batch)
-    ctx.log(f"{p.cycles} connect/close cycles done ({', '.join(kinds)}, in turn, {p.batch} open at once)")
-    ctx.require_alive("during the connect/close cycles")
+    ctx.log(_("{cycles} connect/close cycles done ({kinds}, in turn, {batch} open at once)").format(
+        cycles=p.cycles, kinds=", ".join(kinds), batch=p.batch))
+    ctx.require_alive(_("during the connect/close cycles"))
     def settle() -> tuple[int, int, int, bool]:
         # Looks until the server is clean or the time is up, the last look after the deadline. The looks
         # thin out (0.1 s, then up to 0.4 s apart): a leaky server's snapshot is costly (a few ms for 200
@@ -217,29 +222,38 @@ def no_leaks(ctx: Context, p: LeakParams) -> None:
         # Second chance: one more client arrives (and stays). A server that looks at its connections only
         # when something happens (a blocking accept) gets that event, so what is judged is whether it
         # closes departed clients at all, not when. The newcomer's own socket is open, not leaked.
-        ctx.log(f"{cw} CLOSE_WAIT socket(s) after {p.settle_timeout:.1f} s; one more client connects")
+        ctx.log(_("{n} CLOSE_WAIT socket(s) after {seconds} s; one more client connects").format(
+            n=cw, seconds=f"{p.settle_timeout:.1f}"))
         ctx.client("last_client", p.reply_timeout)
         cw, fds, threads, thread_ok = settle()
-    ctx.log(f"after {p.settle_timeout:.1f} s: {cw} CLOSE_WAIT socket(s), {fds} open fds, {threads} thread(s)")
+    ctx.log(_("after {seconds} s: {n} CLOSE_WAIT socket(s), {fds} open fds, {threads} thread(s)").format(
+        seconds=f"{p.settle_timeout:.1f}", n=cw, fds=fds, threads=threads))
     evidence = {"close_wait": cw, "fds": fds, "baseline_fds": base_fds, "threads": threads,
                 "baseline_threads": base_threads}
     if cw:
         raise BehaviourFailed(
-            f"{cw} connection(s) left in CLOSE_WAIT: the server never closed sockets whose clients had left",
-            expected="0 sockets in CLOSE_WAIT once clients have closed (call conn.close() when recv returns b'')",
-            observed=f"{cw} CLOSE_WAIT socket(s) after {p.cycles} cycles, {fds} open fds (baseline {base_fds})",
+            _("{n} connection(s) left in CLOSE_WAIT: the server never closed sockets whose clients had left").format(
+                n=cw),
+            expected=_("0 sockets in CLOSE_WAIT once clients have closed (call conn.close() when recv returns b'')"),
+            observed=_("{n} CLOSE_WAIT socket(s) after {cycles} cycles, {fds} open fds (baseline {baseline})").format(
+                n=cw, cycles=p.cycles, fds=fds, baseline=base_fds),
             reason="leak", evidence=evidence)
     if fds > base_fds + p.fd_slack:
         raise BehaviourFailed(
-            f"open file descriptors grew from {base_fds} to {fds}: sockets of departed clients are never closed",
-            expected=f"at most {base_fds + p.fd_slack} open fds after the clients left (baseline {base_fds})",
-            observed=f"{fds} open fds after {p.cycles} connect/close cycles",
+            _("open file descriptors grew from {baseline} to {fds}: sockets of departed clients are never closed").format(
+                baseline=base_fds, fds=fds),
+            expected=_("at most {limit} open fds after the clients left (baseline {baseline})").format(
+                limit=base_fds + p.fd_slack, baseline=base_fds),
+            observed=_("{fds} open fds after {cycles} connect/close cycles").format(fds=fds, cycles=p.cycles),
             reason="leak", evidence=evidence)
     if not thread_ok:
         raise BehaviourFailed(
-            f"the thread count grew from {base_threads} to {threads} with the connections served",
-            expected=f"handler threads end when their client leaves (growth ≤ {p.max_thread_growth})",
-            observed=f"{threads} threads after {p.cycles} connections had come and gone",
+            _("the thread count grew from {baseline} to {threads} with the connections served").format(
+                baseline=base_threads, threads=threads),
+            expected=_("handler threads end when their client leaves (growth ≤ {limit})").format(
+                limit=p.max_thread_growth),
+            observed=_("{threads} threads after {cycles} connections had come and gone").format(
+                threads=threads, cycles=p.cycles),
             reason="leak", evidence=evidence)
 
 
@@ -264,8 +278,9 @@ def idle_cpu(ctx: Context, p: IdleCpuParams) -> None:
         leaver.poke(ctx.payload(16))  # talk, then leave; whether it answered is other behaviours' business
         leaver.close()
     time.sleep(0.3)
-    ctx.require_alive("before the idle window")
-    ctx.log(f"measuring CPU use for {p.window:.1f} s with {len(clients)} silent client(s) connected")
+    ctx.require_alive(_("before the idle window"))
+    ctx.log(_("measuring CPU use for {seconds} s with {n} silent client(s) connected").format(
+        seconds=f"{p.window:.1f}", n=len(clients)))
     cpu0, (run0, wait0), held0, t0 = ctx.cpu_seconds(), ctx.sched_seconds(), ctx.throttled_seconds(), time.monotonic()
     time.sleep(p.window)
     cpu1, (run1, wait1), held1, t1 = ctx.cpu_seconds(), ctx.sched_seconds(), ctx.throttled_seconds(), time.monotonic()
@@ -277,15 +292,18 @@ def idle_cpu(ctx: Context, p: IdleCpuParams) -> None:
     held = max(0.0, held1 - held0)
     wanted = max(used + held, max(0.0, run1 - run0) + max(0.0, wait1 - wait0))
     percent = 100.0 * wanted / window
-    held_back = f", or held back by its CPU cap {held:.2f} s" if held > 0.005 else ""
-    ctx.require_alive("during the idle window")
-    ctx.log(f"while idle: {used:.3f} s of CPU time, runnable {wanted:.3f} s of {window:.2f} s ({percent:.0f}%)")
+    held_back = _(", or held back by its CPU cap {seconds} s").format(seconds=f"{held:.2f}") if held > 0.005 else ""
+    ctx.require_alive(_("during the idle window"))
+    ctx.log(_("while idle: {used} s of CPU time, runnable {wanted} s of {window} s ({percent}%)").format(
+        used=f"{used:.3f}", wanted=f"{wanted:.3f}", window=f"{window:.2f}", percent=f"{percent:.0f}"))
     if percent > p.max_cpu_percent:
         raise BehaviourFailed(
-            f"the server burns CPU while idle: busy {percent:.0f}% of a core",
-            expected=f"at most {p.max_cpu_percent:.0f}% of a core while all clients are silent (block in "
-                     "select/recv, do not poll in a loop)",
-            observed=f"runnable (on a CPU or waiting for one{held_back}) {wanted:.2f} s of {window:.2f} s "
-                     f"of idleness ({percent:.0f}%); CPU time used: {used:.2f} s",
+            _("the server burns CPU while idle: busy {percent}% of a core").format(percent=f"{percent:.0f}"),
+            expected=_("at most {limit}% of a core while all clients are silent (block in "
+                       "select/recv, do not poll in a loop)").format(limit=f"{p.max_cpu_percent:.0f}"),
+            observed=_("runnable (on a CPU or waiting for one{held_back}) {wanted} s of {window} s "
+                       "of idleness ({percent}%); CPU time used: {used} s").format(
+                held_back=held_back, wanted=f"{wanted:.2f}", window=f"{window:.2f}", percent=f"{percent:.0f}",
+                used=f"{used:.2f}"),
             reason="busy", evidence={"cpu_seconds": round(used, 3), "runnable_seconds": round(wanted, 3),
                                      "window": round(window, 3), "percent": round(percent, 1)})
