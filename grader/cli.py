@@ -9,10 +9,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-
-from grader import __version__
 from pathlib import Path
 
+from grader import __version__
 from grader.errors import GraderError
 from grader.i18n import _
 

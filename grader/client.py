@@ -14,8 +14,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from grader.i18n import _
 from grader.failure import BehaviourFailed
+from grader.i18n import _
 
 READ_CAP = 1 << 20
 ALPHABET = (string.ascii_lowercase + string.digits + " .,-").encode()

@@ -7,9 +7,9 @@ import secrets
 import time
 from pathlib import Path
 
-from grader.i18n import _
 from grader.client import Client, Transcript
 from grader.failure import BehaviourFailed, NotObservable
+from grader.i18n import _
 from grader.sandbox import Launch, Limits, Run, Sandbox, Snapshot, intake
 from grader.spec import Behaviour, Course, Spec
 
@@ -102,7 +102,8 @@ class Context:
         """Start the submission; for a server, wait until it listens on the spec's address."""
         run = self.sandbox.start(self.launch())
         self.runs.append(run)
-        self.transcript.log("grader", _("started {entry} ({tier} sandbox)").format(entry=self.spec.entry, tier=run.tier))
+        self.transcript.log("grader", _("started {entry} ({tier} sandbox)").format(entry=self.spec.entry,
+                                                                                  tier=run.tier))
         if self.spec.kind == "server":
             self.wait_listening(run)
         return run
@@ -153,7 +154,8 @@ class Context:
             for s in snap.in_state("LISTEN"):
                 if s.local[1] == port and (s.local[0] == host or s.local[0] in WILDCARDS):
                     capped = self._cap_cpu(run)
-                    note = _(" (from now on it may use {cores} of a core)").format(cores=f"{capped:g}") if capped else ""
+                    note = (_(" (from now on it may use {cores} of a core)").format(cores=f"{capped:g}") if capped
+                            else "")
                     self.transcript.log("grader", _("server listening on {address} after {seconds} s{note}").format(
                         address=f"{host}:{port}", seconds=f"{run.elapsed():.2f}", note=note))
                     return

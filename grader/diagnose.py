@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from grader.i18n import N_, _
 from grader.failure import BehaviourFailed
+from grader.i18n import N_, _
 from grader.sandbox import Run
 
 EVENT_WAITS = ("select", "pselect6", "poll", "ppoll", "epoll_wait", "epoll_pwait", "epoll_pwait2")

@@ -14,12 +14,12 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.i18n import _, ngettext
 from grader.checks import library
 from grader.client import Event as TEvent
 from grader.context import Context
 from grader.diagnose import accepted_socket_blocking, explain_stuck
 from grader.failure import BehaviourFailed, NotObservable
+from grader.i18n import _, ngettext
 from grader.results import BehaviourResult, Event
 from grader.sandbox import Run, Sandbox, intake, with_deadline
 from grader.sandbox.intake import Caps
@@ -67,7 +67,8 @@ def preflight(spec: Spec, submission: Path, caps: Caps | None = None) -> Behavio
         line = (exc.text or "").rstrip()
         return BehaviourFailed(_("{entry} does not parse").format(entry=spec.entry),
                                expected=_("valid Python 3 source"),
-                               observed=_("SyntaxError at line {line}: {message}").format(line=exc.lineno, message=exc.msg)
+                               observed=_("SyntaxError at line {line}: {message}").format(line=exc.lineno,
+                                                                                          message=exc.msg)
                                         + (f"\n    {line}" if line else ""),
                                reason="syntax_error")
     return None
@@ -129,7 +130,8 @@ def _attempt(spec: Spec, behaviour: Behaviour, submission: Path, course: Course,
             attempt.died, attempt.died_code = True, exit_code_of(ctx.server)
     except NotObservable as exc:
         observer = getattr(getattr(ctx.runs[-1], "observer", None), "name", "?") if ctx.runs else "?"
-        attempt.not_observable = _("{what} (this grader observes through {observer})").format(what=exc, observer=observer)
+        attempt.not_observable = _("{what} (this grader observes through {observer})").format(what=exc,
+                                                                                               observer=observer)
     except Exception as exc:  # noqa: BLE001 - a bug of the grader: report it, never lose the other results
         attempt.harness_error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
     finally:
@@ -196,8 +198,8 @@ def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: 
                         "judge the accepted socket left in blocking mode that the server was stuck on",
                         1 if " and " not in judges else 2).format(judges=judges)
         second = _attempt(with_windows_accept(spec), behaviour, submission, course, sandbox, seed, uid, left)
-        second.ctx.transcript.events.insert(0, TEvent(0.0, "grader", _("{note}; the first run failed: {summary}").format(
-            note=note, summary=first.failure.summary)))
+        first_failed = _("{note}; the first run failed: {summary}").format(note=note, summary=first.failure.summary)
+        second.ctx.transcript.events.insert(0, TEvent(0.0, "grader", first_failed))
         final = second
     failure, ctx = final.failure, final.ctx
     run = ctx.runs[-1] if ctx.runs else None

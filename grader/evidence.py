@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from grader.failure import BehaviourFailed
+from grader.i18n import _
 
 READINESS_WAITS = frozenset({"select", "pselect6", "poll", "ppoll", "epoll_wait", "epoll_pwait", "epoll_pwait2"})
 # modules whose use shows as a wait in one of READINESS_WAITS, and the calls the observer watches for them
@@ -97,18 +98,18 @@ def sample_waits(run, seconds: float, interval: float = 0.02) -> Counter:
 
 def unobserved(what: str) -> BehaviourFailed:
     return BehaviourFailed(
-        "the grader could not observe your program at run time",
-        expected="the grader's observer reporting from inside the program until it is stopped",
+        _("the grader could not observe your program at run time"),
+        expected=_("the grader's observer reporting from inside the program until it is stopped"),
         observed=what, reason="unobserved")
 
 
 def require_observed(run, ev: Evidence) -> None:
     if not ev.hello:
-        raise unobserved("its observer never reported (the program did not start Python normally, or "
-                         "stderr was closed before it ran)")
+        raise unobserved(_("its observer never reported (the program did not start Python normally, or "
+                           "stderr was closed before it ran)"))
     if channel_cut(run, ev):
-        raise unobserved(f"the observer's channel (fd {ev.channel_fd}) was closed or replaced while the program "
-                         f"ran: a run that silences the grader counts as not observed")
+        raise unobserved(_("the observer's channel (fd {fd}) was closed or replaced while the program "
+                           "ran: a run that silences the grader counts as not observed").format(fd=ev.channel_fd))
 
 
 def require_none_forbidden(ctx, forbidden: list[str], matches, sample_seconds: float = 0.5) -> None:
@@ -120,22 +121,27 @@ def require_none_forbidden(ctx, forbidden: list[str], matches, sample_seconds: f
     require_observed(run, ev)
     for mod, where in ev.imports:
         if matches(mod, forbidden):
-            raise _forbidden(ctx, f"imported `{mod}` at run time ({where})", forbidden)
+            raise _forbidden(ctx, _("imported {module} at run time ({where})").format(module=f"`{mod}`", where=where),
+                             forbidden)
     for name, where in ev.calls:
         if matches(name.partition(".")[0], forbidden):
-            raise _forbidden(ctx, f"called `{name}()` at run time ({where})", forbidden)
+            raise _forbidden(ctx, _("called {call} at run time ({where})").format(call=f"`{name}()`", where=where),
+                             forbidden)
     bad = {name: n for name, n in waits.items() if name in READINESS_WAITS}
     if bad:
         name, n = max(bad.items(), key=lambda kv: kv[1])
-        raise _forbidden(ctx, f"waited in {name}() at run time ({n} of {sum(waits.values())} samples of its "
-                              f"threads, from /proc)", forbidden)
-    ctx.log(f"run time: no forbidden module used (observer reported; {sum(waits.values())} wait samples)")
+        raise _forbidden(ctx, _("waited in {call}() at run time ({n} of {total} samples of its threads, from "
+                                "/proc)").format(call=name, n=n, total=sum(waits.values())), forbidden)
+    ctx.log(_("run time: no forbidden module used (observer reported; {n} wait samples)").format(
+        n=sum(waits.values())))
 
 
 def _forbidden(ctx, what: str, forbidden: list[str]) -> BehaviourFailed:
-    return BehaviourFailed(f"the program {what}, which this assignment forbids",
-                           expected=f"no use of {', '.join(forbidden)}, also not hidden from the source",
-                           observed=f"{what} (seen by the grader while the program ran)", reason="structure")
+    return BehaviourFailed(_("the program {what}, which this assignment forbids").format(what=what),
+                           expected=_("no use of {modules}, also not hidden from the source").format(
+                               modules=", ".join(forbidden)),
+                           observed=_("{what} (seen by the grader while the program ran)").format(what=what),
+                           reason="structure")
 
 
 def require_greenlets(ctx, at_least: int, drain_seconds: float = 3.0) -> None:
@@ -149,10 +155,10 @@ def require_greenlets(ctx, at_least: int, drain_seconds: float = 3.0) -> None:
     require_observed(run, ev)
     if ev.greenlets < at_least:
         raise BehaviourFailed(
-            f"no work ran in greenlets at run time: {ev.greenlets} greenlet(s) ran",
-            expected=f"at least {at_least} greenlets (gevent.spawn, a Pool or StreamServer) switched to while "
-                     f"the program ran",
-            observed=f"{ev.greenlets} greenlet(s) other than the main one and gevent's hub ran (seen by the "
-                     f"grader's greenlet tracer); code that is never executed does not count",
+            _("no work ran in greenlets at run time: {n} greenlet(s) ran").format(n=ev.greenlets),
+            expected=_("at least {n} greenlets (gevent.spawn, a Pool or StreamServer) switched to while "
+                       "the program ran").format(n=at_least),
+            observed=_("{n} greenlet(s) other than the main one and gevent's hub ran (seen by the "
+                       "grader's greenlet tracer); code that is never executed does not count").format(n=ev.greenlets),
             reason="structure")
-    ctx.log(f"run time: {ev.greenlets}+ greenlets ran")
+    ctx.log(_("run time: {n}+ greenlets ran").format(n=ev.greenlets))

@@ -176,7 +176,8 @@ def verdict(spec: Spec, behaviour: Behaviour, outcome: Outcome) -> BehaviourResu
             result.status, result.score, result.max_score, result.reason = "not_graded", 0.0, 0.0, "not_observable"
             result.summary = _("not graded here: {what}").format(what=outcome.not_observable)
             return result
-        failure = Failure(_("the server crashed") if who == "server" else _("the program crashed"), reason="crashed")  # a crash is observed anywhere
+        # a crash is observed anywhere
+        failure = Failure(_("the server crashed") if who == "server" else _("the program crashed"), reason="crashed")
     if failure is None:
         return result
     _fail(result, failure, reason=failure.reason or ("crashed" if did_crash else ""), summary=failure.summary)
@@ -187,9 +188,9 @@ def verdict(spec: Spec, behaviour: Behaviour, outcome: Outcome) -> BehaviourResu
         crashed_ = _("the server crashed") if who == "server" else _("the program crashed")
         result.summary = f"{crashed_}{f' ({crash})' if crash else ''}: {failure.summary}"
         if run.exit_code not in (None, 137):
-            result.diagnosis = (_("The server process exited with code {code} during this behaviour.") if who == "server"
-                                else _("The program process exited with code {code} during this behaviour.")).format(
-                code=run.exit_code)
+            exited = (_("The server process exited with code {code} during this behaviour.") if who == "server"
+                      else _("The program process exited with code {code} during this behaviour."))
+            result.diagnosis = exited.format(code=run.exit_code)
         else:
             result.diagnosis = (_("The server process exited by itself during this behaviour.") if who == "server"
                                 else _("The program process exited by itself during this behaviour."))

@@ -7,11 +7,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from grader.i18n import _
 from grader.checks import BehaviourFailed, Params, check
 from grader.client import Client
 from grader.context import Context
 from grader.failure import NotObservable
+from grader.i18n import _
 from grader.sandbox.freeze import Frozen
 from grader.sandbox.observe import Snapshot
 
@@ -240,8 +240,8 @@ def no_leaks(ctx: Context, p: LeakParams) -> None:
             reason="leak", evidence=evidence)
     if fds > base_fds + p.fd_slack:
         raise BehaviourFailed(
-            _("open file descriptors grew from {baseline} to {fds}: sockets of departed clients are never closed").format(
-                baseline=base_fds, fds=fds),
+            _("open file descriptors grew from {baseline} to {fds}: sockets of departed clients are never "
+              "closed").format(baseline=base_fds, fds=fds),
             expected=_("at most {limit} open fds after the clients left (baseline {baseline})").format(
                 limit=base_fds + p.fd_slack, baseline=base_fds),
             observed=_("{fds} open fds after {cycles} connect/close cycles").format(fds=fds, cycles=p.cycles),

@@ -29,7 +29,8 @@ MESSAGE_CAP = 2000
 # (MAX_ARG_STRLEN): past that the reporter step cannot even start. Messages shrink to stay well under it.
 JSON_BUDGET = 60_000
 STATUS = {"passed": "pass", "failed": "fail", "error": "error", "not_graded": "pass"}  # not graded: 0 of 0
-LABEL = {"expected": N_("expected"), "observed": N_("observed"), "why": N_("why"), "hint": N_("hint")}  # the log gets no transcript
+# the log gets no transcript; translated where used
+LABEL = {"expected": N_("expected"), "observed": N_("observed"), "why": N_("why"), "hint": N_("hint")}
 
 
 def _num(x: float) -> int | float:
@@ -95,9 +96,10 @@ def step_summary(result: RunResult) -> str:
         for b in failed:
             e = explain(b, rerun_here(result.assignment, b))
             lines += ["", explanation(e, f"#### {code(e.behaviour)}: {text(e.headline)}")]
-    lines += ["", "*" + _("Graded by grader {version} (isolation: {tier}) in {seconds} s. These points come from "
-                          "your repository's workflow; your instructor's own grading run is the official grade.").format(
-        version=text(result.grader_version), tier=text(result.tier), seconds=f"{result.duration:.1f}") + "*", ""]
+    footer = _("Graded by grader {version} (isolation: {tier}) in {seconds} s. These points come from your "
+               "repository's workflow; your instructor's own grading run is the official grade.")
+    lines += ["", "*" + footer.format(version=text(result.grader_version), tier=text(result.tier),
+                                      seconds=f"{result.duration:.1f}") + "*", ""]
     return "\n".join(lines)
 
 

@@ -92,7 +92,8 @@ def pass_rate_svg(a: AssignmentStats) -> str:
         parts.append(f'<rect class="track" x="{label_w}" y="{y + 3}" width="{bar_w}" height="{row_h - 8}"/>')
         parts.append(f'<rect class="{_rate_class(s.pass_rate)}" x="{label_w}" y="{y + 3}" width="{w:.1f}" '
                      f'height="{row_h - 8}"><title>{_e(s.id)}: '
-                     + _e(_("{passed} of {graded} passed").format(passed=s.passed, graded=s.graded)) + '</title></rect>')
+                     + _e(_("{passed} of {graded} passed").format(passed=s.passed, graded=s.graded))
+                     + '</title></rect>')
         parts.append(f'<text x="{label_w + bar_w + 6}" y="{y + 15}">{100 * s.pass_rate:.0f}%</text>')
     parts.append("</svg>")
     return "".join(parts)
@@ -163,7 +164,8 @@ def _students_table(summary: ClassSummary) -> str:
         score, top = summary.total(student)
         cells.append(f"<td class=num><b>{score:g}</b> / {top:g}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return (f"<table><thead><tr><th>{_e(_('Student'))}</th>{head}<th class=num>{_e(_('Total'))}</th></tr></thead><tbody>"
+    return (f"<table><thead><tr><th>{_e(_('Student'))}</th>{head}<th class=num>{_e(_('Total'))}</th></tr></thead>"
+            "<tbody>"
             + "".join(rows) + "</tbody></table>")
 
 

@@ -66,7 +66,8 @@ def render(result: RunResult, *, show_passed_details: bool = False) -> str:
     for b in result.behaviours:
         # one row, whatever the summary holds; a passed behaviour says how it was graded, if specially
         detail = "  " + " ".join(b.summary.split()) if b.summary else ""
-        lines.append(f"  {ljust(_(MARK[b.status]), mark_width)} {b.id:<{id_width}}  {b.score:g}/{b.max_score:g}{detail}")
+        mark = ljust(_(MARK[b.status]), mark_width)
+        lines.append(f"  {mark} {b.id:<{id_width}}  {b.score:g}/{b.max_score:g}{detail}")
     failed = [b for b in result.behaviours if b.status in ("failed", "error")]  # not_graded: said in its row
     if failed:
         heading = _("Why they failed")

@@ -25,6 +25,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
 from grader.i18n import _
 
 PROCFS_SOURCE = Path(__file__).with_name("procfs.py")

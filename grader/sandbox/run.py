@@ -260,7 +260,8 @@ class Run:
             except psutil.Error:
                 continue
         if biggest > lim.memory_bytes:
-            self._limit_kill("memory_limit", _("killed by the {limit} memory limit").format(limit=_mib(lim.memory_bytes)))
+            self._limit_kill("memory_limit",
+                             _("killed by the {limit} memory limit").format(limit=_mib(lim.memory_bytes)))
         elif tasks >= lim.processes - 2:
             text = _("ran into the limit of {n} processes and threads").format(n=lim.processes)
             if self.kills_at_process_limit:
@@ -274,7 +275,8 @@ class Run:
             if self.popen.poll() is not None and self._main is not None and not self.processes():
                 break
             if wall is not None and self.elapsed() > wall:
-                self._limit_kill("timeout", _("stopped after {seconds} s (the time limit)").format(seconds=f"{wall:.0f}"))
+                self._limit_kill("timeout",
+                                 _("stopped after {seconds} s (the time limit)").format(seconds=f"{wall:.0f}"))
                 break
             try:
                 self._poll_limits()
