@@ -294,16 +294,16 @@ def idle_cpu(ctx: Context, p: IdleCpuParams) -> None:
     percent = 100.0 * wanted / window
     held_back = _(", or held back by its CPU cap {seconds} s").format(seconds=f"{held:.2f}") if held > 0.005 else ""
     ctx.require_alive(_("during the idle window"))
-    ctx.log(_("while idle: {used} s of CPU time, runnable {wanted} s of {window} s ({percent}%)").format(
-        used=f"{used:.3f}", wanted=f"{wanted:.3f}", window=f"{window:.2f}", percent=f"{percent:.0f}"))
+    ctx.log(_("while idle: {used} s of CPU time, runnable {wanted} s of {window} s ({percent})").format(
+        used=f"{used:.3f}", wanted=f"{wanted:.3f}", window=f"{window:.2f}", percent=f"{percent:.0f}%"))
     if percent > p.max_cpu_percent:
         raise BehaviourFailed(
-            _("the server burns CPU while idle: busy {percent}% of a core").format(percent=f"{percent:.0f}"),
-            expected=_("at most {limit}% of a core while all clients are silent (block in "
-                       "select/recv, do not poll in a loop)").format(limit=f"{p.max_cpu_percent:.0f}"),
+            _("the server burns CPU while idle: busy {percent} of a core").format(percent=f"{percent:.0f}%"),
+            expected=_("at most {limit} of a core while all clients are silent (block in "
+                       "select/recv, do not poll in a loop)").format(limit=f"{p.max_cpu_percent:.0f}%"),
             observed=_("runnable (on a CPU or waiting for one{held_back}) {wanted} s of {window} s "
-                       "of idleness ({percent}%); CPU time used: {used} s").format(
-                held_back=held_back, wanted=f"{wanted:.2f}", window=f"{window:.2f}", percent=f"{percent:.0f}",
+                       "of idleness ({percent}); CPU time used: {used} s").format(
+                held_back=held_back, wanted=f"{wanted:.2f}", window=f"{window:.2f}", percent=f"{percent:.0f}%",
                 used=f"{used:.2f}"),
             reason="busy", evidence={"cpu_seconds": round(used, 3), "runnable_seconds": round(wanted, 3),
                                      "window": round(window, 3), "percent": round(percent, 1)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from grader.i18n import N_, _, ljust, width
@@ -34,21 +35,28 @@ def explanation_text(e: Explanation) -> str:
     return "\n".join(out)
 
 
+# a line may break before or after a wide (CJK) character, and at spaces; never inside a Latin word, a number
+# or an identifier (`conn.setblocking(False)`, `127.0.0.1:9000`)
+_UNIT = re.compile(r"\s+|[^\s\u1100-\uffff]+|.")
+
+
 def wrap(text: str, columns: int) -> list[str]:
-    """textwrap.wrap for English; text with CJK characters (no spaces between words) is cut by display width."""
+    """textwrap.wrap for English (byte for byte); text with wide characters is filled by display width."""
     if width(text) == len(text):
         return textwrap.wrap(text, columns)
     lines: list[str] = []
-    for paragraph in textwrap.wrap(text, columns, break_long_words=False) or [text]:
-        line = ""
-        for ch in paragraph:
-            if width(line + ch) > columns:
-                lines.append(line.rstrip())
-                line = ch.lstrip()
-            else:
-                line += ch
-        if line:
-            lines.append(line)
+    line = ""
+    for unit in _UNIT.findall(" ".join(text.split())):
+        if unit.isspace():
+            if line:
+                line += " "
+            continue
+        if line and width(line.rstrip() + unit) > columns:
+            lines.append(line.rstrip())
+            line = ""
+        line += unit
+    if line.strip():
+        lines.append(line.rstrip())
     return lines
 
 
