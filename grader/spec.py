@@ -72,6 +72,7 @@ class Spec(Strict):
     behaviours: list[Behaviour] = Field(min_length=1)
     # filled in by the loader, not by YAML
     name: str = Field(default="", exclude=True)
+    untranslated: tuple[Any, ...] = Field(default=(), exclude=True)  # grader.spectext.Untranslated
     path: Path = Field(default=Path(), exclude=True)
 
     @field_validator("address", mode="before")
@@ -172,7 +173,10 @@ def load_spec(path: Path) -> Spec:
 
     data, node = read_yaml(path)
     if not isinstance(data, dict):
-        raise SpecError(path, 1, "", "an assignment spec must be a mapping (title:, entry:, kind:, behaviours:)")
+        raise SpecError(path, 1, "", _("an assignment spec must be a mapping (title:, entry:, kind:, behaviours:)"))
+    from grader.spectext import localize
+
+    data, untranslated = localize(data, node, path)  # text in the process's language
     spec = validate(Spec, data, node, path)
     seen: set[str] = set()
     for i, b in enumerate(spec.behaviours):
@@ -195,7 +199,7 @@ def load_spec(path: Path) -> Spec:
             check.params.model_validate(b.params)
         except Exception as exc:  # pydantic ValidationError
             raise spec_error_from(exc, check.params, data, node, path, where + ("params",)) from None
-    return spec.model_copy(update={"name": path.parent.name, "path": path.resolve()})
+    return spec.model_copy(update={"name": path.parent.name, "path": path.resolve(), "untranslated": untranslated})
 
 
 def _line(node: Any, loc: tuple[Any, ...]) -> int | None:
