@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader import __version__
+from grader.i18n import _
 from grader.results import BehaviourResult, RunResult
 from grader.spec import Course, Spec
 
@@ -118,7 +119,7 @@ def grade(spec: Spec, submission: Path, course: Course, opts: RunOptions = RunOp
                 session_out = "" if opts.verbose else (proc.stdout[-3000:] + proc.stderr[-3000:])
                 code = proc.returncode
             except subprocess.TimeoutExpired:
-                session_out, code = "", f"killed after {timeout:.0f} s"
+                session_out, code = "", _("killed after {seconds} s").format(seconds=f"{timeout:.0f}")
         got: dict[str, BehaviourResult] = {}
         for line in results.read_text(encoding="utf-8").splitlines():
             try:
@@ -139,9 +140,10 @@ def grade(spec: Spec, submission: Path, course: Course, opts: RunOptions = RunOp
             behaviours.append(BehaviourResult(
                 id=b.id, title=b.title, check=b.check, status="failed", reason="timeout", score=0.0,
                 max_score=b.points, visibility=b.visibility, hint=b.hint,
-                summary="this behaviour did not finish: the grading session ended before it reported",
-                expected="the behaviour completes within its time limit",
-                observed=f"grading session ended ({code}); {_last_words(session_out)}",
+                summary=_("this behaviour did not finish: the grading session ended before it reported"),
+                expected=_("the behaviour completes within its time limit"),
+                observed=_("grading session ended ({code}); {last_words}").format(
+                    code=code, last_words=_last_words(session_out)),
             ))
     # custom checks (test_*.py in the assignment folder) come after the spec's behaviours
     behaviours += [r for rid, r in got.items() if rid not in {b.id for b in wanted}]
@@ -154,4 +156,4 @@ def grade(spec: Spec, submission: Path, course: Course, opts: RunOptions = RunOp
 
 def _last_words(out: str) -> str:
     lines = [ln for ln in out.strip().splitlines() if ln.strip()]
-    return " / ".join(lines[-3:])[-500:] if lines else "no output"
+    return " / ".join(lines[-3:])[-500:] if lines else _("no output")

@@ -31,7 +31,7 @@ def parse_address(value: Any) -> Any:
     if isinstance(value, str):
         m = re.fullmatch(r"\[?([0-9a-fA-F:.]+|localhost)\]?:(\d{1,5})", value.strip())
         if not m:
-            raise ValueError(f"address must look like 127.0.0.1:9000, got {value!r}")
+            raise ValueError(_("address must look like 127.0.0.1:9000, got {value}").format(value=repr(value)))
         host = "127.0.0.1" if m.group(1) == "localhost" else m.group(1)
         return {"host": host, "port": int(m.group(2))}
     return value
@@ -160,7 +160,7 @@ def load_course(path: Path | None = None) -> Course:
     data, node = read_yaml(path)
     data = {} if data is None else data
     if not isinstance(data, dict):
-        raise SpecError(path, 1, "", "grader.yaml must be a mapping of keys to values")
+        raise SpecError(path, 1, "", _("grader.yaml must be a mapping of keys to values"))
     course = validate(Course, data, node, path)
     return course.model_copy(update={"root": path.parent.resolve()})
 
@@ -182,19 +182,21 @@ def load_spec(path: Path) -> Spec:
     for i, b in enumerate(spec.behaviours):
         where = ("behaviours", i)
         if b.id in seen:
-            raise SpecError(path, _line(node, where + ("id",)), f"behaviour '{b.id}'", "duplicate behaviour id")
+            raise SpecError(path, _line(node, where + ("id",)), f"behaviour '{b.id}'", _("duplicate behaviour id"))
         seen.add(b.id)
         check = checks.get(b.check)
         if check is None:
             import difflib
 
             close = difflib.get_close_matches(b.check, list(checks), n=1)
-            fix = f"did you mean '{close[0]}'?" if close else f"known checks: {', '.join(sorted(checks))}"
+            fix = (_("did you mean '{name}'?").format(name=close[0]) if close
+                   else _("known checks: {names}").format(names=", ".join(sorted(checks))))
             raise SpecError(path, _line(node, where + ("check",)), f"behaviour '{b.id}'",
-                            f"unknown check '{b.check}' ({fix})")
+                            _("unknown check '{name}' ({fix})").format(name=b.check, fix=fix))
         if spec.kind not in check.kinds:
             raise SpecError(path, _line(node, where + ("check",)), f"behaviour '{b.id}'",
-                            f"check '{b.check}' works on {' or '.join(check.kinds)} assignments, not '{spec.kind}'")
+                            _("check '{name}' works on {kinds} assignments, not '{kind}'").format(
+                                name=b.check, kinds=" or ".join(check.kinds), kind=spec.kind))
         try:
             check.params.model_validate(b.params)
         except Exception as exc:  # pydantic ValidationError
@@ -224,8 +226,9 @@ def find_spec(course: Course, assignment: str) -> Path:
     import difflib
 
     close = difflib.get_close_matches(assignment, names, n=1)
-    fix = f"did you mean '{close[0]}'?" if close else f"known assignments: {', '.join(names) or 'none'}"
-    raise UsageError(f"unknown assignment '{assignment}' ({fix})")
+    fix = (_("did you mean '{name}'?").format(name=close[0]) if close
+           else _("known assignments: {names}").format(names=", ".join(names) or _("none")))
+    raise UsageError(_("unknown assignment '{name}' ({fix})").format(name=assignment, fix=fix))
 
 
 def list_assignments(course: Course) -> list[str]:
