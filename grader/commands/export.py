@@ -66,7 +66,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _load(args: argparse.Namespace):
+    from grader import i18n
+
     course = load_course(Path(args.course) if args.course else None)
+    if args.lang:  # the exported course config carries the language (resolved once in grader.cli)
+        course = course.model_copy(update={"language": i18n.language()})
     return course, load_spec(find_spec(course, args.assignment))
 
 

@@ -79,10 +79,16 @@ def assignments_subdir(course: Course) -> str:
 
 
 def course_file_text(course: Course) -> str:
+    """The course's grader.yaml, with `language:` set to the course's (an `export --lang` override)."""
     path = course.root / "grader.yaml"
     if path.is_file():
-        return path.read_text(encoding="utf-8")
-    return "# no grader.yaml in the course: every default applies\n{}\n"
+        text = path.read_text(encoding="utf-8")
+    else:
+        text = "# no grader.yaml in the course: every default applies\n{}\n"
+    if course.language and re.search(rf"(?m)^language:\s*['\"]?{re.escape(course.language)}\b", text) is None:
+        text = re.sub(r"(?m)^language:.*\n?", "", text).replace("\n{}\n", "\n")
+        text = text.rstrip("\n") + f"\nlanguage: {course.language}  # of every message (grader export --lang)\n"
+    return text
 
 
 def reference_digests(course: Course) -> dict[str, str]:

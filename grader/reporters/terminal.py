@@ -70,7 +70,7 @@ def render(result: RunResult, *, show_passed_details: bool = False) -> str:
              _("isolation: {tier}").format(tier=result.tier) + (f" ({result.tier_note})" if result.tier_note else ""),
              ""]
     id_width = max((len(b.id) for b in result.behaviours), default=10)
-    mark_width = max(width(_(m)) for m in MARK.values())  # English: 5
+    mark_width = max(width(_(MARK[k])) for k in MARK)  # English: 5
     for b in result.behaviours:
         # one row, whatever the summary holds; a passed behaviour says how it was graded, if specially
         detail = "  " + " ".join(b.summary.split()) if b.summary else ""
