@@ -350,3 +350,26 @@ def test_exported_wheel_carries_the_catalog(tmp_path):
 
     names = zipfile.ZipFile(build_wheel(tmp_path)).namelist()
     assert "grader/locale/zh_CN/LC_MESSAGES/grader.mo" in names
+
+
+# --- Gradescope: the zip exported with --lang zh-CN writes Chinese results.json ----------------------------
+
+@pytest.mark.slow
+def test_gradescope_zip_in_chinese(tmp_path):
+    from tests.test_integrations import autograder_root, run_autograder
+
+    zip_path = tmp_path / "ag.zip"
+    proc = subprocess.run([*GRADER, "export", "gradescope", "select_server", "--lang", "zh-CN", "-o", str(zip_path)],
+                          capture_output=True, text=True, cwd=REPO, check=False, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    names = zipfile.ZipFile(zip_path).namelist()
+    assert "assignments/select_server/TASK.zh-CN.md" in names and "assignments/select_server/TASK.md" in names
+    assert "language: zh-CN" in zipfile.ZipFile(zip_path).read("grader.yaml").decode()
+    buggy = (PROGRAMS / "select_server" / "blocking_recv_after_accept" / "server.py").read_text()
+    data = run_autograder(autograder_root(tmp_path, zip_path, {"server.py": buggy}))
+    assert "这里显示的" in data["output"] and HAN.search(data["output"])
+    failed = {t["name"].split(":")[0]: t for t in data["tests"] if t["status"] == "failed"}
+    assert "concurrent_clients" in failed
+    out = failed["concurrent_clients"]["output"]
+    assert "**期望：**" in out and "**原因：**" in out and "阻塞模式" in out
+    assert "在另一个客户端保持沉默时" in failed["concurrent_clients"]["name"]  # the spec's zh-CN title
