@@ -117,7 +117,9 @@ def test_no_fstring_or_variable_inside_gettext():
 
 def test_the_lint_catches_what_babel_cannot_extract():
     assert lint('_(f"{n} clients")')[0].endswith("an f-string")
-    assert lint('_("a" + b)') and lint('_("{n}".format(n=1))') and lint("_(text)")
+    assert lint('_("a" + b)')
+    assert lint('_("{n}".format(n=1))')
+    assert lint("_(text)")
     assert lint('ngettext("one", f"{n} many", n)')
     assert lint('LABEL = {"a": N_("x")}\n_(LABEL["a"])\n_("ok {n}").format(n=1)') == []
 
@@ -164,7 +166,8 @@ def test_cli_unknown_language_is_exit_2():
     proc = subprocess.run([*GRADER, "check", "select_server", ".", "--lang", "xx"], capture_output=True,
                           text=True, cwd=REPO, check=False)
     assert proc.returncode == 2
-    assert "unknown language 'xx'" in proc.stderr and "en, zh-CN" in proc.stderr
+    assert "unknown language 'xx'" in proc.stderr
+    assert "en, zh-CN" in proc.stderr
 
 
 def test_the_catalog_is_the_packages_not_the_global_domain(zh):
@@ -190,14 +193,17 @@ def test_student_process_locale_is_fixed_whatever_the_language(zh):
     from grader.sandbox.local import submission_env
 
     env = submission_env(Launch(submission=Path("."), entry="server.py"))
-    assert env["LC_ALL"] == "C.UTF-8" and env["LANG"] == "C.UTF-8"
+    assert env["LC_ALL"] == "C.UTF-8"
+    assert env["LANG"] == "C.UTF-8"
     assert not {"LANGUAGE", "LC_MESSAGES"} & set(env)
 
 
 # --- display width -----------------------------------------------------------------------------------------
 
 def test_width_counts_cjk_as_two_columns():
-    assert i18n.width("通过") == 4 and i18n.width("PASS") == 4 and i18n.width("期望：") == 6
+    assert i18n.width("通过") == 4
+    assert i18n.width("PASS") == 4
+    assert i18n.width("期望：") == 6
     assert i18n.ljust("失败", 5) == "失败 "
 
 
@@ -232,7 +238,8 @@ def test_spec_text_in_the_process_language_and_marked_fallback(tmp_path, zh):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "assignment.yaml").write_text(SPEC, encoding="utf-8")
     spec = load_spec(tmp_path / "a" / "assignment.yaml")
-    assert spec.title == "回显" and spec.behaviours[0].title == "回显每条消息"
+    assert spec.title == "回显"
+    assert spec.behaviours[0].title == "回显每条消息"
     assert spec.behaviours[0].hint == "[en] only English here"
     assert [(u.line, u.where, u.language) for u in spec.untranslated] == [(10, "behaviour 'echo'.hint", "zh-CN")]
     assert str(spec.untranslated[0]).startswith(f"{tmp_path}/a/assignment.yaml:10：")
@@ -259,7 +266,8 @@ def test_validate_lists_untranslated_spec_text_with_its_line(tmp_path):
     proc = subprocess.run([*GRADER, "validate", "--no-run"], capture_output=True, text=True, cwd=tmp_path,
                           check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "assignments/a/assignment.yaml:10" in proc.stdout and "zh-CN" in proc.stdout
+    assert "assignments/a/assignment.yaml:10" in proc.stdout
+    assert "zh-CN" in proc.stdout
 
 
 # --- reports: a zh-CN golden beside every English one ------------------------------------------------------
@@ -285,7 +293,8 @@ def test_golden_zh(name):
     assert got == path.read_bytes().decode("utf-8"), f"{name} differs from {path}"
     english = (GOLDEN_ZH.parent / name).read_bytes().decode("utf-8")
     if name != "grades.csv":  # data only
-        assert got != english and HAN.search(got)
+        assert got != english
+        assert HAN.search(got)
 
 
 # --- end to end: a buggy program graded in Chinese -----------------------------------------------------
@@ -311,7 +320,9 @@ def test_check_in_chinese_same_verdicts_every_explanation_in_chinese(tmp_path):
     assert verdicts[0] == verdicts[1]
     assert {b for b, status, _s, _r in verdicts[0] if status == "failed"} >= {"concurrent_clients"}
     out = zh_env.stdout
-    assert "失败原因" in out and "阻塞模式" in out and "conn.setblocking(False)" not in out.split("失败原因")[0]
+    assert "失败原因" in out
+    assert "阻塞模式" in out
+    assert "conn.setblocking(False)" not in out.split("失败原因")[0]
     explanation = out.split("失败原因", 1)[1]
     for line in explanation.splitlines():
         stripped = line.strip()
@@ -342,7 +353,8 @@ def test_wheel_built_with_setuptools_carries_the_zh_cn_catalog(tmp_path):
     proc = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True, check=True,
                           cwd=tmp_path, timeout=60)
     where, text = proc.stdout.splitlines()
-    assert where.startswith(str(site)) and text == "失败原因"
+    assert where.startswith(str(site))
+    assert text == "失败原因"
 
 
 def test_exported_wheel_carries_the_catalog(tmp_path):
@@ -363,13 +375,17 @@ def test_gradescope_zip_in_chinese(tmp_path):
                           capture_output=True, text=True, cwd=REPO, check=False, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     names = zipfile.ZipFile(zip_path).namelist()
-    assert "assignments/select_server/TASK.zh-CN.md" in names and "assignments/select_server/TASK.md" in names
+    assert "assignments/select_server/TASK.zh-CN.md" in names
+    assert "assignments/select_server/TASK.md" in names
     assert "language: zh-CN" in zipfile.ZipFile(zip_path).read("grader.yaml").decode()
     buggy = (PROGRAMS / "select_server" / "blocking_recv_after_accept" / "server.py").read_text()
     data = run_autograder(autograder_root(tmp_path, zip_path, {"server.py": buggy}))
-    assert "这里显示的" in data["output"] and HAN.search(data["output"])
+    assert "这里显示的" in data["output"]
+    assert HAN.search(data["output"])
     failed = {t["name"].split(":")[0]: t for t in data["tests"] if t["status"] == "failed"}
     assert "concurrent_clients" in failed
     out = failed["concurrent_clients"]["output"]
-    assert "**期望：**" in out and "**原因：**" in out and "阻塞模式" in out
+    assert "**期望：**" in out
+    assert "**原因：**" in out
+    assert "阻塞模式" in out
     assert "在另一个客户端保持沉默时" in failed["concurrent_clients"]["name"]  # the spec's zh-CN title
