@@ -97,9 +97,9 @@ def prepare_scratch(launch: Launch, readable: bool = False) -> Path:
 
 def submission_env(launch: Launch, pythonpath: list[str] | None = None) -> dict[str, str]:
     """A minimal environment: nothing of the grader's (no secrets, no PYTHONPATH of ours). GRADER_RUN marks
-    the run's processes (tier C finds escaped ones by it). One locale whatever the grader's language
-    (grader/i18n.py): the program's own messages, and anything read from it, never change with it."""
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONUNBUFFERED": "1",
+    the run's processes (tier C finds escaped ones by it). One locale (LANG=C.UTF-8, no LANGUAGE/LC_*) whatever
+    the grader's language (grader/i18n.py): the program's own messages never change with it."""
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1",
            "PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp",  # noqa: S108 - the sandbox's own /tmp
            "GRADER_RUN": secrets.token_hex(6)}
     paths = pythonpath if pythonpath is not None else [str(p) for p in launch.pythonpath]
