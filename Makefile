@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 LOG    := $(VENV)/setup.log
 RUNTIME := $(VENV)/.student-runtime
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean i18n
 
 setup: $(STAMP) $(RUNTIME)
 
@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 	   && $(BIN)/python -m pip install --upgrade pip \
 	   && $(BIN)/python -m pip install -e '.[dev]'; } > $(LOG) 2>&1 \
 	  || { cat $(LOG); echo "setup: failed (the log above is in $(LOG))"; exit 1; }
+	@$(BIN)/pybabel -q compile -d grader/locale -D grader >> $(LOG) 2>&1 || true
 	@touch $(STAMP)
 
 # The student runtime (grader/runtime.py): a venv of the same Python with only gevent and its needs, at the
@@ -29,6 +30,16 @@ $(RUNTIME): $(STAMP)
 	@$(BIN)/python -m grader.runtime create >> $(LOG) 2>&1 \
 	  || echo "setup: no student runtime (see $(LOG)); submissions run with the grader's own interpreter"
 	@touch $(RUNTIME)
+
+# Message catalogs (docs/i18n.md): re-extract every _()/ngettext() msgid from grader/, merge them into the .po
+# (new ones untranslated), compile the .mo the source checkout reads, then list what is still untranslated.
+i18n: setup
+	@$(BIN)/pybabel -q extract -F babel.cfg --no-location --no-wrap --sort-output --project grader \
+	  --copyright-holder "grader contributors" -o grader/locale/grader.pot grader
+	@$(BIN)/pybabel -q update --no-wrap --no-fuzzy-matching --ignore-obsolete -i grader/locale/grader.pot \
+	  -d grader/locale -D grader
+	@$(BIN)/pybabel -q compile -d grader/locale -D grader
+	@$(BIN)/python scripts/i18n_status.py
 
 demo: setup
 	$(BIN)/grader grade --out demo-out

@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 from grader import __version__
 from grader.errors import GraderError
+from grader.i18n import _
 
 COMMANDS = ["check", "list", "validate", "export", "grade", "mutants", "cluster"]
 
@@ -34,16 +36,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def use_language(args: argparse.Namespace) -> str:
+    """Resolve the language once for this process: `--lang`, else grader.yaml's `language:`, else (for
+    `grader check` only: a student's own machine) the environment, else English."""
+    from grader import i18n
+    from grader.spec import load_course
+
+    course_language = None
+    try:
+        course_language = load_course(Path(args.course) if args.course else None).language
+    except GraderError:
+        pass  # the command loads the course again and reports what is wrong with it
+    lang = i18n.resolve(getattr(args, "lang", None), course_language, use_environment=args.command == "check")
+    i18n.use(lang)
+    return lang
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        use_language(args)
         return int(args.run(args) or 0)
     except GraderError as exc:
         print(f"grader: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("grader: interrupted", file=sys.stderr)
+        print("grader: " + _("interrupted"), file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `grader list | head`: the reader left, nothing more to say
         import os

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from grader.failure import BehaviourFailed
+from grader.i18n import _
 
 READ_CAP = 1 << 20
 ALPHABET = (string.ascii_lowercase + string.digits + " .,-").encode()
@@ -39,7 +40,7 @@ class Transcript:
             if len(self.events) < self.limit:
                 self.events.append(Event(round(time.monotonic() - self.t0, 3), actor, text))
             elif len(self.events) == self.limit:
-                self.events.append(Event(round(time.monotonic() - self.t0, 3), "grader", "[transcript cut]"))
+                self.events.append(Event(round(time.monotonic() - self.t0, 3), "grader", _("[transcript cut]")))
 
 
 # random bytes mapped onto the alphabet (its 40 letters repeat 6.4 times in 256: close enough to uniform)
@@ -81,13 +82,14 @@ class Client:
             self.sock.settimeout(self.timeout)
             self.sock.connect(self.address)
         except OSError as exc:
-            self.log(f"connect failed: {exc.strerror or exc}", failure=True)
+            self.log(_("connect failed: {error}").format(error=exc.strerror or exc), failure=True)
             raise BehaviourFailed(
-                f"{self.name} could not connect",
-                expected=f"the server accepts connections on {self.address[0]}:{self.address[1]}",
-                observed=f"connect() failed: {exc.strerror or exc}", reason="no_connect",
+                _("{client} could not connect").format(client=self.name),
+                expected=_("the server accepts connections on {address}").format(
+                    address=f"{self.address[0]}:{self.address[1]}"),
+                observed=_("connect() failed: {error}").format(error=exc.strerror or exc), reason="no_connect",
             ) from None
-        self.log(f"connected to {self.address[0]}:{self.address[1]}")
+        self.log(_("connected to {address}").format(address=f"{self.address[0]}:{self.address[1]}"))
         return self
 
     def send(self, data: bytes) -> None:
@@ -95,10 +97,11 @@ class Client:
         try:
             self.sock.sendall(data)
         except OSError as exc:
-            self.log(f"send of {len(data)} B failed: {exc.strerror or exc}", failure=True)
-            raise BehaviourFailed(f"{self.name} could not send", expected="the server keeps the connection open",
-                                  observed=f"send() failed: {exc.strerror or exc}") from None
-        self.log(f"sent {len(data)} B {preview(data)}")
+            self.log(_("send of {n} B failed: {error}").format(n=len(data), error=exc.strerror or exc), failure=True)
+            raise BehaviourFailed(_("{client} could not send").format(client=self.name),
+                                  expected=_("the server keeps the connection open"),
+                                  observed=_("send() failed: {error}").format(error=exc.strerror or exc)) from None
+        self.log(_("sent {n} B {preview}").format(n=len(data), preview=preview(data)))
 
     def receive(self, n: int, timeout: float | None = None) -> tuple[bytes, str]:
         """Read up to exactly `n` bytes; returns (data, why it stopped: 'ok' / 'timeout' / 'eof' / 'reset')."""
@@ -118,7 +121,7 @@ class Client:
             except ConnectionResetError:
                 return bytes(buf), "reset"
             except OSError as exc:
-                self.log(f"recv failed: {exc.strerror or exc}")
+                self.log(_("recv failed: {error}").format(error=exc.strerror or exc))
                 return bytes(buf), "reset"
             if not chunk:
                 return bytes(buf), "eof"
@@ -135,28 +138,36 @@ class Client:
         timeout = self.timeout if timeout is None else timeout
         got, why = self.receive(len(expected), timeout)
         if why == "ok" and got == expected:
-            self.log(f"got {len(got)} B back, as expected")
+            self.log(_("got {n} B back, as expected").format(n=len(got)))
             self.replies += 1
             return
-        did = f" to the {len(sent)} B it sent" if sent is not None else ""
+        did = _(" to the {n} B it sent").format(n=len(sent)) if sent is not None else ""
         if why == "ok":
-            self.log(f"got {len(got)} B {preview(got)}: not what was expected", failure=True)
+            self.log(_("got {n} B {preview}: not what was expected").format(n=len(got), preview=preview(got)),
+                     failure=True)
             first = next(i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b)
             raise BehaviourFailed(
-                f"{self.name} got a wrong reply{did}",
+                _("{client} got a wrong reply{did}").format(client=self.name, did=did),
                 expected=f"{len(expected)} B {preview(expected)}{what}",
-                observed=f"{len(got)} B {preview(got)} (first difference at byte {first})",
+                observed=_("{n} B {preview} (first difference at byte {first})").format(
+                    n=len(got), preview=preview(got), first=first),
             )
-        stop = {"timeout": f"no more bytes within {timeout:.1f} s", "eof": "the server closed the connection",
-                "reset": "the connection was reset by the server"}[why]
-        self.log(f"got {len(got)} of {len(expected)} B, then {stop}", failure=True)
-        head = f"{self.name} got no complete reply{did}" if got else f"{self.name} got no reply{did}"
+        stop = {"timeout": _("no more bytes within {timeout} s").format(timeout=f"{timeout:.1f}"),
+                "eof": _("the server closed the connection"),
+                "reset": _("the connection was reset by the server")}[why]
+        self.log(_("got {n} of {total} B, then {stop}").format(n=len(got), total=len(expected), stop=stop),
+                 failure=True)
+        head = (_("{client} got no complete reply{did}") if got else _("{client} got no reply{did}")).format(
+            client=self.name, did=did)
         if why != "timeout" and self.replies:
-            head += f": the server closed the connection after answering {self.replies} message(s) on it"
+            head += _(": the server closed the connection after answering {n} message(s) on it").format(
+                n=self.replies)
         raise BehaviourFailed(
             head,
-            expected=f"{len(expected)} B {preview(expected)}{what} within {timeout:.1f} s",
-            observed=f"{len(got)} B{' ' + preview(got) if got else ''}, then {stop}",
+            expected=_("{n} B {preview}{what} within {timeout} s").format(
+                n=len(expected), preview=preview(expected), what=what, timeout=f"{timeout:.1f}"),
+            observed=_("{received}, then {stop}").format(
+                received=f"{len(got)} B{' ' + preview(got) if got else ''}", stop=stop),
             reason="no_reply" if why == "timeout" else "server_closed",
             # a connection closed by the server after answering it: the one bug echo judges (issue 18)
             evidence={"closed_after_replies": self.replies} if why != "timeout" and self.replies else None,
@@ -178,14 +189,15 @@ class Client:
             got = self.sock.recv(len(data))
         except OSError:
             got = b""
-        self.log(f"got {len(got)} B back" if got else f"no reply within {timeout:.1f} s (not required here)")
+        self.log(_("got {n} B back").format(n=len(got)) if got
+                 else _("no reply within {timeout} s (not required here)").format(timeout=f"{timeout:.1f}"))
         return got
 
     def close(self) -> None:
         if self.sock is not None:
             self.sock.close()
             self.sock = None
-            self.log("closed (FIN)")
+            self.log(_("closed (FIN)"))
 
     def reset(self) -> None:
         """Abortive close: SO_LINGER 0 makes close() send RST instead of FIN."""
@@ -193,7 +205,7 @@ class Client:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.sock.close()
             self.sock = None
-            self.log("reset the connection (RST)")
+            self.log(_("reset the connection (RST)"))
 
     def discard(self) -> None:
         """Close without logging (clean-up at the end of a behaviour)."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from grader.client import Client, Transcript
 from grader.failure import BehaviourFailed, NotObservable
+from grader.i18n import _
 from grader.sandbox import Launch, Limits, Run, Sandbox, Snapshot, intake
 from grader.spec import Behaviour, Course, Spec
 
@@ -42,7 +43,7 @@ class _StartProgress:
 
     def describe(self) -> str:
         cpu = self.samples[-1][1] if self.samples else 0.0
-        return f"it used {cpu:.2f} s of CPU"
+        return _("it used {seconds} s of CPU").format(seconds=f"{cpu:.2f}")
 
 
 class Context:
@@ -101,7 +102,8 @@ class Context:
         """Start the submission; for a server, wait until it listens on the spec's address."""
         run = self.sandbox.start(self.launch())
         self.runs.append(run)
-        self.transcript.log("grader", f"started {self.spec.entry} ({run.tier} sandbox)")
+        self.transcript.log("grader", _("started {entry} ({tier} sandbox)").format(entry=self.spec.entry,
+                                                                                  tier=run.tier))
         if self.spec.kind == "server":
             self.wait_listening(run)
         return run
@@ -117,11 +119,12 @@ class Context:
         while run.alive() and time.monotonic() < deadline:
             time.sleep(0.01)
         if run.alive():
-            self.transcript.log("grader", f"still running after {timeout:.1f} s")
+            self.transcript.log("grader", _("still running after {seconds} s").format(seconds=f"{timeout:.1f}"))
             return None
         run.wait(timeout=5)  # the main process is gone; the sandbox's own processes follow within moments
         code = run.exit_code
-        self.transcript.log("grader", f"exited with code {code} after {run.elapsed():.2f} s")
+        self.transcript.log("grader", _("exited with code {code} after {seconds} s").format(
+            code=code, seconds=f"{run.elapsed():.2f}"))
         return code
 
     def output_lines(self) -> list[tuple[float, str]]:
@@ -151,9 +154,10 @@ class Context:
             for s in snap.in_state("LISTEN"):
                 if s.local[1] == port and (s.local[0] == host or s.local[0] in WILDCARDS):
                     capped = self._cap_cpu(run)
-                    note = f" (from now on it may use {capped:g} of a core)" if capped else ""
-                    self.transcript.log("grader", f"server listening on {host}:{port} "
-                                                  f"after {run.elapsed():.2f} s{note}")
+                    note = (_(" (from now on it may use {cores} of a core)").format(cores=f"{capped:g}") if capped
+                            else "")
+                    self.transcript.log("grader", _("server listening on {address} after {seconds} s{note}").format(
+                        address=f"{host}:{port}", seconds=f"{run.elapsed():.2f}", note=note))
                     return
                 elsewhere.add(f"{s.local[0]}:{s.local[1]}")
                 seen_elsewhere = seen_elsewhere or now
@@ -165,37 +169,42 @@ class Context:
             if seen_elsewhere is not None and now - seen_elsewhere >= WRONG_ADDRESS_GRACE:
                 break
             if not run.alive() and run.exit_code is not None:
-                self.transcript.log("grader", f"server exited with code {run.exit_code} before listening")
+                self.transcript.log("grader", _("server exited with code {code} before listening").format(
+                    code=run.exit_code))
                 raise BehaviourFailed(
-                    "the server exited before it listened",
-                    expected=f"a server listening on {host}:{port}",
-                    observed=f"the process exited with code {run.exit_code} after {run.elapsed():.2f} s",
+                    _("the server exited before it listened"),
+                    expected=_("a server listening on {address}").format(address=f"{host}:{port}"),
+                    observed=_("the process exited with code {code} after {seconds} s").format(
+                        code=run.exit_code, seconds=f"{run.elapsed():.2f}"),
                     reason="crashed", evidence={"stage": "start"},
                 )
             time.sleep(interval)
             interval = min(LISTEN_POLL_MAX, interval * 1.25)
         if not observable and run.alive():
-            raise NotObservable("the server's listening socket",
-                                f"its sockets are not visible to the {run.observer.name} observer")
+            raise NotObservable(_("the server's listening socket"),
+                                _("its sockets are not visible to the {observer} observer").format(
+                                    observer=run.observer.name))
         if elsewhere:
             there = ", ".join(sorted(elsewhere))
-            self.transcript.log("grader", f"listening on {there}, not on {host}:{port}")
+            self.transcript.log("grader", _("listening on {there}, not on {address}").format(
+                there=there, address=f"{host}:{port}"))
             raise BehaviourFailed(
-                f"the server listens on {there} instead of {host}:{port}",
-                expected=f"a socket listening on {host}:{port}, the address the assignment gives "
-                         f"(bind(('{host}', {port})))",
-                observed=f"a socket listening on {there} and none on {host}:{port} "
-                         f"{WRONG_ADDRESS_GRACE:.1f} s later",
+                _("the server listens on {there} instead of {address}").format(there=there, address=f"{host}:{port}"),
+                expected=_("a socket listening on {address}, the address the assignment gives ({code})").format(
+                    address=f"{host}:{port}", code=f"bind(('{host}', {port}))"),
+                observed=_("a socket listening on {there} and none on {address} {seconds} s later").format(
+                    there=there, address=f"{host}:{port}", seconds=f"{WRONG_ADDRESS_GRACE:.1f}"),
                 reason="wrong_address", evidence={"stage": "start", "listening_on": sorted(elsewhere)},
             )
         doing = snap.where_stuck()
-        where = f"; meanwhile its main thread is {doing}" if doing else ""
-        self.transcript.log("grader", f"nothing listening on {host}:{port} after {time.monotonic() - start:.1f} s"
-                                      f" ({progress.describe()})")
+        where = _("; meanwhile its main thread is {doing}").format(doing=doing) if doing else ""
+        self.transcript.log("grader", _("nothing listening on {address} after {seconds} s ({progress})").format(
+            address=f"{host}:{port}", seconds=f"{time.monotonic() - start:.1f}", progress=progress.describe()))
         raise BehaviourFailed(
-            "the server never listened",
-            expected=f"a socket listening on {host}:{port} within {timeout:.1f} s of start",
-            observed=f"no listening socket on {host}:{port}{where}",
+            _("the server never listened"),
+            expected=_("a socket listening on {address} within {seconds} s of start").format(
+                address=f"{host}:{port}", seconds=f"{timeout:.1f}"),
+            observed=_("no listening socket on {address}{where}").format(address=f"{host}:{port}", where=where),
             reason="never_listened", evidence={"stage": "start"},
         )
 
@@ -251,9 +260,9 @@ class Context:
         run = self.server
         if not run.alive():
             raise BehaviourFailed(
-                f"the server died {after}",
-                expected="the server keeps running and serving other clients",
-                observed=f"the server process exited with code {run.exit_code}",
+                _("the server died {after}").format(after=after),
+                expected=_("the server keeps running and serving other clients"),
+                observed=_("the server process exited with code {code}").format(code=run.exit_code),
                 reason="crashed",
             )
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 
 from grader.failure import BehaviourFailed
+from grader.i18n import N_, _
 from grader.sandbox import Run
 
 EVENT_WAITS = ("select", "pselect6", "poll", "ppoll", "epoll_wait", "epoll_pwait", "epoll_pwait2")
 
-WINDOWS_NOTE = (
+WINDOWS_NOTE = N_(
     "On Linux a socket returned by accept() is in blocking mode even when the listening socket is nonblocking "
     "(on Windows it inherits nonblocking mode, which is why this may work on your machine). So the first recv() "
     "on a client that has not sent anything blocks the whole server. Fix: call conn.setblocking(False) on every "
@@ -29,7 +30,7 @@ def explain_stuck(run: Run, failure: BehaviourFailed) -> str:
     # A busy server is 'running'; a blocked one sits in a syscall. Sample a few times to catch the block.
     where = None
     cpu0 = main.cpu_seconds
-    for _ in range(5):
+    for _attempt in range(5):
         where = snap.where_stuck()
         if where:
             break
@@ -43,27 +44,27 @@ def explain_stuck(run: Run, failure: BehaviourFailed) -> str:
     if where is None:
         busy = main.cpu_seconds - cpu0
         if busy > 0.05:
-            return ("The server was running on the CPU (busy in a loop) when the reply was due, "
-                    "instead of waiting for input.")
+            return _("The server was running on the CPU (busy in a loop) when the reply was due, "
+                     "instead of waiting for input.")
         return ""
-    lines = [f"The server's main thread is {where}."]
+    lines = [_("The server's main thread is {where}.").format(where=where)]
     sc = main.syscall
     if failure.reason == "no_connect":
-        lines.append("It was not accepting new connections: once as many clients as its listen() backlog "
-                     "allows are waiting to be accepted, the next ones cannot connect.")
+        lines.append(_("It was not accepting new connections: once as many clients as its listen() backlog "
+                       "allows are waiting to be accepted, the next ones cannot connect."))
     if sc and sc[0] in ("recvfrom", "read", "recvmsg") and snap.nonblocking(main.pid, sc[1][0]) is False:
         listeners = [s for s in snap.in_state("LISTEN") if s.pid == main.pid]
         listener_nb = any(snap.nonblocking(s.pid, s.fd) for s in listeners)
         if listener_nb:
-            lines.append(WINDOWS_NOTE)
+            lines.append(_(WINDOWS_NOTE))
         else:
-            lines.append("A blocking recv() waits for that one client and nobody else is served meanwhile; "
-                         "serve every client through readiness (select/poll/epoll), nonblocking sockets, "
-                         "greenlets or threads.")
+            lines.append(_("A blocking recv() waits for that one client and nobody else is served meanwhile; "
+                           "serve every client through readiness (select/poll/epoll), nonblocking sockets, "
+                           "greenlets or threads."))
     elif sc and sc[0] in ("accept", "accept4") and snap.nonblocking(main.pid, sc[1][0]) is False:
-        lines.append("A blocking accept() waits for a new client while the connected ones wait for replies.")
+        lines.append(_("A blocking accept() waits for a new client while the connected ones wait for replies."))
     elif sc and sc[0] in ("nanosleep", "clock_nanosleep"):
-        lines.append("It was sleeping when the reply was due: a sleep in the serving loop delays every client.")
+        lines.append(_("It was sleeping when the reply was due: a sleep in the serving loop delays every client."))
     if len(lines) == 1 and sc and sc[0] in EVENT_WAITS:
         return ""  # "waiting in epoll_wait()" alone explains nothing: an idle event loop looks just like that
     return " ".join(lines)

@@ -19,6 +19,7 @@ from grader.client import Event as TEvent
 from grader.context import Context
 from grader.diagnose import accepted_socket_blocking, explain_stuck
 from grader.failure import BehaviourFailed, NotObservable
+from grader.i18n import _, ngettext
 from grader.results import BehaviourResult, Event
 from grader.sandbox import Run, Sandbox, intake, with_deadline
 from grader.sandbox.intake import Caps
@@ -41,8 +42,9 @@ def preflight(spec: Spec, submission: Path, caps: Caps | None = None) -> Behavio
     """Problems that fail every behaviour at once, found without running anything: a missing folder or entry
     file, a submission intake refuses (links, special files, caps), a syntax error. Reads the validated copy."""
     if not submission.is_dir():
-        return BehaviourFailed(f"submission folder {submission} does not exist",
-                               expected=f"a folder containing {spec.entry}", observed="no such folder",
+        return BehaviourFailed(_("submission folder {path} does not exist").format(path=submission),
+                               expected=_("a folder containing {entry}").format(entry=spec.entry),
+                               observed=_("no such folder"),
                                reason="missing_entry")
     caps = caps or intake.Caps()
     try:
@@ -53,16 +55,20 @@ def preflight(spec: Spec, submission: Path, caps: Caps | None = None) -> Behavio
         source = intake.read_entry(copy, spec.entry, caps.entry_bytes)
     except FileNotFoundError:
         present = sorted(intake.shown(p.name) for p in copy.iterdir() if p.is_file())[:10]
-        return BehaviourFailed(f"{spec.entry} is missing", expected=f"a file named {spec.entry} in {submission}",
-                               observed=f"files present: {', '.join(present) or 'none'}", reason="missing_entry")
+        return BehaviourFailed(_("{entry} is missing").format(entry=spec.entry),
+                               expected=_("a file named {entry} in {path}").format(entry=spec.entry, path=submission),
+                               observed=_("files present: {files}").format(files=", ".join(present) or _("none")),
+                               reason="missing_entry")
     import ast
 
     try:
         ast.parse(source, filename=spec.entry)
     except SyntaxError as exc:
         line = (exc.text or "").rstrip()
-        return BehaviourFailed(f"{spec.entry} does not parse", expected="valid Python 3 source",
-                               observed=f"SyntaxError at line {exc.lineno}: {exc.msg}"
+        return BehaviourFailed(_("{entry} does not parse").format(entry=spec.entry),
+                               expected=_("valid Python 3 source"),
+                               observed=_("SyntaxError at line {line}: {message}").format(line=exc.lineno,
+                                                                                          message=exc.msg)
                                         + (f"\n    {line}" if line else ""),
                                reason="syntax_error")
     return None
@@ -79,8 +85,8 @@ def user_ids(name: str | None) -> tuple[int, int] | None:
     except KeyError:
         from grader.errors import UsageError
 
-        raise UsageError(f"no such user {name!r} to run submissions as (create it, e.g. `adduser --system "
-                         f"{name}`)") from None
+        raise UsageError(_("no such user {name} to run submissions as (create it, e.g. `{command}`)").format(
+            name=repr(name), command=f"adduser --system {name}")) from None
     return pw.pw_uid, pw.pw_gid
 
 
@@ -125,7 +131,8 @@ def _attempt(spec: Spec, behaviour: Behaviour, submission: Path, course: Course,
             attempt.died, attempt.died_code = True, exit_code_of(ctx.server)
     except NotObservable as exc:
         observer = getattr(getattr(ctx.runs[-1], "observer", None), "name", "?") if ctx.runs else "?"
-        attempt.not_observable = f"{exc} (this grader observes through {observer})"
+        attempt.not_observable = _("{what} (this grader observes through {observer})").format(what=exc,
+                                                                                               observer=observer)
     except Exception as exc:  # noqa: BLE001 - a bug of the grader: report it, never lose the other results
         attempt.harness_error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
     finally:
@@ -133,7 +140,8 @@ def _attempt(spec: Spec, behaviour: Behaviour, submission: Path, course: Course,
     if not attempt.harness_error:  # leftovers make any verdict untrustworthy, a failed one included
         for td in ctx.teardowns:
             if not td.clean:
-                attempt.harness_error = f"the sandbox left processes alive after teardown: {td.survivors}"
+                attempt.harness_error = _("the sandbox left processes alive after teardown: {survivors}").format(
+                    survivors=td.survivors)
     attempt.seconds = time.monotonic() - start
     return attempt
 
@@ -185,12 +193,14 @@ def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: 
     left = budget - first.seconds
     if should_regrade(spec, behaviour, first) and left >= MIN_REGRADE_SECONDS:
         judges = " and ".join(judges_blocking_accept(spec))
-        note = (f"graded with accepted sockets made nonblocking (as on Windows), since {judges} "
-                f"judge{'s' if ' and ' not in judges else ''} the accepted socket left in blocking mode "
-                "that the server was stuck on")
+        note = ngettext("graded with accepted sockets made nonblocking (as on Windows), since {judges} "
+                        "judges the accepted socket left in blocking mode that the server was stuck on",
+                        "graded with accepted sockets made nonblocking (as on Windows), since {judges} "
+                        "judge the accepted socket left in blocking mode that the server was stuck on",
+                        1 if " and " not in judges else 2).format(judges=judges)
         second = _attempt(with_windows_accept(spec), behaviour, submission, course, sandbox, seed, uid, left)
-        second.ctx.transcript.events.insert(0, TEvent(0.0, "grader", f"{note}; the first run failed: "
-                                                                      f"{first.failure.summary}"))
+        first_failed = _("{note}; the first run failed: {summary}").format(note=note, summary=first.failure.summary)
+        second.ctx.transcript.events.insert(0, TEvent(0.0, "grader", first_failed))
         final = second
     failure, ctx = final.failure, final.ctx
     run = ctx.runs[-1] if ctx.runs else None

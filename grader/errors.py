@@ -16,7 +16,9 @@ class SpecError(GraderError):
         self.path, self.line, self.where, self.message = str(path), line, where, message
         loc = f"{self.path}:{line}" if line else self.path
         prefix = f"{where}: " if where else ""
-        super().__init__(f"spec error: {loc}: {prefix}{message}")
+        from grader.i18n import _
+
+        super().__init__(_("spec error: {location}: {message}").format(location=loc, message=prefix + message))
 
 
 class UsageError(GraderError):

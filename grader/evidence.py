@@ -139,18 +139,18 @@ def describe_waits(seen: Counter) -> str:
 
 def unobserved(what: str) -> BehaviourFailed:
     return BehaviourFailed(
-        "the grader could not observe your program at run time",
-        expected="the grader's observer reporting from inside the program until it is stopped",
+        _("the grader could not observe your program at run time"),
+        expected=_("the grader's observer reporting from inside the program until it is stopped"),
         observed=what, reason="unobserved")
 
 
 def require_observed(run, ev: Evidence) -> None:
     if not ev.hello:
-        raise unobserved("its observer never reported (the program did not start Python normally, or "
-                         "stderr was closed before it ran)")
+        raise unobserved(_("its observer never reported (the program did not start Python normally, or "
+                           "stderr was closed before it ran)"))
     if channel_cut(run, ev):
-        raise unobserved(f"the observer's channel (fd {ev.channel_fd}) was closed or replaced while the program "
-                         f"ran: a run that silences the grader counts as not observed")
+        raise unobserved(_("the observer's channel (fd {fd}) was closed or replaced while the program "
+                           "ran: a run that silences the grader counts as not observed").format(fd=ev.channel_fd))
 
 
 def require_none_forbidden(ctx, forbidden: list[str], matches, sample_seconds: float = 0.5) -> None:
@@ -165,16 +165,19 @@ def require_none_forbidden(ctx, forbidden: list[str], matches, sample_seconds: f
     require_observed(run, ev)
     for mod, where in ev.imports:
         if matches(mod, forbidden):
-            raise _forbidden(ctx, f"imported `{mod}` at run time ({where})", forbidden)
+            raise _forbidden(ctx, _("imported {module} at run time ({where})").format(module=f"`{mod}`", where=where),
+                             forbidden)
     for name, where in ev.calls:
         if matches(name.partition(".")[0], forbidden):
-            raise _forbidden(ctx, f"called `{name}()` at run time ({where})", forbidden)
+            raise _forbidden(ctx, _("called {call} at run time ({where})").format(call=f"`{name}()`", where=where),
+                             forbidden)
     bad = {name: n for name, n in waits.items() if name in READINESS_WAITS}
     if bad:
         name, n = max(bad.items(), key=lambda kv: kv[1])
-        raise _forbidden(ctx, f"waited in {name}() at run time ({n} of {sum(waits.values())} samples of its "
-                              f"threads, from /proc)", forbidden)
-    ctx.log(f"run time: no forbidden module used (observer reported; {sum(waits.values())} wait samples)")
+        raise _forbidden(ctx, _("waited in {call}() at run time ({n} of {total} samples of its threads, from "
+                                "/proc)").format(call=name, n=n, total=sum(waits.values())), forbidden)
+    ctx.log(_("run time: no forbidden module used (observer reported; {n} wait samples)").format(
+        n=sum(waits.values())))
 
 
 SIGSYS = 31
@@ -201,13 +204,15 @@ def stopped_by_kernel(ctx, forbidden: list[str]) -> BehaviourFailed | None:
         code=run.exit_code)
     for mod, where in ev.imports:  # what the observer saw first names the student's line
         if matches(mod, forbidden):
-            failure = _forbidden(ctx, f"imported `{mod}` at run time ({where})", forbidden)
+            what = _("imported `{module}` at run time ({where})").format(module=mod, where=where)
+            failure = _forbidden(ctx, what, forbidden)
             failure.observed += stopped
             failure.reason = "forbidden_syscall"  # the death is the grader's doing: not "the server crashed"
             return failure
     for name, where in ev.calls:
         if matches(name.partition(".")[0], forbidden):
-            failure = _forbidden(ctx, f"called `{name}()` at run time ({where})", forbidden)
+            what = _("called `{name}()` at run time ({where})").format(name=name, where=where)
+            failure = _forbidden(ctx, what, forbidden)
             failure.observed += stopped
             failure.reason = "forbidden_syscall"
             return failure
@@ -223,9 +228,11 @@ def stopped_by_kernel(ctx, forbidden: list[str]) -> BehaviourFailed | None:
 
 
 def _forbidden(ctx, what: str, forbidden: list[str]) -> BehaviourFailed:
-    return BehaviourFailed(f"the program {what}, which this assignment forbids",
-                           expected=f"no use of {', '.join(forbidden)}, also not hidden from the source",
-                           observed=f"{what} (seen by the grader while the program ran)", reason="structure")
+    return BehaviourFailed(_("the program {what}, which this assignment forbids").format(what=what),
+                           expected=_("no use of {modules}, also not hidden from the source").format(
+                               modules=", ".join(forbidden)),
+                           observed=_("{what} (seen by the grader while the program ran)").format(what=what),
+                           reason="structure")
 
 
 def require_greenlets(ctx, at_least: int, drain_seconds: float = 3.0, connections: int = 0,
@@ -270,4 +277,4 @@ def require_greenlets(ctx, at_least: int, drain_seconds: float = 3.0, connection
             observed=_("{g} greenlet(s) other than the main one and gevent's hub ran (seen by the grader's greenlet "
                        "tracer); code that is never executed does not count").format(g=ev.greenlets),
             reason="structure", evidence={"greenlets": ev.greenlets})
-    ctx.log(f"run time: {ev.greenlets}+ greenlets ran")
+    ctx.log(_("run time: {n}+ greenlets ran").format(n=ev.greenlets))

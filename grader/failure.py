@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from grader.i18n import _
+
 
 class BehaviourFailed(Exception):
     """The submission did not do what the behaviour requires.
@@ -27,6 +29,6 @@ class NotObservable(Exception):
     psutil, or sockets in another network namespace): the behaviour is "not graded here", never failed."""
 
     def __init__(self, what: str, why: str) -> None:
-        super().__init__(f"{what} cannot be observed here ({why})")
+        super().__init__(_("{what} cannot be observed here ({why})").format(what=what, why=why))
         self.what = what
         self.why = why

@@ -6,6 +6,7 @@ times and comparing behaviour by behaviour finds those, with the headline of eac
 
 from __future__ import annotations
 
+from grader.i18n import _
 from grader.results import RunResult
 
 
@@ -20,11 +21,13 @@ def changed(runs: list[RunResult]) -> dict[str, list[str]]:
 
 def render_changes(runs: list[RunResult]) -> str:
     flips = changed(runs)
-    lines = [f"Repeated {len(runs)} times: scores " + ", ".join(f"{r.score:g}/{r.max_score:g}" for r in runs)]
+    lines = [_("Repeated {n} times: scores {scores}").format(
+        n=len(runs), scores=", ".join(f"{r.score:g}/{r.max_score:g}" for r in runs))]
     if not flips:
-        lines.append("no verdict changed across the runs")
+        lines.append(_("no verdict changed across the runs"))
         return "\n".join(lines)
-    lines.append(f"{len(flips)} behaviour(s) changed verdict across the runs (not a stable grade: report it):")
+    lines.append(_("{n} behaviour(s) changed verdict across the runs (not a stable grade: report it):").format(
+        n=len(flips)))
     for bid, statuses in flips.items():
         lines.append(f"  {bid}: " + ", ".join(statuses))
         seen: set[str] = set()
@@ -33,5 +36,6 @@ def render_changes(runs: list[RunResult]) -> str:
             key = f"{b.status}: {b.summary}" if b.summary else b.status
             if key not in seen:
                 seen.add(key)
-                lines.append(f"    run {i}: {key}" + (f" (rerun: {b.rerun})" if not b.passed and b.rerun else ""))
+                lines.append("    " + _("run {i}: {outcome}").format(i=i, outcome=key)
+                             + (_(" (rerun: {command})").format(command=b.rerun) if not b.passed and b.rerun else ""))
     return "\n".join(lines)

@@ -33,6 +33,7 @@ OPTIONS = {
     "grader_run_as": ("--grader-run-as", "user the submission runs as when grading as root", None),
     "grader_observe": ("--grader-observe", "how runs are observed: auto (/proc) or psutil (any platform; "
                                            "fewer checks can be graded)", None),
+    "grader_lang": ("--grader-lang", "language of the messages (en, zh-CN): the caller's, passed explicitly", None),
 }
 
 
@@ -69,6 +70,10 @@ def pytest_configure(config: pytest.Config) -> None:
     sub, res, seed = (_resolve(config, k) for k in ("grader_submission", "grader_results", "grader_seed"))
     only = _resolve(config, "grader_only")
     course = _resolve(config, "grader_course")
+    from grader import i18n
+
+    # the caller resolved the language once; the session writes its messages in it (results carry text)
+    i18n.use(i18n.resolve(_resolve(config, "grader_lang")))
     config.stash[settings_key] = Settings(
         submission=Path(sub).resolve() if sub else None,
         results=Path(res) if res else None,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader import __version__
+from grader.i18n import _
 from grader.results import BehaviourResult, RunResult
 from grader.spec import Course, Spec
 
@@ -37,6 +38,7 @@ class RunOptions:
     session_timeout: float | None = None
     run_as: str | None = None  # user name the submission runs as (when the grader runs as root)
     require_isolation: str | None = None  # "A"/"B"/"C": refuse (UsageError) when the tier would be worse
+    language: str | None = None  # of the messages the session writes; None: this process's (grader/i18n.py)
     observe: str = "auto"  # how runs are observed: auto (/proc) or psutil (grader.sandbox.observe)
     # batch runs: the session gets its own process group (the terminal's Ctrl-C reaches only the batch,
     # which decides what to keep) and ends itself when the process that started it dies (batch/tether.py)
@@ -59,6 +61,11 @@ def pytest_argv(spec: Spec, submission: Path, results: Path, course: Course, opt
         argv += ["--grader-sandbox", opts.sandbox]
     if opts.observe != "auto":
         argv += ["--grader-observe", opts.observe]
+    from grader import i18n
+
+    language = opts.language or i18n.language()
+    if language != i18n.DEFAULT:  # explicit, never through the environment
+        argv += ["--grader-lang", language]
     if opts.seed is not None:
         argv += ["--grader-seed", str(opts.seed)]
     if opts.only:
@@ -112,7 +119,7 @@ def grade(spec: Spec, submission: Path, course: Course, opts: RunOptions = RunOp
                 session_out = "" if opts.verbose else (proc.stdout[-3000:] + proc.stderr[-3000:])
                 code = proc.returncode
             except subprocess.TimeoutExpired:
-                session_out, code = "", f"killed after {timeout:.0f} s"
+                session_out, code = "", _("killed after {seconds} s").format(seconds=f"{timeout:.0f}")
         got: dict[str, BehaviourResult] = {}
         for line in results.read_text(encoding="utf-8").splitlines():
             try:
@@ -133,9 +140,10 @@ def grade(spec: Spec, submission: Path, course: Course, opts: RunOptions = RunOp
             behaviours.append(BehaviourResult(
                 id=b.id, title=b.title, check=b.check, status="failed", reason="timeout", score=0.0,
                 max_score=b.points, visibility=b.visibility, hint=b.hint,
-                summary="this behaviour did not finish: the grading session ended before it reported",
-                expected="the behaviour completes within its time limit",
-                observed=f"grading session ended ({code}); {_last_words(session_out)}",
+                summary=_("this behaviour did not finish: the grading session ended before it reported"),
+                expected=_("the behaviour completes within its time limit"),
+                observed=_("grading session ended ({code}); {last_words}").format(
+                    code=code, last_words=_last_words(session_out)),
             ))
     from grader.verdict import charge_once
 
@@ -151,4 +159,4 @@ def grade(spec: Spec, submission: Path, course: Course, opts: RunOptions = RunOp
 
 def _last_words(out: str) -> str:
     lines = [ln for ln in out.strip().splitlines() if ln.strip()]
-    return " / ".join(lines[-3:])[-500:] if lines else "no output"
+    return " / ".join(lines[-3:])[-500:] if lines else _("no output")

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from grader.errors import SpecError, UsageError
+from grader.i18n import _
 from grader.yamlload import read_yaml, spec_error_from, validate
 
 Visibility = Literal["visible", "hidden", "after_due_date", "after_published"]
@@ -30,7 +31,7 @@ def parse_address(value: Any) -> Any:
     if isinstance(value, str):
         m = re.fullmatch(r"\[?([0-9a-fA-F:.]+|localhost)\]?:(\d{1,5})", value.strip())
         if not m:
-            raise ValueError(f"address must look like 127.0.0.1:9000, got {value!r}")
+            raise ValueError(_("address must look like 127.0.0.1:9000, got {value}").format(value=repr(value)))
         host = "127.0.0.1" if m.group(1) == "localhost" else m.group(1)
         return {"host": host, "port": int(m.group(2))}
     return value
@@ -71,6 +72,7 @@ class Spec(Strict):
     behaviours: list[Behaviour] = Field(min_length=1)
     # filled in by the loader, not by YAML
     name: str = Field(default="", exclude=True)
+    untranslated: tuple[Any, ...] = Field(default=(), exclude=True)  # grader.spectext.Untranslated
     path: Path = Field(default=Path(), exclude=True)
 
     @field_validator("address", mode="before")
@@ -120,10 +122,24 @@ class Course(Strict):
     reference_dir: str = Field(default="reference", description="reference solutions: <reference_dir>/<assignment>/")
     submissions_layout: str = Field(default="{student}/{assignment}",
                                     description="where a student's work for an assignment lives")
+    language: str | None = Field(default=None, description="the course's language: en or zh-CN (grader/i18n.py)")
     defaults: Defaults = Field(default_factory=Defaults)
     # this machine's own settings: never sent to the workers with the course (exclude)
     cluster: ClusterTLS = Field(default_factory=ClusterTLS, exclude=True)
     root: Path = Field(default=Path(), exclude=True)
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str | None) -> str | None:
+        from grader import i18n
+
+        if value is None:
+            return None
+        lang = i18n.normalize(value)
+        if lang is None:
+            raise ValueError(_("unknown language '{lang}' (available: {available})").format(
+                lang=value, available=", ".join(i18n.AVAILABLE)))
+        return lang
 
     @property
     def assignments_path(self) -> Path:
@@ -155,7 +171,7 @@ def load_course(path: Path | None = None) -> Course:
     data, node = read_yaml(path)
     data = {} if data is None else data
     if not isinstance(data, dict):
-        raise SpecError(path, 1, "", "grader.yaml must be a mapping of keys to values")
+        raise SpecError(path, 1, "", _("grader.yaml must be a mapping of keys to values"))
     course = validate(Course, data, node, path)
     return course.model_copy(update={"root": path.parent.resolve()})
 
@@ -168,30 +184,35 @@ def load_spec(path: Path) -> Spec:
 
     data, node = read_yaml(path)
     if not isinstance(data, dict):
-        raise SpecError(path, 1, "", "an assignment spec must be a mapping (title:, entry:, kind:, behaviours:)")
+        raise SpecError(path, 1, "", _("an assignment spec must be a mapping (title:, entry:, kind:, behaviours:)"))
+    from grader.spectext import localize
+
+    data, untranslated = localize(data, node, path)  # text in the process's language
     spec = validate(Spec, data, node, path)
     seen: set[str] = set()
     for i, b in enumerate(spec.behaviours):
         where = ("behaviours", i)
         if b.id in seen:
-            raise SpecError(path, _line(node, where + ("id",)), f"behaviour '{b.id}'", "duplicate behaviour id")
+            raise SpecError(path, _line(node, where + ("id",)), f"behaviour '{b.id}'", _("duplicate behaviour id"))
         seen.add(b.id)
         check = checks.get(b.check)
         if check is None:
             import difflib
 
             close = difflib.get_close_matches(b.check, list(checks), n=1)
-            fix = f"did you mean '{close[0]}'?" if close else f"known checks: {', '.join(sorted(checks))}"
+            fix = (_("did you mean '{name}'?").format(name=close[0]) if close
+                   else _("known checks: {names}").format(names=", ".join(sorted(checks))))
             raise SpecError(path, _line(node, where + ("check",)), f"behaviour '{b.id}'",
-                            f"unknown check '{b.check}' ({fix})")
+                            _("unknown check '{name}' ({fix})").format(name=b.check, fix=fix))
         if spec.kind not in check.kinds:
             raise SpecError(path, _line(node, where + ("check",)), f"behaviour '{b.id}'",
-                            f"check '{b.check}' works on {' or '.join(check.kinds)} assignments, not '{spec.kind}'")
+                            _("check '{name}' works on {kinds} assignments, not '{kind}'").format(
+                                name=b.check, kinds=" or ".join(check.kinds), kind=spec.kind))
         try:
             check.params.model_validate(b.params)
         except Exception as exc:  # pydantic ValidationError
             raise spec_error_from(exc, check.params, data, node, path, where + ("params",)) from None
-    return spec.model_copy(update={"name": path.parent.name, "path": path.resolve()})
+    return spec.model_copy(update={"name": path.parent.name, "path": path.resolve(), "untranslated": untranslated})
 
 
 def _line(node: Any, loc: tuple[Any, ...]) -> int | None:
@@ -216,8 +237,9 @@ def find_spec(course: Course, assignment: str) -> Path:
     import difflib
 
     close = difflib.get_close_matches(assignment, names, n=1)
-    fix = f"did you mean '{close[0]}'?" if close else f"known assignments: {', '.join(names) or 'none'}"
-    raise UsageError(f"unknown assignment '{assignment}' ({fix})")
+    fix = (_("did you mean '{name}'?").format(name=close[0]) if close
+           else _("known assignments: {names}").format(names=", ".join(names) or _("none")))
+    raise UsageError(_("unknown assignment '{name}' ({fix})").format(name=assignment, fix=fix))
 
 
 def list_assignments(course: Course) -> list[str]:

@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from grader.i18n import _
 from grader.results import BehaviourResult, Event
 from grader.spec import Behaviour, Spec
 
@@ -97,7 +98,7 @@ class Crash:
         return self.exception in RESET_ERRORS and any(c in self.source for c in SOCKET_CALLS)
 
     def __str__(self) -> str:
-        return self.exception + (f" at line {self.line}" if self.line else "")
+        return self.exception + (_(" at line {line}").format(line=self.line) if self.line else "")
 
 
 def crash_of(stderr: str) -> Crash | None:
@@ -160,12 +161,12 @@ def verdict(spec: Spec, behaviour: Behaviour, outcome: Outcome) -> BehaviourResu
         result.summary = outcome.graded_with
     if outcome.harness_error:  # rule 1
         result.status, result.score, result.reason = "error", 0.0, "harness"
-        result.summary = "the grader itself failed on this behaviour (not your fault; tell your instructor)"
+        result.summary = _("the grader itself failed on this behaviour (not your fault; tell your instructor)")
         result.observed = outcome.harness_error
         return result
     if limits and (failure is not None or did_crash):  # rule 2
         key, text = next(iter(limits.items()))
-        base = failure or Failure("the server was stopped by a limit")
+        base = failure or Failure(_("the server was stopped by a limit"))
         result.evidence["limits"] = limits
         _fail(result, base, reason=key, summary=f"{text}: {base.summary}")
         result.diagnosis = outcome.diagnosis
@@ -174,9 +175,10 @@ def verdict(spec: Spec, behaviour: Behaviour, outcome: Outcome) -> BehaviourResu
     if failure is None and outcome.not_observable:  # rule 6
         if not did_crash:
             result.status, result.score, result.max_score, result.reason = "not_graded", 0.0, 0.0, "not_observable"
-            result.summary = f"not graded here: {outcome.not_observable}"
+            result.summary = _("not graded here: {what}").format(what=outcome.not_observable)
             return result
-        failure = Failure(f"the {who} crashed", reason="crashed")  # a crash is observed anywhere
+        # a crash is observed anywhere
+        failure = Failure(_("the server crashed") if who == "server" else _("the program crashed"), reason="crashed")
     if failure is None:
         return result
     _fail(result, failure, reason=failure.reason or ("crashed" if did_crash else ""), summary=failure.summary)
@@ -185,9 +187,15 @@ def verdict(spec: Spec, behaviour: Behaviour, outcome: Outcome) -> BehaviourResu
     own_cause = failure.reason in ("crashed", "forbidden_syscall")  # the failure already names why it died
     if did_crash and not own_cause and run is not None:  # rule 3: the crash is the root cause
         result.reason = "crashed"
-        result.summary = f"the {who} crashed{f' ({crash})' if crash else ''}: {failure.summary}"
-        code = f"with code {run.exit_code}" if run.exit_code not in (None, 137) else "by itself"
-        result.diagnosis = f"The {who} process exited {code} during this behaviour."
+        crashed_ = _("the server crashed") if who == "server" else _("the program crashed")
+        result.summary = f"{crashed_}{f' ({crash})' if crash else ''}: {failure.summary}"
+        if run.exit_code not in (None, 137):
+            exited = (_("The server process exited with code {code} during this behaviour.") if who == "server"
+                      else _("The program process exited with code {code} during this behaviour."))
+            result.diagnosis = exited.format(code=run.exit_code)
+        else:
+            result.diagnosis = (_("The server process exited by itself during this behaviour.") if who == "server"
+                                else _("The program process exited by itself during this behaviour."))
     elif failure.reason == "crashed" and crash is not None:
         result.summary = f"{failure.summary} ({crash})"
     if did_crash or failure.reason == "crashed":
@@ -201,10 +209,12 @@ def verdict(spec: Spec, behaviour: Behaviour, outcome: Outcome) -> BehaviourResu
         if outcome.start_owner and behaviour.id != outcome.start_owner:
             result.reason = "blocked_by"
             result.evidence["blocked_by"] = outcome.start_owner
-            result.summary = f"not graded: {result.summary} (see {outcome.start_owner})"
+            result.summary = _("not graded: {summary} (see {behaviour})").format(summary=result.summary,
+                                                                              behaviour=outcome.start_owner)
             result.diagnosis = ""
     if outcome.graded_with:
-        result.diagnosis = " ".join(x for x in (result.diagnosis, f"This behaviour was {outcome.graded_with}.") if x)
+        result.diagnosis = " ".join(x for x in (result.diagnosis, _("This behaviour was {how}.").format(
+            how=outcome.graded_with)) if x)
     return result
 
 
@@ -262,9 +272,12 @@ def _name_the_real_cause(result: BehaviourResult, crash: Crash | None, failure: 
     headline, and the step it happened in is context (a KeyError is not "a client reset its connection")."""
     if crash is None or crash.from_a_reset or crash.exception in RESET_ERRORS:
         return
-    result.summary = f"the {who} crashed with {crash}" + (f": {crash.source}" if crash.source else "")
+    result.summary = (_("the server crashed with {crash}") if who == "server"
+                      else _("the program crashed with {crash}")).format(crash=crash) + (
+        f": {crash.source}" if crash.source else "")
     result.observed = f"{failure.summary}; {failure.observed}" if failure.observed else failure.summary
-    where = f" at line {crash.line}" if crash.line else ""
+    where = _(" at line {line}").format(line=crash.line) if crash.line else ""
     started = failure.evidence.get("stage") != "start"
-    by = ", not by a client's disconnect" if who == "server" and started else ""
-    result.hint = f"{crash.exception} is raised by your own code{where}{by}: read the traceback below."
+    by = _(", not by a client's disconnect") if who == "server" and started else ""
+    result.hint = _("{exception} is raised by your own code{where}{by}: read the traceback below.").format(
+        exception=crash.exception, where=where, by=by)

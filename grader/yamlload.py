@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from grader.errors import SpecError
+from grader.i18n import _
 
 M = TypeVar("M", bound=BaseModel)
 # libyaml's loader where PyYAML was built with it (its wheels are): the same data, nodes and marks, ~10x
@@ -22,9 +23,9 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError(path, None, "", "file not found") from None
+        raise SpecError(path, None, "", _("file not found")) from None
     except UnicodeDecodeError as exc:
-        raise SpecError(path, None, "", f"not UTF-8 text ({exc.reason})") from None
+        raise SpecError(path, None, "", _("not UTF-8 text ({reason})").format(reason=exc.reason)) from None
     try:
         loader = SAFE_LOADER(text)  # one parse: the data is constructed from the node tree it gives
         try:
@@ -35,11 +36,11 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        problem = exc.problem or "invalid YAML"
-        fix = " (check the indentation and that every 'key: value' has a space after the colon)"
-        raise SpecError(path, line, "", f"YAML syntax: {problem}{fix}") from None
+        problem = exc.problem or _("invalid YAML")
+        raise SpecError(path, line, "", _("YAML syntax: {problem} (check the indentation and that every 'key: value' "
+                                          "has a space after the colon)").format(problem=problem)) from None
     except yaml.YAMLError as exc:
-        raise SpecError(path, None, "", f"YAML syntax: {exc}") from None
+        raise SpecError(path, None, "", _("YAML syntax: {problem}").format(problem=exc)) from None
     return data, node
 
 
@@ -106,13 +107,14 @@ def spec_error_from(exc: ValidationError, model: type[BaseModel], data: Any, nod
         key = loc[-1]
         allowed = _allowed_keys(model, loc[len(loc_prefix):-1])
         close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-        fix = f" (did you mean '{close[0]}'?)" if close else f" (allowed keys: {', '.join(sorted(allowed))})"
-        return SpecError(path, line, where, f"unknown key '{key}'{fix}")
+        fix = (_(" (did you mean '{name}'?)").format(name=close[0]) if close
+               else _(" (allowed keys: {keys})").format(keys=", ".join(sorted(allowed))))
+        return SpecError(path, line, where, _("unknown key '{key}'{fix}").format(key=key, fix=fix))
     if err["type"] == "missing":
-        return SpecError(path, line, _describe(data, loc[:-1]), f"missing required key '{loc[-1]}'")
+        return SpecError(path, line, _describe(data, loc[:-1]), _("missing required key '{key}'").format(key=loc[-1]))
     msg = err["msg"]
     if err["type"] == "literal_error":
-        msg = f"{msg}, got {err.get('input')!r}"
+        msg = _("{message}, got {value}").format(message=msg, value=repr(err.get("input")))
     return SpecError(path, line, where, msg)
 
 
@@ -128,7 +130,7 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
         if field is None:
             return []
         ann = field.annotation
-        for _ in range(3):  # unwrap list[X] / X | None
+        for _depth in range(3):  # unwrap list[X] / X | None
             args = [a for a in typing.get_args(ann) if a is not type(None)]
             if isinstance(ann, type) and issubclass(ann, BaseModel):
                 break

@@ -41,6 +41,13 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network n
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test depends on the caller's cwd or pytest settings."""
+    """No test depends on the caller's cwd, pytest settings or locale (`grader check` reads the language from
+    LANGUAGE/LC_ALL/LC_MESSAGES/LANG); each starts in English, the default."""
+    from grader import i18n
+
     monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
+    for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
     monkeypatch.chdir(tmp_path)
+    i18n.use(i18n.DEFAULT)

@@ -53,8 +53,10 @@ class ClusterEngine:
                  client: Any = None, connect_timeout: float = CONNECT_TIMEOUT, tls: TLSFiles | None = None,
                  insecure: bool = False) -> None:
         self.course, self.address = course, address
+        from grader import i18n
+
         self.options = {"sandbox": sandbox, "jobs": jobs, "seed": seed, "run_as": run_as,
-                        "require_isolation": require_isolation}
+                        "require_isolation": require_isolation, "language": i18n.language()}
         self.client = client if client is not None else connect(address, connect_timeout, tls=tls,
                                                                 insecure=insecure)
         self.tier = f"Dask cluster {address}"

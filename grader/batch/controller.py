@@ -28,6 +28,7 @@ from grader.batch.progress import Progress
 from grader.batch.scheduler import Job, Outcome, Scheduler
 from grader.batch.security import TLSFiles
 from grader.errors import UsageError
+from grader.i18n import _
 from grader.results import RunResult
 from grader.spec import Course, Spec, list_assignments, load_spec
 
@@ -197,14 +198,16 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
     if cfg.fresh:
         moved = journal.archive()
         if moved:
-            progress.notice(f"previous journal kept as {moved}")
+            progress.notice(_("previous journal kept as {path}").format(path=moved))
     p = plan(course, cfg, journal)
     if journal.dropped_partial_line:
-        progress.notice("the journal's last line was cut short by an interruption; that run is graded again")
+        progress.notice(_("the journal's last line was cut short by an interruption; that run is graded again"))
     for path in p.discovery.ignored[:10]:
-        progress.notice(f"ignored (does not match the layout {cfg.layout!r}): {path}")
+        progress.notice(_("ignored (does not match the layout {layout}): {path}").format(layout=repr(cfg.layout),
+                                                                                        path=path))
     if len(p.discovery.ignored) > 10:
-        progress.notice(f"... and {len(p.discovery.ignored) - 10} more folders that do not match the layout")
+        progress.notice(_("... and {n} more folders that do not match the layout").format(
+            n=len(p.discovery.ignored) - 10))
     t0 = time.monotonic()
     meter = CpuMeter()
     order = LongestFirst(history_durations(journal, p))

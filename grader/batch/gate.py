@@ -27,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from grader.i18n import _
+
 PROBE_CPU = 0.005  # seconds of CPU each probe asks for
 
 
@@ -81,8 +83,10 @@ class Gate(Protocol):
 
 class StartGate:
     TICK = 0.25
-    busy_notice = ("the CPU is oversubscribed: fewer runs are graded at once while it lasts, so that servers are "
-                   "not failed for starting late")
+    @property
+    def busy_notice(self) -> str:  # in the language of the batch, when it is said
+        return _("the CPU is oversubscribed: fewer runs are graded at once while it lasts, so that servers are "
+                 "not failed for starting late")
 
     def __init__(self, spacing: float | None = None, cores: int | None = None, max_slowdown: float = 5.0,
                  history: float = 1.5, *, probe: Callable[[], float] = probe_slowdown,

@@ -8,15 +8,16 @@ import threading
 import time
 from typing import TextIO
 
+from grader.i18n import _, ljust
 from grader.results import RunResult
 
 
 def line_for(student: str, assignment: str, result: RunResult) -> str:
     failed = [b.id for b in result.behaviours if not b.passed]
     errors = [b.id for b in result.behaviours if b.status == "error"]
-    mark = "ERROR" if errors else "ok   " if not failed else "FAIL "
-    detail = f"  failed: {', '.join(failed)}" if failed else ""
-    where = f" on {result.worker}" if result.worker else ""
+    mark = ljust(_("ERROR") if errors else _("ok") if not failed else _("FAIL"), 5)
+    detail = "  " + _("failed: {behaviours}").format(behaviours=", ".join(failed)) if failed else ""
+    where = _(" on {worker}").format(worker=result.worker) if result.worker else ""
     return (f"{mark} {student} {assignment} {result.score:g}/{result.max_score:g} "
             f"({result.duration:.1f} s{where}){detail}")
 
@@ -45,7 +46,8 @@ class LineProgress(Progress):
     def start(self, total: int, done: int) -> None:
         self.total, self.done, self.t0 = total, done, time.monotonic()
         todo = total - done
-        self._print(f"grading {todo} run(s)" + (f" ({done} already done, from the journal)" if done else ""))
+        self._print(_("grading {n} run(s)").format(n=todo)
+                    + (_(" ({n} already done, from the journal)").format(n=done) if done else ""))
 
     def run_done(self, student: str, assignment: str, result: RunResult) -> None:
         with self._lock:

@@ -5,7 +5,8 @@ is plain data: the submission and the assignment folder as packed bytes (batch/p
 settings and the run options. The reply is plain, JSON-safe data too — never a pickled grader object:
 
     task  = {"v": 1, "student", "assignment", "submission": bytes, "assignment_files": bytes,
-             "course": {grader.yaml as a dict}, "sandbox", "jobs", "seed", "run_as", "require_isolation"}
+             "course": {grader.yaml as a dict}, "sandbox", "jobs", "seed", "run_as", "require_isolation",
+             "language" (of the messages: the instructor's, set once where the batch started)}
     reply = {"v": 1, "status": "graded" | "refused" | "error", "worker", "host", "tier",
              "result": {RunResult} | None, "why": str}
 
@@ -163,6 +164,7 @@ def _grade(task: dict[str, Any], sandbox: Any) -> dict[str, Any]:
         shares_port = sandbox.shares_host_port and spec.kind == "server"
         options = RunOptions(jobs=1 if shares_port else int(task.get("jobs") or 0), sandbox=sandbox.name,
                              seed=task.get("seed"), run_as=task.get("run_as"), detached=True,
+                             language=task.get("language") or "en",
                              starter=_warm_starter())
         _admit()
         try:

@@ -34,6 +34,7 @@ from grader.batch.discover import Submission
 from grader.batch.gate import Gate, StartGate, cpu_count
 from grader.batch.order import Order
 from grader.errors import GraderError
+from grader.i18n import _
 from grader.results import BehaviourResult, RunResult
 from grader.spec import Spec
 
@@ -215,8 +216,8 @@ class Scheduler:
             self._stopping.set()
             n = self.in_flight
             if n:
-                self.on_notice(f"stopping: waiting for the {n} run(s) in flight to finish and be saved "
-                               "(Ctrl-C again to abandon them)")
+                self.on_notice(_("stopping: waiting for the {n} run(s) in flight to finish and be saved "
+                                 "(Ctrl-C again to abandon them)").format(n=n))
 
     def abandon(self) -> None:
         """Interrupt the runs in flight; nothing of them is kept (they are graded again on resume)."""
@@ -224,7 +225,7 @@ class Scheduler:
         if self._abandoned.is_set():
             return
         self._abandoned.set()
-        self.on_notice("abandoning the runs in flight (they will be graded again when the batch resumes)")
+        self.on_notice(_("abandoning the runs in flight (they will be graded again when the batch resumes)"))
         self.on_abandon()
 
     def on_signal(self, signum: int, _frame: object = None) -> None:

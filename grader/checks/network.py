@@ -11,6 +11,7 @@ from grader.checks import BehaviourFailed, Params, check
 from grader.client import Client
 from grader.context import Context
 from grader.failure import NotObservable
+from grader.i18n import _
 from grader.sandbox.freeze import Frozen
 from grader.sandbox.observe import Snapshot
 
@@ -31,7 +32,7 @@ def echo(ctx: Context, p: EchoParams) -> None:
     c = ctx.client("client1", p.reply_timeout)
     for size in p.sizes:
         msg = ctx.payload(size)
-        c.exchange(msg, upper(msg), what=" (the message upper-cased)")
+        c.exchange(msg, upper(msg), what=_(" (the message upper-cased)"))
     c.close()
 
 
@@ -49,7 +50,7 @@ def concurrent_clients(ctx: Context, p: ConcurrentParams) -> None:
     ctx.start()
     silent = [ctx.client(f"silent{i + 1}", p.reply_timeout) for i in range(p.silent_clients)]
     if silent:
-        ctx.log(f"{len(silent)} silent client(s) connected and will never send")
+        ctx.log(_("{n} silent client(s) connected and will never send").format(n=len(silent)))
     active = [ctx.client(f"client{i + 1}", p.reply_timeout) for i in range(p.active_clients)]
     for r in range(p.rounds):
         msgs = [ctx.payload(p.size) for _ in active]
@@ -57,16 +58,17 @@ def concurrent_clients(ctx: Context, p: ConcurrentParams) -> None:
             for c, m in zip(active, msgs, strict=True):  # everybody sends first, then everybody reads:
                 c.send(m)                                # the server must serve them all at once
             for c, m in zip(active, msgs, strict=True):
-                c.expect(upper(m), what=f" (round {r + 1} of {p.rounds})")
+                c.expect(upper(m), what=_(" (round {r} of {rounds})").format(r=r + 1, rounds=p.rounds))
         except BehaviourFailed as exc:
             if r == 0 or not _closes_after_replying(ctx, exc):
                 raise
             # every client was served at once in round 1; that the server then closes a connection it answered
             # is one bug, which echo judges (a second message on one connection): charged there, once
-            ctx.log(f"all {len(active)} clients got their round-1 reply at once; then the server closed a "
-                    f"connection it had answered ({exc.summary}): not judged here, echo judges that")
+            ctx.log(_("all {n} clients got their round-1 reply at once; then the server closed a connection it had "
+                      "answered ({summary}): not judged here, echo judges that").format(n=len(active),
+                                                                                      summary=exc.summary))
             return
-    ctx.require_alive("while serving concurrent clients")
+    ctx.require_alive(_("while serving concurrent clients"))
 
 
 def _closes_after_replying(ctx: Context, exc: BehaviourFailed) -> bool:
@@ -92,14 +94,14 @@ def graceful_disconnect(ctx: Context, p: DisconnectParams) -> None:
     leaver.exchange(m, upper(m))
     leaver.close()
     time.sleep(0.2)
-    ctx.require_alive("after a client closed its connection")
-    for _ in range(2):
+    ctx.require_alive(_("after a client closed its connection"))
+    for _i in range(2):
         m = ctx.payload(p.size)
-        stayer.exchange(m, upper(m), what=" (a client that stayed, after another one left)")
+        stayer.exchange(m, upper(m), what=_(" (a client that stayed, after another one left)"))
     newcomer = ctx.client("newcomer", p.reply_timeout)
     m = ctx.payload(p.size)
-    newcomer.exchange(m, upper(m), what=" (a client that connected after another one left)")
-    ctx.require_alive("after a client closed its connection")
+    newcomer.exchange(m, upper(m), what=_(" (a client that connected after another one left)"))
+    ctx.require_alive(_("after a client closed its connection"))
 
 
 @check("abrupt_disconnect", DisconnectParams)
@@ -109,27 +111,27 @@ def abrupt_disconnect(ctx: Context, p: DisconnectParams) -> None:
     and its reply hits the reset); the server survives both and keeps serving."""
     ctx.start()
     stayer = ctx.client("stayer", p.reply_timeout)
-    ctx.log("step: reset while idle")
+    ctx.log(_("step: reset while idle"))
     idle = ctx.client("idle_resetter", p.reply_timeout)
     m = ctx.payload(p.size)
     idle.exchange(m, upper(m))
     idle.reset()
     time.sleep(0.2)
-    ctx.require_alive("after a client reset its connection while idle")
+    ctx.require_alive(_("after a client reset its connection while idle"))
     m = ctx.payload(p.size)
-    stayer.exchange(m, upper(m), what=" (a client that stayed, after another one reset)")
+    stayer.exchange(m, upper(m), what=_(" (a client that stayed, after another one reset)"))
     mid = ctx.client("midway_resetter", p.reply_timeout)
     mid.poke(ctx.payload(16))  # the server has accepted it and serves it; the reply's content is echo's business
     deliver_together(ctx, mid, ctx.payload(p.size * 64))
     time.sleep(0.2)
-    ctx.require_alive("after a client's request and its reset arrived together (the server's reply hit the "
-                      "reset: send() raises ConnectionResetError or BrokenPipeError)")
+    ctx.require_alive(_("after a client's request and its reset arrived together (the server's reply hit the "
+                        "reset: send() raises ConnectionResetError or BrokenPipeError)"))
     for name in ("stayer", "newcomer"):
         c = stayer if name == "stayer" else ctx.client("newcomer", p.reply_timeout)
         m = ctx.payload(p.size)
-        c.exchange(m, upper(m), what=f" ({'a client that stayed' if name == 'stayer' else 'a new client'}, "
-                                     "after resets)")
-    ctx.require_alive("after clients reset their connections")
+        c.exchange(m, upper(m), what=_(" (a client that stayed, after resets)") if name == "stayer"
+                   else _(" (a new client, after resets)"))
+    ctx.require_alive(_("after clients reset their connections"))
 
 
 def deliver_together(ctx: Context, client: Client, data: bytes) -> None:
@@ -138,12 +140,13 @@ def deliver_together(ctx: Context, client: Client, data: bytes) -> None:
     before or after the server's reply is up to the scheduler, and the verdict flips between runs."""
     try:
         with ctx.server.frozen() as how:
-            ctx.log(f"step: data then reset, delivered together (server frozen with {how})")
+            ctx.log(_("step: data then reset, delivered together (server frozen with {how})").format(how=how))
             client.send(data)
             client.reset()
-        ctx.log("server thawed")
+        ctx.log(_("server thawed"))
     except Frozen as exc:
-        ctx.log(f"step: data then reset (could not freeze the server: {exc}; order left to the scheduler)")
+        ctx.log(_("step: data then reset (could not freeze the server: {error}; order left to the scheduler)").format(
+            error=exc))
         if client.sock is not None:
             client.send(data)
             client.reset()
@@ -179,8 +182,8 @@ SLOW_CONNECT = 0.5  # seconds: a connect() this slow waited for a retransmitted 
 def _fd_count(ctx: Context, snap: Snapshot | None = None) -> int:
     n = (snap or ctx.snapshot()).fd_count()
     if n is None:
-        raise NotObservable("the server's open file descriptors", f"not visible to the {ctx.server.observer.name} "
-                                                                  f"observer")
+        raise NotObservable(_("the server's open file descriptors"),
+                            _("not visible to the {observer} observer").format(observer=ctx.server.observer.name))
     return n
 
 
@@ -191,7 +194,8 @@ def _threads(ctx: Context, snap: Snapshot | None = None) -> int:
 def _close_wait(ctx: Context, snap: Snapshot | None = None) -> int:
     snap = snap or ctx.snapshot()
     if snap.sockets is None:
-        raise NotObservable("the server's socket states", f"not visible to the {ctx.server.observer.name} observer")
+        raise NotObservable(_("the server's socket states"),
+                            _("not visible to the {observer} observer").format(observer=ctx.server.observer.name))
     return len(snap.in_state("CLOSE_WAIT"))
 
 
@@ -270,7 +274,7 @@ def no_leaks(ctx: Context, p: LeakParams) -> None:
     time.sleep(0.3)
     snap = ctx.snapshot()
     base_fds, base_threads = _fd_count(ctx, snap), _threads(ctx, snap)
-    ctx.log(f"baseline: {base_fds} open fds, {base_threads} thread(s)")
+    ctx.log(_("baseline: {fds} open fds, {threads} thread(s)").format(fds=base_fds, threads=base_threads))
     kinds = p.kinds
     done = 0
     silent_server = False
@@ -300,7 +304,8 @@ def no_leaks(ctx: Context, p: LeakParams) -> None:
                     # Any reply will do (content is echo's business). A server that stopped answering is
                     # still judged on what it does with departed clients: the rest only connects/closes.
                     silent_server = True
-                    ctx.log(f"{c.name} got no reply: the remaining cycles connect and close without talking")
+                    ctx.log(_("{client} got no reply: the remaining cycles connect and close without talking").format(
+                        client=c.name))
             elif not out_of_time and not churn.wait_accepted(c, p.reply_timeout):
                 out_of_time = True  # a connection left in the queue: the server gets it when it gets to it
             if kind.startswith("send+"):
@@ -311,12 +316,14 @@ def no_leaks(ctx: Context, p: LeakParams) -> None:
         if time.monotonic() > churn.deadline and done < p.cycles:
             out_of_time = True
     took = time.monotonic() - t0
-    paced = f"; {churn.waited:.1f} s waiting for the server to accept" if churn.waited >= 0.1 else ""
-    ctx.log(f"{done} connect/close cycles done in {took:.1f} s ({', '.join(kinds)}, in turn, {p.batch} open at "
-            f"once{paced})")
-    ctx.require_alive("during the connect/close cycles")
+    paced = (_("; {seconds} s waiting for the server to accept").format(seconds=f"{churn.waited:.1f}")
+             if churn.waited >= 0.1 else "")
+    ctx.log(_("{cycles} connect/close cycles done in {seconds} s ({kinds}, in turn, {batch} open at once{paced})")
+            .format(cycles=done, seconds=f"{took:.1f}", kinds=", ".join(kinds), batch=p.batch, paced=paced))
+    ctx.require_alive(_("during the connect/close cycles"))
     if out_of_time:
-        ctx.log(f"the server is slow to accept ({done} of {p.cycles} cycles in {took:.1f} s): judged on those")
+        ctx.log(_("the server is slow to accept ({done} of {cycles} cycles in {seconds} s): judged on those").format(
+            done=done, cycles=p.cycles, seconds=f"{took:.1f}"))
     # A thread per past connection grows by `done`; a pool by at most the connections open at once.
     thread_limit = p.max_thread_growth
     if thread_limit is not None and done < p.cycles:
@@ -343,58 +350,70 @@ def no_leaks(ctx: Context, p: LeakParams) -> None:
         # Second chance: one more client arrives (and stays). A server that looks at its connections only
         # when something happens (a blocking accept) gets that event, so what is judged is whether it
         # closes departed clients at all, not when. The newcomer's own socket is open, not leaked.
-        ctx.log(f"{cw} CLOSE_WAIT socket(s) after {p.settle_timeout:.1f} s; one more client connects")
+        ctx.log(_("{n} CLOSE_WAIT socket(s) after {seconds} s; one more client connects").format(
+            n=cw, seconds=f"{p.settle_timeout:.1f}"))
         ctx.client("last_client", p.reply_timeout)
         cw, fds, threads, thread_ok = settle()
-    ctx.log(f"after {p.settle_timeout:.1f} s: {cw} CLOSE_WAIT socket(s), {fds} open fds, {threads} thread(s)")
+    ctx.log(_("after {seconds} s: {n} CLOSE_WAIT socket(s), {fds} open fds, {threads} thread(s)").format(
+        seconds=f"{p.settle_timeout:.1f}", n=cw, fds=fds, threads=threads))
     evidence = {"close_wait": cw, "fds": fds, "baseline_fds": base_fds, "threads": threads,
                 "baseline_threads": base_threads, "cycles": done}
     if cw:
         raise BehaviourFailed(
-            f"{cw} connection(s) left in CLOSE_WAIT: the server never closed sockets whose clients had left",
-            expected="0 sockets in CLOSE_WAIT once clients have closed (call conn.close() when recv returns b'')",
-            observed=f"{cw} CLOSE_WAIT socket(s) after {done} cycles, {fds} open fds (baseline {base_fds})",
+            _("{n} connection(s) left in CLOSE_WAIT: the server never closed sockets whose clients had left").format(
+                n=cw),
+            expected=_("0 sockets in CLOSE_WAIT once clients have closed (call conn.close() when recv returns b'')"),
+            observed=_("{n} CLOSE_WAIT socket(s) after {cycles} cycles, {fds} open fds (baseline {baseline})").format(
+                n=cw, cycles=done, fds=fds, baseline=base_fds),
             reason="leak", evidence=evidence)
     if fds > base_fds + p.fd_slack:
         raise BehaviourFailed(
-            f"open file descriptors grew from {base_fds} to {fds}: sockets of departed clients are never closed",
-            expected=f"at most {base_fds + p.fd_slack} open fds after the clients left (baseline {base_fds})",
-            observed=f"{fds} open fds after {done} connect/close cycles",
+            _("open file descriptors grew from {baseline} to {fds}: sockets of departed clients are never "
+              "closed").format(baseline=base_fds, fds=fds),
+            expected=_("at most {limit} open fds after the clients left (baseline {baseline})").format(
+                limit=base_fds + p.fd_slack, baseline=base_fds),
+            observed=_("{fds} open fds after {cycles} connect/close cycles").format(fds=fds, cycles=done),
             reason="leak", evidence=evidence)
     if not thread_ok:
         raise BehaviourFailed(
-            f"the thread count grew from {base_threads} to {threads} with the connections served",
-            expected=f"handler threads end when their client leaves (growth ≤ {thread_limit})",
-            observed=f"{threads} threads after {done} connections had come and gone",
+            _("the thread count grew from {baseline} to {threads} with the connections served").format(
+                baseline=base_threads, threads=threads),
+            expected=_("handler threads end when their client leaves (growth ≤ {limit})").format(limit=thread_limit),
+            observed=_("{threads} threads after {cycles} connections had come and gone").format(
+                threads=threads, cycles=done),
             reason="leak", evidence=evidence)
     if out_of_time and done < p.min_cycles:  # clean, but too little seen to say it does not leak
         raise BehaviourFailed(
-            f"the server is too slow to be judged for leaks: {done} connect/close cycles in {took:.1f} s "
-            "(nothing leaked in those)",
-            expected=f"at least {p.min_cycles} clients accepted, served and let go within {p.churn_timeout:.0f} s "
-                     "(a server that waits between passes should accept every waiting client each pass)",
-            observed=f"{done} cycles in {took:.1f} s, {churn.waited:.1f} s of it waiting for accept()",
+            _("the server is too slow to be judged for leaks: {cycles} connect/close cycles in {seconds} s "
+              "(nothing leaked in those)").format(cycles=done, seconds=f"{took:.1f}"),
+            expected=_("at least {n} clients accepted, served and let go within {seconds} s (a server that waits "
+                       "between passes should accept every waiting client each pass)").format(
+                n=p.min_cycles, seconds=f"{p.churn_timeout:.0f}"),
+            observed=_("{cycles} cycles in {seconds} s, {waited} s of it waiting for accept()").format(
+                cycles=done, seconds=f"{took:.1f}", waited=f"{churn.waited:.1f}"),
             reason="slow", evidence=evidence)
 
 
 def _could_not_connect(ctx: Context, c: Client, done: int, took: float) -> None:
     """A churn client could not connect although the churn waited for the server to accept the previous
     ones: a server out of file descriptors (it leaked them) or one too slow to accept. Says which."""
-    ctx.require_alive("during the connect/close cycles")
+    ctx.require_alive(_("during the connect/close cycles"))
     snap = ctx.snapshot()
     cw = len(snap.in_state("CLOSE_WAIT")) if snap.sockets is not None else 0
     if cw:
         raise BehaviourFailed(
-            f"{c.name} could not connect, with {cw} connection(s) left in CLOSE_WAIT: the server never closed "
-            "sockets whose clients had left",
-            expected="0 sockets in CLOSE_WAIT once clients have closed (call conn.close() when recv returns b'')",
-            observed=f"{cw} CLOSE_WAIT socket(s) after {done} cycles, then connect() failed",
+            _("{client} could not connect, with {n} connection(s) left in CLOSE_WAIT: the server never closed "
+              "sockets whose clients had left").format(client=c.name, n=cw),
+            expected=_("0 sockets in CLOSE_WAIT once clients have closed (call conn.close() when recv returns b'')"),
+            observed=_("{n} CLOSE_WAIT socket(s) after {cycles} cycles, then connect() failed").format(
+                n=cw, cycles=done),
             reason="leak", evidence={"close_wait": cw, "cycles": done})
     raise BehaviourFailed(
-        f"the server is too slow to be judged for leaks: {c.name} could not connect after {done} cycles "
-        f"({took:.1f} s), and no socket was left in CLOSE_WAIT",
-        expected=f"the server accepts a new client within {c.timeout:.1f} s",
-        observed=f"connect() timed out after {done} connect/close cycles",
+        _("the server is too slow to be judged for leaks: {client} could not connect after {cycles} cycles "
+          "({seconds} s), and no socket was left in CLOSE_WAIT").format(client=c.name, cycles=done,
+                                                                         seconds=f"{took:.1f}"),
+        expected=_("the server accepts a new client within {seconds} s").format(seconds=f"{c.timeout:.1f}"),
+        observed=_("connect() timed out after {cycles} connect/close cycles").format(cycles=done),
         reason="slow", evidence={"cycles": done, "seconds": round(took, 2)})
 
 
@@ -424,31 +443,35 @@ def idle_cpu(ctx: Context, p: IdleCpuParams) -> None:
         # Dying when a client leaves (before or during the window) is graceful_disconnect's to judge: one bug,
         # charged once. Idleness is measured on what can still be observed, a fresh run whose clients all stay
         owner = next((b.id for b in ctx.spec.behaviours if b.check == "graceful_disconnect"), "graceful_disconnect")
-        ctx.log(f"the server died after a client left ({owner} judges that): measured again on a fresh run, "
-                f"without a departing client")
+        ctx.log(_("the server died after a client left ({owner} judges that): measured again on a fresh run, "
+                  "without a departing client").format(owner=owner))
         ctx.start()
         clients = [ctx.client(f"silent{i + 1}", p.reply_timeout) for i in range(p.silent_clients)]
         time.sleep(0.3)
         measured = None
-    ctx.require_alive("before the idle window")
+    ctx.require_alive(_("before the idle window"))
     used, wanted, window, percent, held = measured or _idle_window(ctx, p, len(clients))
-    ctx.require_alive("during the idle window")
-    held_back = f", or held back by its CPU cap {held:.2f} s" if held > 0.005 else ""
-    ctx.log(f"while idle: {used:.3f} s of CPU time, runnable {wanted:.3f} s of {window:.2f} s ({percent:.0f}%)")
+    ctx.require_alive(_("during the idle window"))
+    held_back = _(", or held back by its CPU cap {seconds} s").format(seconds=f"{held:.2f}") if held > 0.005 else ""
+    ctx.log(_("while idle: {used} s of CPU time, runnable {wanted} s of {window} s ({percent})").format(
+        used=f"{used:.3f}", wanted=f"{wanted:.3f}", window=f"{window:.2f}", percent=f"{percent:.0f}%"))
     if percent > p.max_cpu_percent:
         raise BehaviourFailed(
-            f"the server burns CPU while idle: busy {percent:.0f}% of a core",
-            expected=f"at most {p.max_cpu_percent:.0f}% of a core while all clients are silent (block in "
-                     "select/recv, do not poll in a loop)",
-            observed=f"runnable (on a CPU or waiting for one{held_back}) {wanted:.2f} s of {window:.2f} s "
-                     f"of idleness ({percent:.0f}%); CPU time used: {used:.2f} s",
+            _("the server burns CPU while idle: busy {percent} of a core").format(percent=f"{percent:.0f}%"),
+            expected=_("at most {limit} of a core while all clients are silent (block in "
+                       "select/recv, do not poll in a loop)").format(limit=f"{p.max_cpu_percent:.0f}%"),
+            observed=_("runnable (on a CPU or waiting for one{held_back}) {wanted} s of {window} s "
+                       "of idleness ({percent}); CPU time used: {used} s").format(
+                held_back=held_back, wanted=f"{wanted:.2f}", window=f"{window:.2f}", percent=f"{percent:.0f}%",
+                used=f"{used:.2f}"),
             reason="busy", evidence={"cpu_seconds": round(used, 3), "runnable_seconds": round(wanted, 3),
                                      "window": round(window, 3), "percent": round(percent, 1)})
 
 
 def _idle_window(ctx: Context, p: IdleCpuParams, silent: int) -> tuple[float, float, float, float, float]:
     """(CPU used, CPU wanted, window, % of a core wanted, held back by the cap) over one idle window."""
-    ctx.log(f"measuring CPU use for {p.window:.1f} s with {silent} silent client(s) connected")
+    ctx.log(_("measuring CPU use for {seconds} s with {n} silent client(s) connected").format(
+        seconds=f"{p.window:.1f}", n=silent))
     cpu0, (run0, wait0), held0, t0 = ctx.cpu_seconds(), ctx.sched_seconds(), ctx.throttled_seconds(), time.monotonic()
     time.sleep(p.window)
     cpu1, (run1, wait1), held1, t1 = ctx.cpu_seconds(), ctx.sched_seconds(), ctx.throttled_seconds(), time.monotonic()

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from grader.checks import BehaviourFailed, Params, check
 from grader.context import Context
+from grader.i18n import _
 
 
 class ThreadParams(Params):
@@ -31,7 +32,8 @@ def single_thread(ctx: Context, p: ThreadParams) -> None:
         try:
             c.connect()
         except BehaviourFailed:
-            ctx.log(f"{c.name} could not connect (not judged here); observing with {len(clients)} client(s)")
+            ctx.log(_("{client} could not connect (not judged here); observing with {n} client(s)").format(
+                client=c.name, n=len(clients)))
             break
         clients.append(c)
     worst_threads, worst_procs = 0, 0
@@ -41,26 +43,30 @@ def single_thread(ctx: Context, p: ThreadParams) -> None:
         snap = ctx.snapshot()
         procs, threads = snap.processes, snap.max_threads()
         worst_threads, worst_procs = max(worst_threads, threads), max(worst_procs, len(procs))
-        ctx.log(f"{when}: {len(procs)} process(es), at most {threads} thread(s) in one")
+        ctx.log(_("{when}: {procs} process(es), at most {threads} thread(s) in one").format(
+            when=when, procs=len(procs), threads=threads))
 
-    observe("with all clients connected")
+    observe(_("with all clients connected"))
     for c in clients:  # everybody talks at once; replies are other behaviours' business
         c.send(ctx.payload(16))
-    observe("with all clients talking")
+    observe(_("with all clients talking"))
     deadline = time.monotonic() + p.reply_timeout
     for c in clients:
         c.receive(16, max(0.05, deadline - time.monotonic()))
-    observe("after the replies were due")
+    observe(_("after the replies were due"))
     if worst_procs > p.max_processes:
         raise BehaviourFailed(
-            f"the server started child processes: {worst_procs} processes observed",
-            expected=f"at most {p.max_processes} process(es) (one event loop, no fork/multiprocessing)",
-            observed=f"{worst_procs} processes while serving {len(clients)} clients", reason="structure")
+            _("the server started child processes: {n} processes observed").format(n=worst_procs),
+            expected=_("at most {n} process(es) (one event loop, no fork/multiprocessing)").format(n=p.max_processes),
+            observed=_("{n} processes while serving {clients} clients").format(n=worst_procs, clients=len(clients)),
+            reason="structure")
     if worst_threads > p.max_threads:
         raise BehaviourFailed(
-            f"the server uses threads: {worst_threads} threads observed",
-            expected=f"at most {p.max_threads} thread(s): one thread serving every client through readiness",
-            observed=f"{worst_threads} threads while serving {len(clients)} clients", reason="structure")
+            _("the server uses threads: {n} threads observed").format(n=worst_threads),
+            expected=_("at most {n} thread(s): one thread serving every client through readiness").format(
+                n=p.max_threads),
+            observed=_("{n} threads while serving {clients} clients").format(n=worst_threads, clients=len(clients)),
+            reason="structure")
 
 
 class NonblockingParams(Params):
@@ -93,18 +99,18 @@ def _nonblocking_sockets(ctx: Context, p: NonblockingParams) -> None:
     for mod, line in Imports(tree).modules:
         if matches(mod, p.forbidden_imports):
             raise BehaviourFailed(
-                f"{ctx.spec.entry} imports {mod}, which this assignment forbids",
-                expected=p.requirement or f"no import of {', '.join(p.forbidden_imports)}",
-                observed=f"line {line}: import of {mod}", reason="structure")
+                _("{entry} imports {module}, which this assignment forbids").format(entry=ctx.spec.entry, module=mod),
+                expected=p.requirement or _("no import of {modules}").format(modules=", ".join(p.forbidden_imports)),
+                observed=_("line {line}: import of {module}").format(line=line, module=mod), reason="structure")
     ctx.start()
     for i in range(p.clients):
         ctx.client(f"silent{i + 1}")
     time.sleep(p.settle)
-    ctx.require_alive("with silent clients connected")
+    ctx.require_alive(_("with silent clients connected"))
     snap = ctx.snapshot()
     if snap.sockets is None or (snap.sockets and all(snap.nonblocking(s.pid, s.fd) is None for s in snap.sockets)):
-        raise NotObservable("the O_NONBLOCK flag of the server's sockets",
-                            f"not visible to the {ctx.server.observer.name} observer")
+        raise NotObservable(_("the O_NONBLOCK flag of the server's sockets"),
+                            _("not visible to the {observer} observer").format(observer=ctx.server.observer.name))
     blocking = []
     accepted = 0
     for s in snap.sockets:
@@ -112,25 +118,30 @@ def _nonblocking_sockets(ctx: Context, p: NonblockingParams) -> None:
         kind = "listening socket" if s.state == "LISTEN" else "accepted connection"
         accepted += kind == "accepted connection"
         mode = snap.nonblocking(s.pid, fd)
-        ctx.log(f"fd {fd}: {kind} {s.local[0]}:{s.local[1]}"
+        ctx.log(f"fd {fd}: {_kind(kind)} {s.local[0]}:{s.local[1]}"
                 + ("" if s.state == "LISTEN" else f" <- {s.remote[0]}:{s.remote[1]}")
-                + f", {'nonblocking' if mode else 'blocking'}")
+                + ", " + (_("nonblocking") if mode else _("blocking")))
         if mode is False:
             blocking.append((fd, kind))
     if blocking:
         listener_blocking = any(k == "listening socket" for _, k in blocking)
-        why = ("the listening socket is blocking: call sk.setblocking(False) after listen()" if listener_blocking
-               else "on Linux an accepted socket does not inherit the listener's nonblocking mode (on Windows it "
-                    "does): call conn.setblocking(False) right after accept()")
+        why = (_("the listening socket is blocking: call sk.setblocking(False) after listen()") if listener_blocking
+               else _("on Linux an accepted socket does not inherit the listener's nonblocking mode (on Windows it "
+                      "does): call conn.setblocking(False) right after accept()"))
         raise BehaviourFailed(
-            f"{len(blocking)} socket(s) in blocking mode: " + ", ".join(f"fd {fd} ({k})" for fd, k in blocking),
-            expected="the listener and every accepted connection in nonblocking mode",
+            _("{n} socket(s) in blocking mode: {sockets}").format(
+                n=len(blocking), sockets=", ".join(f"fd {fd} ({_kind(k)})" for fd, k in blocking)),
+            expected=_("the listener and every accepted connection in nonblocking mode"),
             observed=why, reason="blocking_socket")
     if accepted == 0:
         raise BehaviourFailed(
-            "the server had not accepted any of the connected clients",
-            expected=f"{p.clients} accepted connections within {p.settle:.1f} s",
-            observed="only the listening socket is open", reason="no_accept")
+            _("the server had not accepted any of the connected clients"),
+            expected=_("{n} accepted connections within {seconds} s").format(n=p.clients, seconds=f"{p.settle:.1f}"),
+            observed=_("only the listening socket is open"), reason="no_accept")
     from grader.evidence import require_none_forbidden
 
     require_none_forbidden(ctx, p.forbidden_imports, matches)  # hidden from the AST is not hidden at run time
+
+
+def _kind(kind: str) -> str:
+    return _("listening socket") if kind == "listening socket" else _("accepted connection")

@@ -13,6 +13,7 @@ from pydantic import Field
 from grader.checks import BehaviourFailed, Params, check
 from grader.checks.stream import OutputStream
 from grader.context import Context
+from grader.i18n import _
 from grader.verdict import crash_of
 
 
@@ -27,9 +28,10 @@ def _run(ctx: Context, timeout: float) -> tuple[int | None, list[tuple[float, st
 
 def _show(lines: list[tuple[float, str]], limit: int = 12) -> str:
     if not lines:
-        return "no output at all"
-    shown = "; ".join(f"{line!r} at {t:.2f} s" for t, line in lines[:limit])
-    return shown + (f"; ... ({len(lines)} lines)" if len(lines) > limit else "")
+        return _("no output at all")
+    shown = "; ".join(_("{line} at {seconds} s").format(line=repr(line), seconds=f"{t:.2f}")
+                      for t, line in lines[:limit])
+    return shown + ("; " + _("... ({n} lines)").format(n=len(lines)) if len(lines) > limit else "")
 
 
 class RunsParams(Params):
@@ -47,24 +49,28 @@ def runs(ctx: Context, p: RunsParams) -> None:
     by the behaviours that need them)."""
     code, lines = _run(ctx, p.timeout)
     if code is None:
-        raise BehaviourFailed(f"the program did not finish within {p.timeout:.0f} s",
-                              expected=f"the program exits within {p.timeout:.0f} s",
-                              observed=f"still running; output so far: {_show(lines)}", reason="timeout")
+        raise BehaviourFailed(_("the program did not finish within {seconds} s").format(seconds=f"{p.timeout:.0f}"),
+                              expected=_("the program exits within {seconds} s").format(seconds=f"{p.timeout:.0f}"),
+                              observed=_("still running; output so far: {output}").format(output=_show(lines)),
+                              reason="timeout")
     if code != 0:
-        raise BehaviourFailed(f"the program exited with code {code}", expected="exit code 0",
-                              observed=f"exit code {code}; output: {_show(lines)}", reason="crashed")
+        raise BehaviourFailed(_("the program exited with code {code}").format(code=code), expected=_("exit code 0"),
+                              observed=_("exit code {code}; output: {output}").format(code=code, output=_show(lines)),
+                              reason="crashed")
     stderr = ctx.server.stderr.text()
     if TRACEBACK in stderr:
         crash = crash_of(stderr)
-        what = f"{crash}" + (f": {crash.source}" if crash and crash.source else "") if crash else "an exception"
-        raise BehaviourFailed(f"the program raised {what}, yet exited with 0",
-                              expected="no uncaught exception anywhere (a worker's included), exit code 0",
-                              observed=f"a traceback on stderr ending in {what}; exit code 0", reason="traceback")
+        what = f"{crash}" + (f": {crash.source}" if crash and crash.source else "") if crash else _("an exception")
+        raise BehaviourFailed(_("the program raised {what}, yet exited with 0").format(what=what),
+                              expected=_("no uncaught exception anywhere (a worker's included), exit code 0"),
+                              observed=_("a traceback on stderr ending in {what}; exit code 0").format(what=what),
+                              reason="traceback")
     stream = OutputStream(lines)
     missing = [rx for rx in p.expect_lines if stream.first(rx) is None]
     if missing:
-        raise BehaviourFailed(f"{len(missing)} expected line(s) never printed",
-                              expected="output matching " + ", ".join(repr(m) for m in missing),
+        raise BehaviourFailed(_("{n} expected line(s) never printed").format(n=len(missing)),
+                              expected=_("output matching {patterns}").format(
+                                  patterns=", ".join(repr(m) for m in missing)),
                               observed=_show(lines), reason="output")
 
 
@@ -83,24 +89,28 @@ def output_order(ctx: Context, p: OrderParams) -> None:
     firsts = stream.find(p.before)
     final = stream.first(p.after)
     if code is None:
-        raise BehaviourFailed(f"the program did not finish within {p.timeout:.0f} s",
-                              expected="the program waits for its workers, then exits",
-                              observed=f"still running; output so far: {_show(lines)}", reason="timeout")
+        raise BehaviourFailed(_("the program did not finish within {seconds} s").format(seconds=f"{p.timeout:.0f}"),
+                              expected=_("the program waits for its workers, then exits"),
+                              observed=_("still running; output so far: {output}").format(output=_show(lines)),
+                              reason="timeout")
     if final is None:
-        raise BehaviourFailed(f"the program never printed {p.after!r}",
-                              expected=f"{p.before_count} times {p.before!r}, then {p.after!r}",
+        raise BehaviourFailed(_("the program never printed {after}").format(after=repr(p.after)),
+                              expected=_("{n} times {before}, then {after}").format(
+                                  n=p.before_count, before=repr(p.before), after=repr(p.after)),
                               observed=_show(lines), reason="output")
     done_before = [m for m in firsts if m.at < final.at]
     if len(done_before) < p.before_count:
         raise BehaviourFailed(
-            f"only {len(done_before)} of {p.before_count} workers finished before {final.text!r}",
-            expected=f"all {p.before_count} outputs matching {p.before!r} before {p.after!r} "
-                     "(wait for every greenlet: join them all)",
-            observed=f"{len(firsts)} such output(s) in all, {len(done_before)} before it; output: {_show(lines)}",
+            _("only {done} of {n} workers finished before {final}").format(
+                done=len(done_before), n=p.before_count, final=repr(final.text)),
+            expected=_("all {n} outputs matching {before} before {after} (wait for every greenlet: join them "
+                       "all)").format(n=p.before_count, before=repr(p.before), after=repr(p.after)),
+            observed=_("{n} such output(s) in all, {done} before it; output: {output}").format(
+                n=len(firsts), done=len(done_before), output=_show(lines)),
             reason="not_joined")
     if code != 0:
-        raise BehaviourFailed(f"the program exited with code {code}", expected="exit code 0",
-                              observed=f"exit code {code}", reason="crashed")
+        raise BehaviourFailed(_("the program exited with code {code}").format(code=code), expected=_("exit code 0"),
+                              observed=_("exit code {code}").format(code=code), reason="crashed")
 
 
 class SpanParams(Params):
@@ -131,12 +141,14 @@ def concurrent_span(ctx: Context, p: SpanParams) -> None:
             reason="output")
     if len(starts) < p.workers or len(dones) < p.workers:
         raise BehaviourFailed(
-            "not every worker printed its start and done lines",
-            expected=f"{p.workers} start and {p.workers} done outputs",
-            observed=f"{len(starts)} start and {len(dones)} done output(s); exit code {code}; output: {_show(lines)}",
+            _("not every worker printed its start and done lines"),
+            expected=_("{n} start and {n} done outputs").format(n=p.workers),
+            observed=_("{starts} start and {dones} done output(s); exit code {code}; output: {output}").format(
+                starts=len(starts), dones=len(dones), code=code, output=_show(lines)),
             reason="output")
     span = max(dones) - min(starts)
-    ctx.log(f"first start at {min(starts):.2f} s, last done at {max(dones):.2f} s: span {span:.2f} s")
+    ctx.log(_("first start at {first} s, last done at {last} s: span {span} s").format(
+        first=f"{min(starts):.2f}", last=f"{max(dones):.2f}", span=f"{span:.2f}"))
     interleaved = max(starts) < min(dones)
     if span < p.min_span:
         raise BehaviourFailed(
@@ -145,11 +157,11 @@ def concurrent_span(ctx: Context, p: SpanParams) -> None:
             observed=f"span {span:.2f} s (a sleep of 0, or none, only yields)",
             reason="no_sleep", evidence={"span": round(span, 3)})
     if span > p.max_span or not interleaved:
-        order = "each worker finished before the next one started" if max(starts) > min(dones) else \
-            "the workers started together"
+        order = _("each worker finished before the next one started") if max(starts) > min(dones) else \
+            _("the workers started together")
         raise BehaviourFailed(
-            f"the workers ran one after another: {span:.2f} s from first start to last done",
-            expected=f"all workers sleeping at the same time: span under {p.max_span:.2f} s "
-                     "(a sleep that yields to the other greenlets)",
-            observed=f"span {span:.2f} s; {order}",
+            _("the workers ran one after another: {span} s from first start to last done").format(span=f"{span:.2f}"),
+            expected=_("all workers sleeping at the same time: span under {limit} s "
+                       "(a sleep that yields to the other greenlets)").format(limit=f"{p.max_span:.2f}"),
+            observed=_("span {span} s; {order}").format(span=f"{span:.2f}", order=order),
             reason="sequential", evidence={"span": round(span, 3)})

@@ -17,14 +17,16 @@ def parse(ctx: Context) -> ast.Module:
     try:
         source = ctx.source()
     except FileNotFoundError:
-        raise BehaviourFailed(f"{ctx.spec.entry} is missing", expected=f"a file named {ctx.spec.entry}",
-                              observed="no such file in the submission", reason="missing_entry") from None
+        raise BehaviourFailed(_("{entry} is missing").format(entry=ctx.spec.entry),
+                              expected=_("a file named {entry}").format(entry=ctx.spec.entry),
+                              observed=_("no such file in the submission"), reason="missing_entry") from None
     try:
         return ast.parse(source, filename=ctx.spec.entry)
     except SyntaxError as exc:
         raise BehaviourFailed(
-            f"{ctx.spec.entry} does not parse", expected="valid Python 3 source",
-            observed=f"SyntaxError at line {exc.lineno}: {exc.msg}", reason="syntax_error") from None
+            _("{entry} does not parse").format(entry=ctx.spec.entry), expected=_("valid Python 3 source"),
+            observed=_("SyntaxError at line {line}: {message}").format(line=exc.lineno, message=exc.msg),
+            reason="syntax_error") from None
 
 
 class Imports:
@@ -114,31 +116,33 @@ def uses(ctx: Context, p: UsesParams) -> None:
     for mod, line in imports.modules:
         if matches(mod, p.forbidden_imports):
             raise BehaviourFailed(
-                f"{ctx.spec.entry} imports {mod}, which this assignment forbids",
-                expected=p.requirement or f"no import of {', '.join(p.forbidden_imports)}",
-                observed=f"line {line}: import of {mod}", reason="structure")
+                _("{entry} imports {module}, which this assignment forbids").format(entry=ctx.spec.entry, module=mod),
+                expected=p.requirement or _("no import of {modules}").format(modules=", ".join(p.forbidden_imports)),
+                observed=_("line {line}: import of {module}").format(line=line, module=mod), reason="structure")
     for name, line in seen:
         if matches(name, p.forbidden_calls):
             raise BehaviourFailed(
-                f"{ctx.spec.entry} calls {name}, which this assignment forbids",
-                expected=p.requirement or f"no call of {', '.join(p.forbidden_calls)}",
+                _("{entry} calls {name}, which this assignment forbids").format(entry=ctx.spec.entry, name=name),
+                expected=p.requirement or _("no call of {calls}").format(calls=", ".join(p.forbidden_calls)),
                 observed=f"line {line}: {name}(...)", reason="structure")
     for want in p.all_of:
         if not any(matches(n, [want]) for n, _ in seen):
             bare = _mentioned_not_called(tree, imports, want)
-            observed = (f"line {bare}: {want.split('.')[-1]} is written without () — it is never called"
-                        if bare else f"{want}(...) is not called anywhere in the source")
-            raise BehaviourFailed(f"{ctx.spec.entry} never calls {want}()",
-                                  expected=p.requirement or f"a call of {want}()", observed=observed,
+            observed = (_("line {line}: {name} is written without () — it is never called").format(
+                line=bare, name=want.split(".")[-1])
+                        if bare else _("{name}(...) is not called anywhere in the source").format(name=want))
+            raise BehaviourFailed(_("{entry} never calls {name}()").format(entry=ctx.spec.entry, name=want),
+                                  expected=p.requirement or _("a call of {name}()").format(name=want),
+                                  observed=observed,
                                   reason="structure")
     if p.any_of:
         hits = [(n, ln) for n, ln in seen if matches(n, p.any_of)]
         if not hits:
             raise BehaviourFailed(
-                f"{ctx.spec.entry} never calls {' / '.join(p.any_of)}",
-                expected=p.requirement or f"a call of one of: {', '.join(p.any_of)}",
-                observed="none of them is called anywhere in the source", reason="structure")
-        ctx.log(f"found {hits[0][0]}(...) at line {hits[0][1]}")
+                _("{entry} never calls {names}").format(entry=ctx.spec.entry, names=" / ".join(p.any_of)),
+                expected=p.requirement or _("a call of one of: {names}").format(names=", ".join(p.any_of)),
+                observed=_("none of them is called anywhere in the source"), reason="structure")
+        ctx.log(_("found {name}(...) at line {line}").format(name=hits[0][0], line=hits[0][1]))
         readiness = [(n, ln) for n, ln in hits if n.startswith(READINESS_APIS)]
         if readiness and p.judge_waiting and ctx.spec.kind == "server" and not p.greenlets_at_least:
             judge_readiness_wait(ctx, p, readiness[0])
@@ -271,12 +275,12 @@ def _why_no_greenlet_ran(ctx: Context) -> str:
         return ""
     bare = _mentioned_not_called(tree, imports, patch)
     if bare:
-        return (f"; line {bare}: monkey.patch_all is written without () — nothing is patched, so a plain socket's "
-                f"blocking accept() never lets a greenlet run")
+        return _("; line {line}: monkey.patch_all is written without () — nothing is patched, so a plain socket's "
+                 "blocking accept() never lets a greenlet run").format(line=bare)
     if any(n.startswith(("gevent.server.", "gevent.pool.")) for n, _ in calls(tree, imports)):
         return ""
-    return (f"; {ctx.spec.entry} never calls {patch}(), so a plain socket's blocking accept() never lets a "
-            f"greenlet run")
+    return _("; {entry} never calls {patch}(), so a plain socket's blocking accept() never lets a "
+             "greenlet run").format(entry=ctx.spec.entry, patch=patch)
 
 
 def _mentioned_not_called(tree: ast.Module, imports: Imports, name: str) -> int | None:
@@ -307,12 +311,15 @@ def patches_first(ctx: Context, p: PatchParams) -> None:
         bare = _mentioned_not_called(tree, imports, p.patch)
         if bare:
             raise BehaviourFailed(
-                f"line {bare}: {p.patch.split('.')[-1]} is written without (), so nothing is patched",
-                expected=f"{p.patch.rsplit('.', 2)[-2]}.{p.patch.split('.')[-1]}() called, with parentheses",
-                observed=f"line {bare}: the function is named but never called", reason="structure")
-        raise BehaviourFailed(f"{ctx.spec.entry} never calls {p.patch}()",
-                              expected=f"{p.patch}() at the top of the program",
-                              observed="no such call", reason="structure")
+                _("line {line}: {name} is written without (), so nothing is patched").format(
+                    line=bare, name=p.patch.split(".")[-1]),
+                expected=_("{call} called, with parentheses").format(
+                    call=f"{p.patch.rsplit('.', 2)[-2]}.{p.patch.split('.')[-1]}()"),
+                observed=_("line {line}: the function is named but never called").format(line=bare),
+                reason="structure")
+        raise BehaviourFailed(_("{entry} never calls {name}()").format(entry=ctx.spec.entry, name=p.patch),
+                              expected=_("{call} at the top of the program").format(call=f"{p.patch}()"),
+                              observed=_("no such call"), reason="structure")
     for node in tree.body:
         if node.lineno >= patch_line:
             break
@@ -320,11 +327,13 @@ def patches_first(ctx: Context, p: PatchParams) -> None:
             mod = node.module.split(".")[0]
             if mod in p.modules:
                 names = ", ".join(a.name for a in node.names)
-                what = "every name of it" if names == "*" else names
+                what = _("every name of it") if names == "*" else names
                 raise BehaviourFailed(
-                    f"line {node.lineno}: `from {node.module} import {names}` comes before the patch at line "
-                    f"{patch_line}",
-                    expected=f"{p.patch}() before any `from {mod} import ...`",
-                    observed=f"{what} from {node.module} was bound before patching, so it keeps the original, "
-                             f"blocking version (gevent cannot switch greenlets on it)",
+                    _("line {line}: {statement} comes before the patch at line {patch_line}").format(
+                        line=node.lineno, statement=f"`from {node.module} import {names}`", patch_line=patch_line),
+                    expected=_("{call} before any {statement}").format(
+                        call=f"{p.patch}()", statement=f"`from {mod} import ...`"),
+                    observed=_("{what} from {module} was bound before patching, so it keeps the original, "
+                               "blocking version (gevent cannot switch greenlets on it)").format(
+                        what=what, module=node.module),
                     reason="patch_order")

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from grader.commands import add_lang_option
+from grader.i18n import _
 from grader.reporters.gradescope import to_gradescope
 from grader.reporters.terminal import render
 from grader.runner import RunOptions, grade
@@ -56,6 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="grade N times and report every behaviour whose verdict changed across the runs "
                         "(exit 3 if one did)")
     p.add_argument("-v", "--verbose", action="store_true", help="show the grading session's pytest output")
+    add_lang_option(p, environment=True)
     p.set_defaults(run=run)
 
 
@@ -80,19 +83,19 @@ def _run(args: argparse.Namespace) -> int:
     spec = load_spec(find_spec(course, args.assignment))
     path = Path(args.path)
     if not path.exists():
-        raise UsageError(f"submission folder {path} does not exist")
+        raise UsageError(_("submission folder {path} does not exist").format(path=path))
     only = tuple(x.strip() for x in args.only.split(",")) if args.only else ()
     unknown = [x for x in only if x not in {b.id for b in spec.behaviours}]
     if unknown:
-        raise UsageError(f"unknown behaviour(s) {', '.join(unknown)} for {spec.name} "
-                         f"(known: {', '.join(b.id for b in spec.behaviours)})")
+        raise UsageError(_("unknown behaviour(s) {ids} for {assignment} (known: {known})").format(
+            ids=", ".join(unknown), assignment=spec.name, known=", ".join(b.id for b in spec.behaviours)))
     sandbox = None if args.sandbox == "auto" else args.sandbox
     observe = "auto" if args.observe == "procfs" else args.observe
     jobs = args.jobs
     if args.repeat < 1:
-        raise UsageError(f"--repeat must be at least 1, not {args.repeat}")
+        raise UsageError(_("--repeat must be at least 1, not {n}").format(n=args.repeat))
     if args.repeat > 1 and (args.results or args.junitxml or getattr(args, "classroom", False)):
-        raise UsageError("--repeat reports verdict changes only; use --results/--junitxml/--classroom without it")
+        raise UsageError(_("--repeat reports verdict changes only; use --results/--junitxml/--classroom without it"))
     if args.require_isolation:
         from grader.sandbox import require_tier
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from grader.commands import add_lang_option
+from grader.i18n import _
 from grader.spec import find_spec, load_course, load_spec
 
 HELP = "build a Gradescope autograder zip or a GitHub Classroom workflow for an assignment"
@@ -32,6 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         t.add_argument("--python", default="3.11", metavar="X.Y", help="Python version to grade with (3.11)")
         t.add_argument("--no-pin", dest="pin", action="store_false",
                        help="do not pin the dependencies to the versions installed here")
+        add_lang_option(t)
 
     g = targets.add_parser("gradescope", help="autograder zip for Gradescope",
                            description="Build the autograder zip for Gradescope (upload it under "
@@ -64,16 +67,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _load(args: argparse.Namespace):
+    from grader import i18n
+
     course = load_course(Path(args.course) if args.course else None)
+    if args.lang:  # the exported course config carries the language (resolved once in grader.cli)
+        course = course.model_copy(update={"language": i18n.language()})
     return course, load_spec(find_spec(course, args.assignment))
 
 
 def _report(export, what: str) -> None:
-    print(f"wrote {export.path} ({what})")
+    print(_("wrote {path} ({what})").format(path=export.path, what=what))
     for f in export.files:
         print(f"  {f}")
     for note in export.notes:
-        print(f"note: {note}")
+        print(_("note: {note}").format(note=note))
 
 
 def run_gradescope(args: argparse.Namespace) -> int:
@@ -83,8 +90,9 @@ def run_gradescope(args: argparse.Namespace) -> int:
     out = args.output or Path(f"{spec.name}-autograder.zip")
     export = export_gradescope(course, spec, out, wheel=args.wheel, run_as=args.run_as, python=args.python,
                                time_limit=args.time_limit, pin=args.pin)
-    _report(export, f"Gradescope autograder for {spec.name}, {spec.max_score:g} points")
-    print("next: Gradescope > assignment > Configure Autograder > Zip file upload; see docs/integrations.md")
+    _report(export, _("Gradescope autograder for {assignment}, {points} points").format(
+        assignment=spec.name, points=f"{spec.max_score:g}"))
+    print(_("next: Gradescope > assignment > Configure Autograder > Zip file upload; see docs/integrations.md"))
     return 0
 
 
@@ -96,6 +104,6 @@ def run_classroom(args: argparse.Namespace) -> int:
                               include_hidden=args.include_hidden, python=args.python, pin=args.pin,
                               submission=args.submission, timeout_minutes=args.timeout_minutes,
                               force=args.force)
-    _report(export, f"GitHub Classroom workflow for {spec.name}")
-    print("next: commit .github/ to the template repository; see docs/integrations.md")
+    _report(export, _("GitHub Classroom workflow for {assignment}").format(assignment=spec.name))
+    print(_("next: commit .github/ to the template repository; see docs/integrations.md"))
     return 0

@@ -7,7 +7,8 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from grader.i18n import _
+from grader.commands import add_lang_option
+from grader.i18n import _, ngettext
 
 HELP = "grade every submission of a class (parallel, resumable) and write a gradebook and a class report"
 DESCRIPTION = """\
@@ -96,6 +97,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
                    help="auto (default): a progress bar on a terminal, plain lines when not a tty or CI=true")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output (same as --progress none)")
+    add_lang_option(p)
     p.set_defaults(run=run)
 
 
@@ -184,47 +186,56 @@ def _conclude(report, out: Path) -> int:
         import traceback
 
         traceback.print_exception(exc, file=sys.stderr)
-        print(f"grader: grading stopped at {job.submission.key}: {type(exc).__name__}: {exc} (a fault of the "
-              f"grader, not of the submission). The {o.done} run(s) that finished are saved in "
-              f"{rel}/journal.jsonl; run the same command again to continue.", file=sys.stderr)
+        print("grader: " + _("grading stopped at {key}: {error} (a fault of the grader, not of the submission). "
+                             "The {n} run(s) that finished are saved in {journal}; run the same command again to "
+                             "continue.").format(key=job.submission.key, error=f"{type(exc).__name__}: {exc}",
+                                                 n=o.done, journal=f"{rel}/journal.jsonl"), file=sys.stderr)
         return 1
     if o.interrupted:
         saved = o.done
-        print(f"interrupted: {saved} run(s) finished and saved in {rel}/journal.jsonl; "
-              f"{o.not_started + o.abandoned} not done. Run the same command again to continue.")
+        print(_("interrupted: {n} run(s) finished and saved in {journal}; {left} not done. Run the same command "
+                "again to continue.").format(n=saved, journal=f"{rel}/journal.jsonl", left=o.not_started + o.abandoned))
         return 130
     graded = o.done
-    parts = [f"graded {graded} run(s)" if report.plan.jobs or p.reused else
-             "nothing graded: the gradebook and reports were rewritten from the journal"]
+    parts = [_("graded {n} run(s)").format(n=graded) if report.plan.jobs or p.reused else
+             _("nothing graded: the gradebook and reports were rewritten from the journal")]
     if p.reused:
-        parts.append(f"{len(p.reused)} already graded (journal)")
+        parts.append(_("{n} already graded (journal)").format(n=len(p.reused)))
     if p.changed:
-        parts.append(f"{p.changed} changed since last graded")
+        parts.append(_("{n} changed since last graded").format(n=p.changed))
     if graded:
-        held = (f"; starts held {report.held_seconds:.0f} s while the CPU was oversubscribed"
-                if report.held_seconds >= 1 else "")
-        cap = (f"at most {report.peak_in_flight} at once" if report.tier.startswith("Dask") else
-               f"at most {report.peak_in_flight} of {report.workers} workers{held}")
-        parts.append(f"{report.wall:.1f} s, {report.run_seconds / max(report.wall, 1e-3):.1f} runs at once on "
-                     f"average ({cap}), isolation {report.tier}")
+        held = (_("; starts held {seconds} s while the CPU was oversubscribed").format(
+            seconds=f"{report.held_seconds:.0f}") if report.held_seconds >= 1 else "")
+        cap = (_("at most {n} at once").format(n=report.peak_in_flight) if report.tier.startswith("Dask") else
+               _("at most {n} of {workers} workers{held}").format(n=report.peak_in_flight, workers=report.workers,
+                                                                  held=held))
+        parts.append(_("{seconds} s, {runs} runs at once on average ({cap}), isolation {tier}").format(
+            seconds=f"{report.wall:.1f}", runs=f"{report.run_seconds / max(report.wall, 1e-3):.1f}", cap=cap,
+            tier=report.tier))
     print("; ".join(parts))
     if graded and report.longest_run:
-        cpu = (f"busy CPU {report.busy_cpu:.0f} s / {report.cores} core(s) = {report.busy_cpu / report.cores:.1f} s, "
-               if report.busy_cpu is not None else "")
-        waited = (f"; starts waited {report.held_seconds:.1f} s for the CPU, {report.spaced_seconds:.1f} s for "
-                  "spacing" if report.held_seconds or report.spaced_seconds else "")
-        print(f"floor {report.floor:.1f} s ({cpu}longest run {report.longest_run:.1f} s): wall = "
-              f"{report.wall / max(report.floor, 1e-3):.2f}x the floor; order: {report.order}{waited}")
+        cpu = (_("busy CPU {busy} s / {cores} core(s) = {per_core} s, ").format(
+            busy=f"{report.busy_cpu:.0f}", cores=report.cores, per_core=f"{report.busy_cpu / report.cores:.1f}")
+            if report.busy_cpu is not None else "")
+        waited = (_("; starts waited {cpu} s for the CPU, {spacing} s for spacing").format(
+            cpu=f"{report.held_seconds:.1f}", spacing=f"{report.spaced_seconds:.1f}")
+            if report.held_seconds or report.spaced_seconds else "")
+        print(_("floor {floor} s ({cpu}longest run {longest} s): wall = {ratio}x the floor; order: {order}{waited}")
+              .format(floor=f"{report.floor:.1f}", cpu=cpu, longest=f"{report.longest_run:.1f}",
+                      ratio=f"{report.wall / max(report.floor, 1e-3):.2f}", order=report.order, waited=waited))
     by_worker = Counter(r.worker for r in report.results if r.worker)
     if by_worker:
-        print("graded on: " + ", ".join(f"{w} ({n} run{'s' if n != 1 else ''})" for w, n in sorted(by_worker.items())))
+        print(_("graded on: {workers}").format(workers=", ".join(
+            f"{w} (" + ngettext("{n} run", "{n} runs", n).format(n=n) + ")" for w, n in sorted(by_worker.items()))))
     if not report.results:
-        print("nothing graded: no submission folder matches the layout (see docs/batch.md)")
+        print(_("nothing graded: no submission folder matches the layout (see docs/batch.md)"))
         return 0
     errors = sum(1 for r in report.results if any(b.status == "error" for b in r.behaviours))
     full = sum(1 for r in report.results if r.all_passed)
-    print(f"{len(report.results)} run(s) in the gradebook: {full} with full marks"
-          + (f", {errors} where the grader itself failed (regrade with --rerun-failed)" if errors else ""))
-    print(f"outputs in {rel}/: grades.csv, report.html, report.md, <student>/<assignment>/"
-          "{results.json,feedback.md}")
+    print(_("{n} run(s) in the gradebook: {full} with full marks").format(n=len(report.results), full=full)
+          + (_(", {n} where the grader itself failed (regrade with --rerun-failed)").format(n=errors) if errors
+             else ""))
+    print(_("outputs in {folder}: {files}").format(
+        folder=f"{rel}/",
+        files="grades.csv, report.html, report.md, <student>/<assignment>/{results.json,feedback.md}"))
     return 1 if errors else 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from grader.i18n import _
 from grader.spec import list_assignments, load_course, load_spec
 
 HELP = "list the assignments and their behaviours"
@@ -28,18 +29,20 @@ def run(args: argparse.Namespace) -> int:
             checks = library()
             for name in sorted(checks):
                 c = checks[name]
-                params = ", ".join(c.params.model_fields) or "no parameters"
-                print(f"{name:<20} {c.doc.splitlines()[0] if c.doc else ''}\n{'':<20} params: {params}")
+                params = ", ".join(c.params.model_fields) or _("no parameters")
+                print(f"{name:<20} {c.doc.splitlines()[0] if c.doc else ''}\n{'':<20} "
+                      + _("params: {params}").format(params=params))
         return 0
     course = load_course(Path(args.course) if args.course else None)
     names = list_assignments(course)
     if not names:
-        print(f"no assignments under {course.assignments_path}")
+        print(_("no assignments under {path}").format(path=course.assignments_path))
         return 0
     for name in names:
         spec = load_spec(course.assignments_path / name / "assignment.yaml")
-        print(f"{name}: {spec.title} [{spec.kind}, entry {spec.entry}, {spec.max_score:g} points]")
+        print(_("{name}: {title} [{kind}, entry {entry}, {points} points]").format(
+            name=name, title=spec.title, kind=spec.kind, entry=spec.entry, points=f"{spec.max_score:g}"))
         for b in spec.behaviours:
             vis = "" if b.visibility == "visible" else f" ({b.visibility})"
-            print(f"  {b.id:<22} {b.points:>4g} pt  {b.check}{vis}")
+            print(f"  {b.id:<22} {b.points:>4g} " + _("pt") + f"  {b.check}{vis}")
     return 0

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from grader import __version__
 from grader.errors import UsageError
+from grader.i18n import _
 from grader.spec import Course, Spec
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -73,16 +74,22 @@ def assignments_subdir(course: Course) -> str:
     """Where the assignment goes in an export, so that `--course <copied grader.yaml>` finds it by name."""
     sub = Path(course.assignments_dir)
     if sub.is_absolute() or ".." in sub.parts:
-        raise ExportError(f"assignments_dir {course.assignments_dir!r} in grader.yaml must be a folder below "
-                          f"the course (like 'assignments') to be exported")
+        raise ExportError(_("assignments_dir {value} in grader.yaml must be a folder below the course (like "
+                            "'assignments') to be exported").format(value=repr(course.assignments_dir)))
     return sub.as_posix()
 
 
 def course_file_text(course: Course) -> str:
+    """The course's grader.yaml, with `language:` set to the course's (an `export --lang` override)."""
     path = course.root / "grader.yaml"
     if path.is_file():
-        return path.read_text(encoding="utf-8")
-    return "# no grader.yaml in the course: every default applies\n{}\n"
+        text = path.read_text(encoding="utf-8")
+    else:
+        text = "# no grader.yaml in the course: every default applies\n{}\n"
+    if course.language and re.search(rf"(?m)^language:\s*['\"]?{re.escape(course.language)}\b", text) is None:
+        text = re.sub(r"(?m)^language:.*\n?", "", text).replace("\n{}\n", "\n")
+        text = text.rstrip("\n") + f"\nlanguage: {course.language}  # of every message (grader export --lang)\n"
+    return text
 
 
 def reference_digests(course: Course) -> dict[str, str]:
@@ -102,8 +109,9 @@ def refuse_reference(course: Course, members: dict[str, bytes]) -> None:
     for name, data in members.items():
         ref = digests.get(hashlib.sha256(data).hexdigest()) if len(data) >= MIN_REFERENCE_BYTES else None
         if ref:
-            raise ExportError(f"refusing to export: {name} is identical to the reference solution file "
-                              f"{ref}; reference solutions must never reach students or Gradescope")
+            raise ExportError(_("refusing to export: {name} is identical to the reference solution file {ref}; "
+                                "reference solutions must never reach students or Gradescope").format(
+                name=name, ref=ref))
 
 
 def behaviours_summary(spec: Spec) -> list[dict]:

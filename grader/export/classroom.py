@@ -32,6 +32,7 @@ from grader.export import (
     template,
 )
 from grader.export.wheel import build_wheel, installed_pins
+from grader.i18n import _
 from grader.spec import Course, Spec, load_spec
 
 STEP_ID = "grader"  # the reporter upper-cases it (GRADER_RESULTS); its error path rejects hyphens
@@ -47,8 +48,9 @@ def student_spec(spec: Spec, include_hidden: bool) -> tuple[str, list[str]]:
     if include_hidden or not left_out:
         return text, []
     if len(left_out) == len(spec.behaviours):
-        raise ExportError(f"every behaviour of {spec.name} is hidden from students; use --include-hidden to "
-                          f"export them anyway (Classroom cannot hide anything in a student's repository)")
+        raise ExportError(_("every behaviour of {assignment} is hidden from students; use --include-hidden to "
+                            "export them anyway (Classroom cannot hide anything in a student's repository)").format(
+            assignment=spec.name))
     data = yaml.safe_load(text)
     data["behaviours"] = [b for b in data["behaviours"] if b.get("visibility", "visible") == "visible"]
     header = (f"# {spec.name}: copied by `grader export classroom` (grader {__version__}); behaviours not "
@@ -64,10 +66,10 @@ def export_classroom(course: Course, spec: Spec, out_dir: Path, *, install: str 
     gdir = out_dir / GRADER_DIR
     ours = workflow.is_file() and MARKER in workflow.read_text(encoding="utf-8", errors="replace")
     if workflow.is_file() and not ours and not force:
-        raise ExportError(f"{workflow} exists and was not written by `grader export classroom`; "
-                          f"move it away or pass --force to replace it")
+        raise ExportError(_("{path} exists and was not written by `grader export classroom`; move it away or pass "
+                            "--force to replace it").format(path=workflow))
     if gdir.exists() and not (gdir / "grader.yaml").is_file() and not force:
-        raise ExportError(f"{gdir} exists and does not look like an earlier export; pass --force")
+        raise ExportError(_("{path} exists and does not look like an earlier export; pass --force").format(path=gdir))
 
     files: dict[str, bytes] = {}  # path relative to out_dir -> content
     notes: list[str] = []
@@ -89,7 +91,8 @@ def export_classroom(course: Course, spec: Spec, out_dir: Path, *, install: str 
     else:
         if wheel is not None:
             if not wheel.is_file() or not wheel.name.startswith("grader-") or wheel.suffix != ".whl":
-                raise ExportError(f"--wheel {wheel}: expected an existing grader-<version>-*.whl file")
+                raise ExportError(_("--wheel {path}: expected an existing grader-<version>-*.whl file").format(
+                    path=wheel))
             name, data = wheel.name, wheel.read_bytes()
         else:
             with tempfile.TemporaryDirectory(prefix="grader-wheel-") as tmp:
@@ -97,7 +100,7 @@ def export_classroom(course: Course, spec: Spec, out_dir: Path, *, install: str 
                 name, data = built.name, built.read_bytes()
         files[f"{g}/{name}"] = data
         pip_args.append(f"{g}/{name}")
-        notes.append(f"the grader is installed from {g}/{name}: commit it with the workflow")
+        notes.append(_("the grader is installed from {path}: commit it with the workflow").format(path=f"{g}/{name}"))
 
     files[WORKFLOW.as_posix()] = template(
         "classroom.yml", assignment=spec.name, version=__version__, step_id=STEP_ID,
@@ -112,11 +115,11 @@ def export_classroom(course: Course, spec: Spec, out_dir: Path, *, install: str 
         try:
             graded = load_spec(copy)
         except Exception as exc:
-            raise ExportError(f"the spec copied for students does not load: {exc}") from None
+            raise ExportError(_("the spec copied for students does not load: {error}").format(error=exc)) from None
     if left_out:
-        notes.append(f"left out (not visible to students, and Classroom cannot hide anything): "
-                     f"{', '.join(left_out)}; the workflow grades {graded.max_score:g} of "
-                     f"{spec.max_score:g} points")
+        notes.append(_("left out (not visible to students, and Classroom cannot hide anything): {behaviours}; the "
+                       "workflow grades {graded} of {total} points").format(
+            behaviours=", ".join(left_out), graded=f"{graded.max_score:g}", total=f"{spec.max_score:g}"))
 
     if gdir.exists():
         shutil.rmtree(gdir)

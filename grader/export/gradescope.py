@@ -32,6 +32,7 @@ from grader.export import (
     template,
 )
 from grader.export.wheel import build_wheel, installed_pins
+from grader.i18n import _
 from grader.spec import Course, Spec
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -66,7 +67,7 @@ def members(course: Course, spec: Spec, *, wheel: Path | None = None, run_as: st
         out[f"{spec_dir}/{rel}"] = f.read_bytes()
     if wheel is not None:
         if not wheel.is_file() or not wheel.name.startswith("grader-") or wheel.suffix != ".whl":
-            raise ExportError(f"--wheel {wheel}: expected an existing grader-<version>-*.whl file")
+            raise ExportError(_("--wheel {path}: expected an existing grader-<version>-*.whl file").format(path=wheel))
         out[f"wheels/{wheel.name}"] = wheel.read_bytes()
     else:
         with tempfile.TemporaryDirectory(prefix="grader-wheel-") as tmp:
@@ -99,7 +100,8 @@ def export_gradescope(course: Course, spec: Spec, out: Path, **options) -> Expor
     notes = []
     hidden = [b.id for b in spec.behaviours if b.visibility != "visible"]
     if hidden:
-        notes.append(f"not shown to students right away (Gradescope visibility kept): {', '.join(hidden)}")
+        notes.append(_("not shown to students right away (Gradescope visibility kept): {behaviours}").format(
+            behaviours=", ".join(hidden)))
     if not options.get("pin", True):
-        notes.append("dependencies are not pinned: setup.sh installs their newest versions")
+        notes.append(_("dependencies are not pinned: setup.sh installs their newest versions"))
     return Export(path=out, files=sorted(files), notes=notes)

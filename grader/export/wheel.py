@@ -68,6 +68,22 @@ def _license_of(value: str | dict | None) -> str:
     return value if isinstance(value, str) else (value or {}).get("text", "")
 
 
+def catalogs() -> list[tuple[str, bytes]]:
+    """(archive name, .mo bytes) of every message catalog, compiled from its .po now when Babel is here (a
+    source checkout), else the .mo beside it (an installed grader, whose wheel was built with them)."""
+    from grader.i18n import compile_po
+
+    out = []
+    for po in sorted(package_dir().glob("locale/*/LC_MESSAGES/*.po")):
+        mo = po.with_suffix(".mo")
+        data = compile_po(po)
+        if data is None and mo.is_file():
+            data = mo.read_bytes()
+        if data is not None:
+            out.append((mo.relative_to(package_dir().parent).as_posix(), data))
+    return out
+
+
 def package_files() -> list[tuple[str, Path]]:
     """(archive name, file) for every file of the package, sorted."""
     root = package_dir()
@@ -116,7 +132,10 @@ def build_wheel(out_dir: Path) -> Path:
     path = out_dir / f"{DIST}-{version}-py3-none-any.whl"
     records = []
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        entries = [(name, f.read_bytes()) for name, f in package_files()] + sorted(generated.items())
+        compiled = catalogs()
+        ours = {name for name, _data in compiled}
+        entries = sorted([(name, f.read_bytes()) for name, f in package_files() if name not in ours] + compiled)
+        entries += sorted(generated.items())
         for name, data in entries:
             info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
             info.external_attr = 0o644 << 16

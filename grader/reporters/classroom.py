@@ -19,6 +19,7 @@ import json
 import os
 from pathlib import Path
 
+from grader.i18n import N_, _
 from grader.reporters.explain import explain, rerun_here, visible
 from grader.reporters.markdown import code, explanation, text
 from grader.results import BehaviourResult, RunResult
@@ -28,7 +29,8 @@ MESSAGE_CAP = 2000
 # (MAX_ARG_STRLEN): past that the reporter step cannot even start. Messages shrink to stay well under it.
 JSON_BUDGET = 60_000
 STATUS = {"passed": "pass", "failed": "fail", "error": "error", "not_graded": "pass"}  # not graded: 0 of 0
-LABEL = {"expected": "expected", "observed": "observed", "why": "why", "hint": "hint"}  # the log gets no transcript
+# the log gets no transcript; translated where used
+LABEL = {"expected": N_("expected"), "observed": N_("observed"), "why": N_("why"), "hint": N_("hint")}
 
 
 def _num(x: float) -> int | float:
@@ -40,7 +42,7 @@ def _message(b: BehaviourResult, cap: int = MESSAGE_CAP) -> str:
     if b.passed or cap <= 0:
         return ""
     e = explain(b, "")
-    text = "\n".join([e.headline, *(f"{LABEL[p.key]}: {p.body}" for p in e.parts if p.key in LABEL)])
+    text = "\n".join([e.headline, *(_(LABEL[p.key]) + _(":") + f" {p.body}" for p in e.parts if p.key in LABEL)])
     return text if len(text) <= cap else text[: cap - 1] + "…"
 
 
@@ -82,20 +84,22 @@ def encode(runner_result: dict) -> str:
 
 def step_summary(result: RunResult) -> str:
     """Markdown for $GITHUB_STEP_SUMMARY: a table of behaviours, then the failures explained."""
-    lines = [f"## {text(result.title or result.assignment)}: {result.score:g}/{result.max_score:g} points", "",
-             "| | behaviour | points |", "|---|---|---|"]
+    lines = ["## " + _("{title}: {score} points").format(title=text(result.title or result.assignment),
+                                                         score=f"{result.score:g}/{result.max_score:g}"), "",
+             "| | " + _("behaviour") + " | " + _("points") + " |", "|---|---|---|"]
     for b in result.behaviours:
         mark = "✅" if b.passed else ("⚠️" if b.status == "error" else "❌")
         lines.append(f"| {mark} | {code(b.id)} {text(b.title)} | {b.score:g}/{b.max_score:g} |")
     failed = [b for b in result.behaviours if not b.passed]
     if failed:
-        lines += ["", "### Why they failed"]
+        lines += ["", "### " + _("Why they failed")]
         for b in failed:
             e = explain(b, rerun_here(result.assignment, b))
             lines += ["", explanation(e, f"#### {code(e.behaviour)}: {text(e.headline)}")]
-    lines += ["", f"*Graded by grader {text(result.grader_version)} (isolation: {text(result.tier)}) in "
-                  f"{result.duration:.1f} s. These points come from your repository's workflow; your "
-                  f"instructor's own grading run is the official grade.*", ""]
+    footer = _("Graded by grader {version} (isolation: {tier}) in {seconds} s. These points come from your "
+               "repository's workflow; your instructor's own grading run is the official grade.")
+    lines += ["", "*" + footer.format(version=text(result.grader_version), tier=text(result.tier),
+                                      seconds=f"{result.duration:.1f}") + "*", ""]
     return "\n".join(lines)
 
 

@@ -16,11 +16,12 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from grader.i18n import N_, _
 from grader.results import BehaviourResult
 
 TRANSCRIPT_LINES = 40  # a long transcript keeps its first and last halves
 STDERR_LINES = 15
-GRADER_ERROR_NOTE = ("The grader itself failed on this behaviour: this is not (necessarily) a fault in your "
+GRADER_ERROR_NOTE = N_("The grader itself failed on this behaviour: this is not (necessarily) a fault in your "
                      "code. Please tell your instructor.")
 
 # C0 controls but tab and newline, DEL, C1 controls (U+009B is a CSI in some terminals), line and paragraph
@@ -74,7 +75,8 @@ def transcript_lines(b: BehaviourResult, limit: int = TRANSCRIPT_LINES) -> list[
     if len(lines) <= limit:
         return lines
     half = limit // 2
-    return [*lines[:half], f"        ... {len(lines) - 2 * half} more events ...", *lines[-half:]]
+    more = _("... {n} more events ...").format(n=len(lines) - 2 * half)
+    return [*lines[:half], f"        {more}", *lines[-half:]]
 
 
 def explain(b: BehaviourResult, rerun: str) -> Explanation:
@@ -86,6 +88,6 @@ def explain(b: BehaviourResult, rerun: str) -> Explanation:
     parts = tuple(Part(key, visible(body.rstrip()), verbatim) for key, body, verbatim in candidates
                   if body.strip())
     return Explanation(behaviour=visible(b.id), status=b.status,
-                       headline=visible(" ".join((b.summary or b.title or "failed").split())),
+                       headline=visible(" ".join((b.summary or b.title or _("failed")).split())),
                        title=visible(b.title), score=b.score, max_score=b.max_score, parts=parts,
                        rerun=visible(rerun))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+from grader.i18n import _, ngettext
 from grader.reporters.explain import explain, rerun_here, visible
 from grader.reporters.markdown import explanation, text
 from grader.results import BehaviourResult, RunResult
@@ -25,8 +26,8 @@ def behaviour_markdown(b: BehaviourResult, assignment: str) -> str:
     e = explain(b, rerun_here(assignment, b))
     verdict = f"({b.score:g}/{b.max_score:g})"
     if b.passed:
-        return f"**Passed** {verdict}: {text(e.title or e.behaviour)}"
-    kind = "Not graded: grader error" if e.grader_error else "Failed"
+        return f"**{_('Passed')}** {verdict}: {text(e.title or e.behaviour)}"
+    kind = _("Not graded: grader error") if e.grader_error else _("Failed")
     return explanation(e, f"**{kind}** {verdict}: {text(e.headline)}").rstrip("\n")
 
 
@@ -37,13 +38,16 @@ def summary_markdown(result: RunResult) -> str:
     passed = sum(b.passed for b in shown)
     lines = [f"**{text(result.title or result.assignment)}**", ""]
     if shown:
-        lines.append(f"{passed} of {len(shown)} behaviours shown here passed "
-                     f"({sum(b.score for b in shown):g}/{sum(b.max_score for b in shown):g} points).")
+        lines.append(_("{passed} of {shown} behaviours shown here passed ({score} points).").format(
+            passed=passed, shown=len(shown),
+            score=f"{sum(b.score for b in shown):g}/{sum(b.max_score for b in shown):g}"))
     if later:
-        lines.append(f"{later} more behaviour{'s are' if later != 1 else ' is'} graded but shown later.")
+        lines.append(ngettext("{n} more behaviour is graded but shown later.",
+                              "{n} more behaviours are graded but shown later.", later).format(n=later))
     iso = result.tier + (f" ({result.tier_note})" if result.tier_note else "")
-    lines += ["", f"Graded by grader {text(result.grader_version)}; isolation: {text(iso)}. Each behaviour ran "
-                  "on a fresh instance of your program; the command under each failure reproduces it on your machine."]
+    lines += ["", _("Graded by grader {version}; isolation: {tier}. Each behaviour ran on a fresh instance of your "
+                    "program; the command under each failure reproduces it on your machine.").format(
+        version=text(result.grader_version), tier=text(iso))]
     return "\n".join(lines)
 
 

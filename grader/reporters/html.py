@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
+from grader.i18n import _, language, ngettext
 from grader.reporters.class_summary import AssignmentStats, Bin, Cell, ClassSummary, FailureGroup
 from grader.reporters.explain import visible
 
@@ -71,7 +72,7 @@ def distribution_svg(bins: tuple[Bin, ...], title: str) -> str:
         rotate = f' transform="rotate(-35 {x + bar_w / 2:.1f} {top + plot_h + 14})"' if n > 12 else ""
         parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h + 14}" text-anchor="middle"{rotate}>'
                      f'{_e(b.label)}</text>')
-    parts.append(f'<text x="{left}" y="{height - 4}" class="meta">score</text>')
+    parts.append(f'<text x="{left}" y="{height - 4}" class="meta">{_e(_("score"))}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -81,7 +82,7 @@ def pass_rate_svg(a: AssignmentStats) -> str:
     rows = a.behaviours
     label_w, bar_w, row_h, top = 170, 300, 22, 6
     width, height = label_w + bar_w + 60, top + row_h * max(1, len(rows)) + 6
-    title = f"Pass rate per behaviour, {a.name}"
+    title = _("Pass rate per behaviour, {assignment}").format(assignment=a.name)
     parts = [f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="{_e(title)}">'
              f'<title>{_e(title)}</title>']
     for i, s in enumerate(rows):
@@ -90,7 +91,9 @@ def pass_rate_svg(a: AssignmentStats) -> str:
         parts.append(f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{_e(s.id)}</text>')
         parts.append(f'<rect class="track" x="{label_w}" y="{y + 3}" width="{bar_w}" height="{row_h - 8}"/>')
         parts.append(f'<rect class="{_rate_class(s.pass_rate)}" x="{label_w}" y="{y + 3}" width="{w:.1f}" '
-                     f'height="{row_h - 8}"><title>{_e(s.id)}: {s.passed} of {s.graded} passed</title></rect>')
+                     f'height="{row_h - 8}"><title>{_e(s.id)}: '
+                     + _e(_("{passed} of {graded} passed").format(passed=s.passed, graded=s.graded))
+                     + '</title></rect>')
         parts.append(f'<text x="{label_w + bar_w + 6}" y="{y + 15}">{100 * s.pass_rate:.0f}%</text>')
     parts.append("</svg>")
     return "".join(parts)
@@ -98,38 +101,43 @@ def pass_rate_svg(a: AssignmentStats) -> str:
 
 def _failures_table(groups: tuple[FailureGroup, ...], total: int) -> str:
     if not groups:
-        return "<p>No behaviour failed.</p>"
+        return f"<p>{_e(_('No behaviour failed.'))}</p>"
     rows = []
     for g in groups:
         students = ", ".join(_e(s) for s in g.students[:8]) + (" …" if len(g.students) > 8 else "")
         rows.append(f"<tr><td><code>{_e(g.behaviour)}</code></td><td>{_e(g.reason or '—')}</td>"
                     f"<td>{_e(g.summary)}</td><td class=num>{g.count}</td><td>{students}</td></tr>")
-    more = (f"<p class=meta>…and {total - len(groups)} rarer kind(s) of failure (see each student's feedback)."
-            "</p>" if total > len(groups) else "")
-    return ("<table><thead><tr><th>Behaviour</th><th>Reason</th><th>What the grader saw (most common wording)"
-            "</th><th class=num>Runs</th><th>Students</th></tr></thead><tbody>" + "".join(rows)
+    more = ("<p class=meta>" + _("…and {n} rarer kind(s) of failure (see each student's feedback).").format(
+        n=total - len(groups)) + "</p>" if total > len(groups) else "")
+    return (f"<table><thead><tr><th>{_e(_('Behaviour'))}</th><th>{_e(_('Reason'))}</th>"
+            f"<th>{_e(_('What the grader saw (most common wording)'))}</th><th class=num>{_e(_('Runs'))}</th>"
+            f"<th>{_e(_('Students'))}</th></tr></thead><tbody>" + "".join(rows)
             + "</tbody></table>" + more)
 
 
 def _assignment_section(a: AssignmentStats) -> str:
     title = f" — {_e(a.title)}" if a.title else ""
-    missing = (f", {len(a.missing)} missing ({', '.join(_e(s) for s in a.missing)})" if a.missing else "")
+    missing = (_(", {n} missing ({students})").format(n=len(a.missing), students=", ".join(_e(s) for s in a.missing))
+               if a.missing else "")
     out = [f'<section id="a-{_e(a.name)}"><h2><code>{_e(a.name)}</code>{title}</h2>']
     if not a.graded:
-        out.append(f"<p>Nothing graded{missing}.</p></section>")
+        out.append("<p>" + _("Nothing graded{missing}.").format(missing=missing) + "</p></section>")
         return "".join(out)
-    out.append(f"<p>{a.graded} graded{missing}. Mean <b>{a.mean:.1f}</b> / {a.max_score:g}, median {a.median:g}, "
-               f"full marks {a.full_marks} of {a.graded}.</p>")
+    out.append("<p>" + _("{graded} graded{missing}. Mean {mean} / {top}, median {median}, full marks {full} of "
+                         "{graded}.").format(graded=a.graded, missing=missing, mean=f"<b>{a.mean:.1f}</b>",
+                                             top=f"{a.max_score:g}", median=f"{a.median:g}", full=a.full_marks)
+               + "</p>")
     out.append('<div class="charts">')
-    out.append(f'<div class="chart"><h3>Score distribution</h3>'
-               f'{distribution_svg(a.histogram, f"Score distribution, {a.name}")}</div>')
-    out.append(f'<div class="chart"><h3>Pass rate per behaviour</h3>{pass_rate_svg(a)}</div></div>')
+    distribution = _("Score distribution, {assignment}").format(assignment=a.name)
+    out.append(f'<div class="chart"><h3>{_e(_("Score distribution"))}</h3>'
+               f'{distribution_svg(a.histogram, distribution)}</div>')
+    out.append(f'<div class="chart"><h3>{_e(_("Pass rate per behaviour"))}</h3>{pass_rate_svg(a)}</div></div>')
     errors = [s for s in a.behaviours if s.errors]
     if errors:
-        out.append('<p class="warn">The grader itself failed on: ' + ", ".join(
-            f"<code>{_e(s.id)}</code> ({s.errors}×)" for s in errors) + " — regrade with "
-            "<code>grader grade --rerun-failed</code>.</p>")
-    out.append("<h3>Most common failures</h3>")
+        out.append('<p class="warn">' + _("The grader itself failed on: {behaviours} — regrade with {command}.").format(
+            behaviours=", ".join(f"<code>{_e(s.id)}</code> ({s.errors}×)" for s in errors),
+            command="<code>grader grade --rerun-failed</code>") + "</p>")
+    out.append(f"<h3>{_e(_('Most common failures'))}</h3>")
     out.append(_failures_table(a.failures, a.failure_groups_total))
     out.append("</section>")
     return "".join(out)
@@ -139,10 +147,12 @@ def _score_cell(c: Cell | None) -> str:
     if c is None:
         return "<td></td>"
     if c.status == "missing":
-        return '<td class="num missing">missing</td>'
-    flag = ' <span class="warn" title="the grader failed on a behaviour">⚠</span>' if c.errors else ""
+        return f'<td class="num missing">{_e(_("missing"))}</td>'
+    flag = (f' <span class="warn" title="{_e(_("the grader failed on a behaviour"))}">⚠</span>' if c.errors
+            else "")
+    passed = _("{passed} of {total} behaviours passed").format(passed=c.passed, total=c.behaviours)
     return (f'<td class="num {_cell_class(c.fraction)}"><a href="{_e(c.href)}" '
-            f'title="{c.passed} of {c.behaviours} behaviours passed">{c.score:g} / {c.max_score:g}</a>{flag}</td>')
+            f'title="{_e(passed)}">{c.score:g} / {c.max_score:g}</a>{flag}</td>')
 
 
 def _students_table(summary: ClassSummary) -> str:
@@ -154,31 +164,35 @@ def _students_table(summary: ClassSummary) -> str:
         score, top = summary.total(student)
         cells.append(f"<td class=num><b>{score:g}</b> / {top:g}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return (f"<table><thead><tr><th>Student</th>{head}<th class=num>Total</th></tr></thead><tbody>"
+    return (f"<table><thead><tr><th>{_e(_('Student'))}</th>{head}<th class=num>{_e(_('Total'))}</th></tr></thead>"
+            "<tbody>"
             + "".join(rows) + "</tbody></table>")
 
 
 def class_report(summary: ClassSummary) -> str:
     """report.html: score distributions, pass rates, common failures, and a per-student table."""
     runs = sum(a.graded for a in summary.assignments)
-    tiers = ", ".join(f"<b>{_e(t)}</b> ({n} run{'s' if n != 1 else ''})" for t, n in summary.tiers) or "—"
+    tiers = ", ".join(f"<b>{_e(t)}</b> (" + _e(ngettext("{n} run", "{n} runs", n).format(n=n)) + ")"
+                      for t, n in summary.tiers) or "—"
     versions = ", ".join(_e(v) for v in summary.grader_versions) or "—"
-    title = "Class report" + (f" — {summary.course}" if summary.course else "")
-    notes = "".join(f'<p class="note">Isolation note: {_e(n)}</p>' for n in summary.tier_notes)
+    title = _("Class report") + (f" — {summary.course}" if summary.course else "")
+    notes = "".join('<p class="note">' + _e(_("Isolation note: {note}").format(note=n)) + "</p>"
+                    for n in summary.tier_notes)
     toc = " · ".join(f'<a href="#a-{_e(a.name)}">{_e(a.name)}</a>' for a in summary.assignments)
     body = [
         f"<h1>{_e(title)}</h1>",
-        f'<p class="meta">{runs} runs graded for {len(summary.students)} students and '
-        f"{len(summary.assignments)} assignment(s) · generated {_e(summary.generated_at)} · grader {versions} · "
-        f"isolation: {tiers}</p>",
+        '<p class="meta">' + _("{runs} runs graded for {students} students and {assignments} assignment(s) · "
+                               "generated {date} · grader {versions} · isolation: {tiers}").format(
+            runs=runs, students=len(summary.students), assignments=len(summary.assignments),
+            date=_e(summary.generated_at), versions=versions, tiers=tiers) + "</p>",
         notes,
-        f"<p>{toc} · <a href=\"#students\">students</a></p>",
+        f"<p>{toc} · <a href=\"#students\">{_e(_('students'))}</a></p>",
         *(_assignment_section(a) for a in summary.assignments),
-        '<section id="students"><h2>Students</h2>',
-        "<p>Each score links to that student's feedback.md (in the same folder as this report).</p>",
+        f'<section id="students"><h2>{_e(_("Students"))}</h2>',
+        "<p>" + _("Each score links to that student's feedback.md (in the same folder as this report).") + "</p>",
         _students_table(summary), "</section>",
     ]
-    return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    return (f"<!doctype html>\n<html lang=\"{language()}\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{_e(title)}</title><style>{CSS}</style></head><body>\n"
             + "\n".join(body) + "\n</body></html>\n")

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import re
 
+from grader.i18n import N_, _, ngettext
 from grader.reporters.class_summary import AssignmentStats, Cell, ClassSummary
 from grader.reporters.explain import GRADER_ERROR_NOTE, Explanation, explain, rerun_here, visible
 from grader.results import BehaviourResult, RunResult
 
-MARK = {"passed": "✅ pass", "failed": "❌ FAIL", "error": "⚠️ ERROR", "not_graded": "➖ not graded"}
+# translated where used (the language is set after import)
+MARK = {"passed": N_("✅ pass"), "failed": N_("❌ FAIL"), "error": N_("⚠️ ERROR"), "not_graded": N_("➖ not graded")}
 _SPECIAL = re.compile(r"[\\`*\[\]<>|#!~&]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 
 
@@ -48,8 +50,8 @@ def points(score: float, top: float) -> str:
     return f"{score:g} / {top:g}"
 
 
-LABEL = {"expected": "Expected", "observed": "Observed", "why": "Why", "hint": "Hint",
-         "transcript": "What the grader did", "stderr": "Your program's stderr (last lines)"}
+LABEL = {"expected": N_("Expected"), "observed": N_("Observed"), "why": N_("Why"), "hint": N_("Hint"),
+         "transcript": N_("What the grader did"), "stderr": N_("Your program's stderr (last lines)")}
 
 
 def explanation(e: Explanation, heading: str) -> str:
@@ -59,20 +61,21 @@ def explanation(e: Explanation, heading: str) -> str:
     next (Gradescope's is not GitHub's)."""
     out = [heading]
     if e.grader_error:
-        out.append(GRADER_ERROR_NOTE)
+        out.append(_(GRADER_ERROR_NOTE))
     if e.title:
-        out.append(f"**Behaviour:** {text(e.title)} ({points(e.score, e.max_score)} points)")
+        out.append("**" + _("Behaviour:") + "** " + _("{title} ({points} points)").format(
+            title=text(e.title), points=points(e.score, e.max_score)))
     for part in e.parts:
-        label = f"**{LABEL[part.key]}:**"
+        label = f"**{_(LABEL[part.key])}{_(':')}**"
         out.append(f"{label}\n\n{fence(part.body)}" if part.verbatim else f"{label} {text(part.body)}")
-    out.append(f"**Reproduce on your machine:** {code(e.rerun)}")
+    out.append("**" + _("Reproduce on your machine:") + f"** {code(e.rerun)}")
     return "\n\n".join(out) + "\n"
 
 
 def behaviour_section(b: BehaviourResult, assignment: str) -> str:
     """feedback.md's section on one failed behaviour."""
     e = explain(b, rerun_here(assignment, b))
-    return explanation(e, f"### {MARK[b.status]} {code(e.behaviour)}: {text(e.headline)}")
+    return explanation(e, f"### {_(MARK[b.status])} {code(e.behaviour)}: {text(e.headline)}")
 
 
 def feedback(result: RunResult) -> str:
@@ -83,17 +86,17 @@ def feedback(result: RunResult) -> str:
     who = result.student or result.submission
     passed = sum(b.passed for b in result.behaviours)
     lines = [f"# {text(result.title or result.assignment)} — {text(who)}", "",
-             f"**{points(result.score, result.max_score)} points** · {passed} of {len(result.behaviours)} "
-             f"behaviours passed", "",
-             "| Result | Behaviour | Points |", "|---|---|---|"]
+             "**" + _("{points} points").format(points=points(result.score, result.max_score)) + "** · "
+             + _("{passed} of {total} behaviours passed").format(passed=passed, total=len(result.behaviours)), "",
+             "| " + " | ".join((_("Result"), _("Behaviour"), _("Points"))) + " |", "|---|---|---|"]
     for b in result.behaviours:
         title = f"{code(b.id)}: {text(b.title)}" if b.title else code(b.id)
-        hidden = " *(hidden)*" if b.visibility == "hidden" else ""
-        lines.append(f"| {MARK[b.status]} | {title}{hidden} | {points(b.score, b.max_score)} |")
+        hidden = " *" + _("(hidden)") + "*" if b.visibility == "hidden" else ""
+        lines.append(f"| {_(MARK[b.status])} | {title}{hidden} | {points(b.score, b.max_score)} |")
     failed = [b for b in result.behaviours if b.status in ("failed", "error")]  # not_graded: in the table
     shown = [b for b in failed if b.visibility != "hidden"]
     if failed:
-        lines += ["", "## What to fix", ""]
+        lines += ["", "## " + _("What to fix"), ""]
         first_of: dict[tuple[str, str, str], BehaviourResult] = {}
         ids = {b.id for b in shown}
         for b in shown:
@@ -103,22 +106,26 @@ def feedback(result: RunResult) -> str:
             owner = b.evidence.get("blocked_by") if b.reason == "blocked_by" else None
             same = owner if owner in ids else (first_of[cause].id if b.reason and cause in first_of else None)
             if same:
-                lead = "not graded: the same failure as" if owner == same else "the same failure as"
-                lines += [f"### {MARK[b.status]} {code(b.id)}: {lead} {code(same)}",
-                          "", f"**Reproduce on your machine:** {code(rerun_here(result.assignment, b))}", ""]
+                lead = (_("not graded: the same failure as {behaviour}") if owner == same
+                        else _("the same failure as {behaviour}")).format(behaviour=code(same))
+                lines += [f"### {_(MARK[b.status])} {code(b.id)}: {lead}",
+                          "", "**" + _("Reproduce on your machine:") + f"** {code(rerun_here(result.assignment, b))}",
+                          ""]
                 continue
             first_of.setdefault(cause, b)
             lines += [behaviour_section(b, result.assignment)]
         if len(shown) < len(failed):
-            lines += [f"{len(failed) - len(shown)} hidden behaviour(s) failed; their details are not shown.", ""]
+            lines += [_("{n} hidden behaviour(s) failed; their details are not shown.").format(
+                n=len(failed) - len(shown)), ""]
     else:
-        lines += ["", "Every behaviour passed. Well done.", ""]
+        lines += ["", _("Every behaviour passed. Well done."), ""]
     iso = result.tier + (f" ({result.tier_note})" if result.tier_note else "")
     lines += ["---", "",
-              f"Graded by grader {text(result.grader_version)} on {text(result.started_at)} in "
-              f"{result.duration:.1f} s; isolation: {text(iso)}. Each behaviour ran on a fresh instance of "
-              "your program; the command under each failure reproduces it on your machine (with "
-              "the same random payloads)."]
+              _("Graded by grader {version} on {date} in {seconds} s; isolation: {tier}. Each behaviour ran on a "
+                "fresh instance of your program; the command under each failure reproduces it on your machine "
+                "(with the same random payloads).").format(
+                  version=text(result.grader_version), date=text(result.started_at),
+                  seconds=f"{result.duration:.1f}", tier=text(iso))]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -136,39 +143,44 @@ def _pct(x: float) -> str:
 def _assignment_section(a: AssignmentStats) -> list[str]:
     title = f" — {text(a.title)}" if a.title else ""
     out = [f"## {code(a.name)}{title}", ""]
-    missing = f", {len(a.missing)} missing ({', '.join(text(s) for s in a.missing)})" if a.missing else ""
+    missing = _(", {n} missing ({students})").format(
+        n=len(a.missing), students=", ".join(text(s) for s in a.missing)) if a.missing else ""
     if a.graded:
-        out.append(f"{a.graded} graded{missing}. Mean {a.mean:.1f} / {a.max_score:g}, median {a.median:g}, "
-                   f"full marks {a.full_marks} of {a.graded}.")
+        out.append(_("{graded} graded{missing}. Mean {mean} / {top}, median {median}, full marks {full} of "
+                     "{graded}.").format(graded=a.graded, missing=missing, mean=f"{a.mean:.1f}",
+                                         top=f"{a.max_score:g}", median=f"{a.median:g}", full=a.full_marks))
     else:
-        out.append(f"Nothing graded{missing}.")
+        out.append(_("Nothing graded{missing}.").format(missing=missing))
     out.append("")
     if a.graded:
-        out += ["### Score distribution", ""]
+        out += ["### " + _("Score distribution"), ""]
         peak = max((b.count for b in a.histogram), default=0) or 1
         width = max(len(b.label) for b in a.histogram)
         rows = [f"{b.label:>{width}} │{'█' * round(30 * b.count / peak):<30} {b.count}" for b in a.histogram]
         out += [fence("\n".join(rows)), ""]
-        out += ["### Pass rate per behaviour", "",
-                "| Behaviour | Points | Passed | Pass rate | |", "|---|--:|--:|--:|---|"]
+        out += ["### " + _("Pass rate per behaviour"), "",
+                "| " + " | ".join((_("Behaviour"), _("Points"), _("Passed"), _("Pass rate"))) + " | |",
+                "|---|--:|--:|--:|---|"]
         for s in a.behaviours:
-            err = f" ({s.errors} grader error{'s' if s.errors != 1 else ''})" if s.errors else ""
+            err = " (" + ngettext("{n} grader error", "{n} grader errors", s.errors).format(n=s.errors) + ")" \
+                if s.errors else ""
             out.append(f"| {code(s.id)} | {s.points:g} | {s.passed}/{s.graded}{err} | {_pct(s.pass_rate)} | "
                        f"`{bar(s.pass_rate)}` |")
         out.append("")
-        out += ["### Most common failures", ""]
+        out += ["### " + _("Most common failures"), ""]
         if not a.failures:
-            out += ["No behaviour failed.", ""]
+            out += [_("No behaviour failed."), ""]
         else:
-            out += ["| Behaviour | Reason | What the grader saw (most common wording) | Runs | Students |",
+            out += ["| " + " | ".join((_("Behaviour"), _("Reason"), _("What the grader saw (most common wording)"),
+                                       _("Runs"), _("Students"))) + " |",
                     "|---|---|---|--:|---|"]
             for g in a.failures:
                 students = ", ".join(text(s) for s in g.students[:8]) + (" …" if len(g.students) > 8 else "")
                 out.append(f"| {code(g.behaviour)} | {text(g.reason or '—')} | {text(g.summary)} | {g.count} | "
                            f"{students} |")
             if a.failure_groups_total > len(a.failures):
-                out.append(f"\n…and {a.failure_groups_total - len(a.failures)} rarer kind(s) of failure "
-                           "(see each student's feedback).")
+                out.append("\n" + _("…and {n} rarer kind(s) of failure (see each student's feedback).").format(
+                    n=a.failure_groups_total - len(a.failures)))
             out.append("")
     return out
 
@@ -177,33 +189,36 @@ def _score_cell(c: Cell | None) -> str:
     if c is None:
         return ""
     if c.status == "missing":
-        return "missing"
+        return _("missing")
     return link(points(c.score, c.max_score), c.href) + (" ⚠️" if c.errors else "")
 
 
 def class_report(summary: ClassSummary) -> str:
     """report.md: the Markdown twin of report.html."""
     runs = sum(a.graded for a in summary.assignments)
-    tiers = ", ".join(f"{text(t)} ({n} run{'s' if n != 1 else ''})" for t, n in summary.tiers) or "—"
+    tiers = ", ".join(f"{text(t)} (" + ngettext("{n} run", "{n} runs", n).format(n=n) + ")"
+                      for t, n in summary.tiers) or "—"
     versions = ", ".join(text(v) for v in summary.grader_versions) or "—"
-    out = [f"# Class report{' — ' + text(summary.course) if summary.course else ''}", "",
-           f"{runs} runs graded for {len(summary.students)} students and {len(summary.assignments)} "
-           f"assignment(s). Generated {text(summary.generated_at)} by grader {versions}; isolation: {tiers}.",
+    out = ["# " + _("Class report") + (" — " + text(summary.course) if summary.course else ""), "",
+           _("{runs} runs graded for {students} students and {assignments} assignment(s). Generated {date} by "
+             "grader {versions}; isolation: {tiers}.").format(
+               runs=runs, students=len(summary.students), assignments=len(summary.assignments),
+               date=text(summary.generated_at), versions=versions, tiers=tiers),
            ""]
     for note in summary.tier_notes:
-        out.append(f"> Isolation note: {text(note)}")
+        out.append("> " + _("Isolation note: {note}").format(note=text(note)))
     if summary.tier_notes:
         out.append("")
     for a in summary.assignments:
         out += _assignment_section(a)
-    out += ["## Students", ""]
-    header = ["Student", *[code(a.name) for a in summary.assignments], "Total"]
+    out += ["## " + _("Students"), ""]
+    header = [_("Student"), *[code(a.name) for a in summary.assignments], _("Total")]
     out += ["| " + " | ".join(header) + " |", "|---|" + "--:|" * (len(header) - 1)]
     for student in summary.students:
         row = [text(student), *map(_score_cell, summary.row(student))]
         score, top = summary.total(student)
         row.append(points(score, top))
         out.append("| " + " | ".join(row) + " |")
-    out += ["", "Each score links to that student's feedback.md. ⚠️ marks runs where the grader itself failed "
-                "on a behaviour (regrade them with `grader grade --rerun-failed`)."]
+    out += ["", _("Each score links to that student's feedback.md. ⚠️ marks runs where the grader itself failed "
+                  "on a behaviour (regrade them with `{command}`).").format(command="grader grade --rerun-failed")]
     return "\n".join(out).rstrip() + "\n"

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Protocol
 
 from grader.errors import UsageError
+from grader.i18n import N_, _
 from grader.sandbox.observe import Snapshot
 from grader.sandbox.output import CappedOutput
 from grader.sandbox.run import Run, Teardown
@@ -123,7 +124,8 @@ def choose_sandbox(force: str | None = None, *, announce: bool = True, observe: 
     reasons and the fix. `prove=False` (a grading session handed the tier its parent chose) skips the probe."""
     global _announced
     if observe not in OBSERVE_MODES:
-        raise UsageError(f"unknown observation backend {observe!r} (known: {', '.join(OBSERVE_MODES)})")
+        raise UsageError(_("unknown observation backend {name} (known: {known})").format(
+            name=repr(observe), known=", ".join(OBSERVE_MODES)))
     from grader.runtime import current
     from grader.sandbox.probe import prove as prove_tier
 
@@ -132,12 +134,14 @@ def choose_sandbox(force: str | None = None, *, announce: bool = True, observe: 
     if force and force != "auto":
         cls = _BY_NAME.get(force.split()[0])
         if cls is None:
-            raise UsageError(f"unknown isolation tier {force!r} (known: {', '.join(_BY_NAME)})")
+            raise UsageError(_("unknown isolation tier {name} (known: {known})").format(
+                name=repr(force), known=", ".join(_BY_NAME)))
         with _lock:
             if (cls.name, observe) not in _forced:
                 why = cls.problem(quick=True)
                 if why:
-                    raise UsageError(f"the {_label(cls)} isolation tier is not available here: {why}")
+                    raise UsageError(_("the {tier} isolation tier is not available here: {why}").format(
+                        tier=_label(cls), why=why))
                 _forced[cls.name, observe] = cls(observe=observe)
             return _forced[cls.name, observe]
     with _lock:
@@ -156,9 +160,10 @@ def choose_sandbox(force: str | None = None, *, announce: bool = True, observe: 
         chosen = _chosen[observe]
         if announce and not _announced and chosen.level != "A":
             _announced = True
-            print(f"grader: isolation {chosen.tier}: {chosen.description}.\n"
-                  f"grader: not tier A because {(chosen.fallback_reason or '?').removeprefix('not tier A: ')}. "
-                  f"{FIX_HINT}",
+            print("grader: " + _("isolation {tier}: {description}.").format(tier=chosen.tier,
+                                                                             description=chosen.description)
+                  + "\ngrader: " + _("not tier A because {why}.").format(
+                      why=(chosen.fallback_reason or "?").removeprefix("not tier A: ")) + " " + _(FIX_HINT),
                   file=sys.stderr, flush=True)
         return chosen
 
@@ -190,11 +195,11 @@ def no_tier_message(problems: dict[str, str]) -> str:
                        "/usr/bin/python3, or a venv outside it), or open the folder (`chmod o+x {folders}`), or "
                        "run the grader with CAP_SYS_ADMIN.").format(folders=", ".join(closed)))
     else:
-        lines.append(_("Fix: {hint}").format(hint=FIX_HINT))
+        lines.append(_("Fix: {hint}").format(hint=_(FIX_HINT)))
     return "\n".join(lines)
 
 
-FIX_HINT = ("Tier A needs Linux, root and bubblewrap (`sudo apt-get install bubblewrap`, then run the grader "
+FIX_HINT = N_("Tier A needs Linux, root and bubblewrap (`sudo apt-get install bubblewrap`, then run the grader "
             "with sudo); on a machine the student controls, grades from lower tiers are advisory (in a "
             "container such as Gradescope's, the container isolates the run).")
 
@@ -204,15 +209,18 @@ def require_tier(tier_letter: str, force: str | None = None, observe: str = "aut
     saying what this machine offers and how to get the required tier."""
     letter = (tier_letter or "").strip().upper()
     if letter not in LEVELS:
-        raise UsageError(f"--require-isolation must be one of {', '.join(LEVELS)}, got {tier_letter!r}")
+        raise UsageError(_("--require-isolation must be one of {levels}, got {value}").format(
+            levels=", ".join(LEVELS), value=repr(tier_letter)))
     sandbox = choose_sandbox(force, announce=False, observe=observe)
     if LEVELS.index(sandbox.level) > LEVELS.index(letter):
         if force and force != "auto":
-            raise UsageError(f"isolation tier {letter} required, but --sandbox {sandbox.name} is {sandbox.tier}. "
-                             f"Refusing to grade. Leave out --sandbox to use the best tier this machine offers.")
+            raise UsageError(_("isolation tier {letter} required, but --sandbox {name} is {tier}. Refusing to grade. "
+                               "Leave out --sandbox to use the best tier this machine offers.").format(
+                letter=letter, name=sandbox.name, tier=sandbox.tier))
         why = (sandbox.fallback_reason or "").removeprefix("not tier A: ")
-        raise UsageError(f"isolation tier {letter} required, but the best this machine offers is {sandbox.tier}"
-                         + (f" ({why})" if why else "") + f". Refusing to grade. {FIX_HINT}")
+        raise UsageError(_("isolation tier {letter} required, but the best this machine offers is {tier}").format(
+            letter=letter, tier=sandbox.tier) + (f" ({why})" if why else "") + ". "
+            + _("Refusing to grade.") + " " + _(FIX_HINT))
     return sandbox
 
 

@@ -29,6 +29,7 @@ import sys
 import time
 from pathlib import Path
 
+from grader.i18n import _
 from grader.runtime import student_python
 from grader.sandbox import Launch, Limits, is_root
 from grader.sandbox.local import (
@@ -80,8 +81,8 @@ class BwrapSandbox(Tier):
         self._bwrap = shutil.which("bwrap") or "bwrap"
         self._setpriv = shutil.which("setpriv") or "setpriv"
         layout = cgroup_layout()
-        self.description = (f"bubblewrap, own uid and namespaces per run, read-only minimal filesystem, "
-                            f"cgroup limits ({layout.kind if layout else '?'})")
+        self.description = _("bubblewrap, own uid and namespaces per run, read-only minimal filesystem, "
+                             "cgroup limits ({kind})").format(kind=layout.kind if layout else "?")
 
     @classmethod
     def problem(cls, quick: bool = False) -> str | None:

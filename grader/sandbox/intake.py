@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.failure import BehaviourFailed
+from grader.i18n import _
 
 MiB = 1 << 20
 IGNORED_DIRS = frozenset({"__pycache__", ".git", ".venv"})  # never copied, never looked into
@@ -55,10 +56,10 @@ class SubmissionRejected(BehaviourFailed):
     def __init__(self, name: str, rule: str, caps: Caps) -> None:
         super().__init__(
             f"`{name}` {rule}",
-            expected=(f"a folder of regular files and folders only (no links, FIFOs, sockets or devices), at most "
-                      f"{caps.entries:,} of them and {_size(caps.total_bytes)} in all, the entry file at most "
-                      f"{_size(caps.entry_bytes)}"),
-            observed=f"`{name}` {rule}; nothing was run",
+            expected=_("a folder of regular files and folders only (no links, FIFOs, sockets or devices), at most "
+                       "{entries} of them and {total} in all, the entry file at most {entry}").format(
+                entries=f"{caps.entries:,}", total=_size(caps.total_bytes), entry=_size(caps.entry_bytes)),
+            observed=_("{what}; nothing was run").format(what=f"`{name}` {rule}"),
             reason="submission_rejected")
         self.name = name
         self.rule = rule
@@ -75,7 +76,7 @@ def caps_of(defaults) -> Caps:
 
 
 def _size(n: int) -> str:
-    return f"{n / MiB:g} MiB" if n >= MiB else f"{n:,} bytes"
+    return f"{n / MiB:g} MiB" if n >= MiB else _("{n} bytes").format(n=f"{n:,}")
 
 
 def shown(rel: str) -> str:
@@ -86,20 +87,20 @@ def shown(rel: str) -> str:
 
 def _kind(mode: int) -> str:
     if stat.S_ISFIFO(mode):
-        return "is a FIFO (named pipe)"
+        return _("is a FIFO (named pipe)")
     if stat.S_ISSOCK(mode):
-        return "is a socket"
+        return _("is a socket")
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "is a device file"
-    return "is not a regular file"
+        return _("is a device file")
+    return _("is not a regular file")
 
 
 def _link_rule(rel_dir: str, target: str) -> str:
     inside = not os.path.isabs(target) and not os.path.normpath(os.path.join(rel_dir, target)).startswith("..")
     if inside:
-        return ("is a symbolic link (to a file of your submission); submit regular files only: replace the link "
-                "by a copy of the file")
-    return "is a symbolic link to a path outside your submission; submit regular files only"
+        return _("is a symbolic link (to a file of your submission); submit regular files only: replace the link "
+                 "by a copy of the file")
+    return _("is a symbolic link to a path outside your submission; submit regular files only")
 
 
 class _Walk:
@@ -124,12 +125,12 @@ class _Walk:
             rel = os.path.join(rel_dir, name) if rel_dir else name
             self.entries += 1
             if self.entries > self.caps.entries:
-                raise self.reject(rel, f"is one file too many: a submission may hold at most "
-                                       f"{self.caps.entries:,} files and folders")
+                raise self.reject(rel, _("is one file too many: a submission may hold at most {n} files and "
+                                         "folders").format(n=f"{self.caps.entries:,}"))
             try:
                 st = os.stat(name, dir_fd=src_fd, follow_symlinks=False)
             except OSError as exc:
-                raise self.reject(rel, f"could not be read ({exc.strerror})") from exc
+                raise self.reject(rel, _("could not be read ({error})").format(error=exc.strerror)) from exc
             if stat.S_ISLNK(st.st_mode):
                 try:
                     target = os.readlink(name, dir_fd=src_fd)
@@ -148,22 +149,23 @@ class _Walk:
             elif stat.S_ISREG(st.st_mode):
                 self.copy_file(src_fd, dst_fd, name, rel, st)
             else:
-                raise self.reject(rel, f"{_kind(st.st_mode)}; submit regular files only")
+                raise self.reject(rel, _("{kind}; submit regular files only").format(kind=_kind(st.st_mode)))
 
     def _open_checked(self, src_fd: int, name: str, rel: str, st: os.stat_result, flags: int, is_kind) -> int:
         """Open `name` without following a link; the descriptor must be the very entry lstat saw."""
         try:
             fd = os.open(name, flags | _O_NOFOLLOW | _O_CLOEXEC, dir_fd=src_fd)
         except PermissionError as exc:
-            raise self.reject(rel, f"could not be read ({exc.strerror}); make it readable") from exc
+            raise self.reject(rel, _("could not be read ({error}); make it readable").format(
+                error=exc.strerror)) from exc
         except OSError as exc:  # ELOOP: swapped for a link since lstat; ENOTDIR/ENXIO: for something else
-            raise self.reject(rel, "changed while it was being read (it is now a link or a special file); "
-                                   "submit regular files only") from exc
+            raise self.reject(rel, _("changed while it was being read (it is now a link or a special file); "
+                                     "submit regular files only")) from exc
         got = os.fstat(fd)
         if not is_kind(got.st_mode) or (got.st_dev, got.st_ino) != (st.st_dev, st.st_ino):
             os.close(fd)
-            raise self.reject(rel, "changed while it was being read (it is now a link or a special file); "
-                                   "submit regular files only")
+            raise self.reject(rel, _("changed while it was being read (it is now a link or a special file); "
+                                     "submit regular files only"))
         return fd
 
     def _open_regular(self, src_fd: int, name: str, rel: str, st: os.stat_result) -> int:
@@ -174,13 +176,14 @@ class _Walk:
             try:
                 fd = os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | _O_CLOEXEC | _O_NOCTTY | _O_NONBLOCK)
             except PermissionError as exc:
-                raise self.reject(rel, f"could not be read ({exc.strerror}); make it readable") from exc
+                raise self.reject(rel, _("could not be read ({error}); make it readable").format(
+                error=exc.strerror)) from exc
             finally:
                 os.close(pfd)
             got = os.fstat(fd)
             if (got.st_dev, got.st_ino) != (st.st_dev, st.st_ino):
                 os.close(fd)
-                raise self.reject(rel, "changed while it was being read; submit regular files only")
+                raise self.reject(rel, _("changed while it was being read; submit regular files only"))
             return fd
         return self._open_checked(src_fd, name, rel, st, os.O_RDONLY | _O_NOCTTY | _O_NONBLOCK, stat.S_ISREG)
 
@@ -188,9 +191,10 @@ class _Walk:
         is_entry = rel == self.entry
         room = self.caps.total_bytes - self.total
         limit = min(room, self.caps.entry_bytes) if is_entry else room
-        too_big = (f"is larger than {_size(self.caps.entry_bytes)}, the most an entry file may hold"
+        too_big = (_("is larger than {size}, the most an entry file may hold").format(size=_size(self.caps.entry_bytes))
                    if is_entry and self.caps.entry_bytes <= room else
-                   f"takes the submission past {_size(self.caps.total_bytes)}, the most a submission may hold")
+                   _("takes the submission past {size}, the most a submission may hold").format(
+                       size=_size(self.caps.total_bytes)))
         if st.st_size > limit:
             raise self.reject(rel, too_big)
         fd = self._open_regular(src_fd, name, rel, st)
@@ -232,7 +236,7 @@ def copy_tree(src: Path, dst: Path, caps: Caps | None = None, entry: str | None 
                 os.close(src_fd)
                 os.close(dst_fd)
     finally:
-        for src_fd, dst_fd, _ in pending:
+        for src_fd, dst_fd, _rel in pending:
             os.close(src_fd)
             os.close(dst_fd)
 

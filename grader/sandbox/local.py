@@ -32,6 +32,7 @@ from pathlib import Path
 import psutil
 
 from grader.errors import UsageError
+from grader.i18n import _
 from grader.runtime import current, student_python
 from grader.sandbox import Launch, is_root
 from grader.sandbox.run import Run, kill_pids
@@ -97,7 +98,8 @@ def prepare_scratch(launch: Launch, readable: bool = False) -> Path:
 
 def submission_env(launch: Launch, pythonpath: list[str] | None = None) -> dict[str, str]:
     """A minimal environment: nothing of the grader's (no secrets, no PYTHONPATH of ours). GRADER_RUN marks
-    the run's processes (tier C finds escaped ones by it)."""
+    the run's processes (tier C finds escaped ones by it). One locale (LANG=C.UTF-8, no LANGUAGE/LC_*) whatever
+    the grader's language (grader/i18n.py): the program's own messages never change with it."""
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1",
            "PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp",  # noqa: S108 - the sandbox's own /tmp
            "GRADER_RUN": secrets.token_hex(6)}
@@ -267,10 +269,10 @@ class NetnsSandbox(Tier):
         layout = cgroup_layout()
         self._layout = layout if layout is not None and layout.v2 is not None else None
         self.cgroup_limits = bool(self._layout and self._layout.limits)
-        limits = f"cgroup limits ({self._layout.kind})" if self._layout and self._layout.limits else \
-            "limits by rlimits and polling"
-        self.description = (f"own network and pid namespace and uid per run, {limits}; "
-                            f"the host filesystem is readable")
+        limits = _("cgroup limits ({kind})").format(kind=self._layout.kind) if self._layout and self._layout.limits \
+            else _("limits by rlimits and polling")
+        self.description = _("own network and pid namespace and uid per run, {limits}; the host filesystem is "
+                             "readable").format(limits=limits)
 
     @classmethod
     def problem(cls, quick: bool = False) -> str | None:
@@ -358,7 +360,7 @@ class PlainSandbox(Tier):
 
     def __init__(self, fallback_reason: str | None = None, observe: str = "auto") -> None:
         super().__init__(fallback_reason, observe)
-        self.description = "plain process on the real port, one run at a time, limits by polling"
+        self.description = _("plain process on the real port, one run at a time, limits by polling")
 
     def _spawn(self, launch: Launch, held: Held) -> Run:
         if launch.address:

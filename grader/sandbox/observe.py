@@ -26,6 +26,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.i18n import _
+
 PROCFS_SOURCE = Path(__file__).with_name("procfs.py")
 FD_SYSCALLS = {"read", "write", "recvfrom", "recvmsg", "sendto", "accept", "accept4"}
 
@@ -104,17 +106,19 @@ class Snapshot:
         """`a connection socket (fd 4, 127.0.0.1:9000 <- 127.0.0.1:40112, ESTABLISHED) in blocking mode`."""
         proc = next((p for p in self.processes if p.pid == pid), None)
         entry = next((f for f in (proc.fds or ()) if f.fd == fd), None) if proc else None
-        mode = {True: "nonblocking mode", False: "blocking mode", None: "unknown mode"}[
+        mode = {True: _("nonblocking mode"), False: _("blocking mode"), None: _("unknown mode")}[
             entry.nonblocking if entry else None]
         if entry is None or entry.socket_inode is None:
-            return f"fd {fd} (not a socket) in {mode}" if entry else f"fd {fd} in {mode}"
+            return (_("fd {fd} (not a socket) in {mode}") if entry else _("fd {fd} in {mode}")).format(fd=fd, mode=mode)
         for s in self.sockets or ():
             if s.pid == pid and s.fd == fd:
                 if s.state == "LISTEN":
-                    return f"the listening socket (fd {fd}, {s.local[0]}:{s.local[1]}) in {mode}"
-                return (f"a connection socket (fd {fd}, {s.local[0]}:{s.local[1]} <- {s.remote[0]}:{s.remote[1]}, "
-                        f"{s.state}) in {mode}")
-        return f"a socket (fd {fd}) in {mode}"
+                    return _("the listening socket (fd {fd}, {local}) in {mode}").format(
+                        fd=fd, local=f"{s.local[0]}:{s.local[1]}", mode=mode)
+                return _("a connection socket (fd {fd}, {local} <- {remote}, {state}) in {mode}").format(
+                    fd=fd, local=f"{s.local[0]}:{s.local[1]}", remote=f"{s.remote[0]}:{s.remote[1]}", state=s.state,
+                    mode=mode)
+        return _("a socket (fd {fd}) in {mode}").format(fd=fd, mode=mode)
 
     def where_stuck(self) -> str | None:
         """A sentence on what the main thread is blocked in, from its syscall and the fd's flags."""
@@ -123,14 +127,14 @@ class Snapshot:
             return None
         name, args = main.syscall
         if name in FD_SYSCALLS and args:
-            return f"blocked in {name}() on {self.describe_fd(main.pid, args[0])}"
+            return _("blocked in {call}() on {fd}").format(call=name, fd=self.describe_fd(main.pid, args[0]))
         if name in ("select", "pselect6", "poll", "ppoll", "epoll_wait", "epoll_pwait", "epoll_pwait2"):
-            return f"waiting in {name}() (an event loop waiting for readiness)"
+            return _("waiting in {call}() (an event loop waiting for readiness)").format(call=name)
         if name in ("nanosleep", "clock_nanosleep"):
-            return f"sleeping in {name}()"
+            return _("sleeping in {call}()").format(call=name)
         if name == "futex":
-            return "waiting on a lock or for another thread (futex)"
-        return f"in {name}()"
+            return _("waiting on a lock or for another thread (futex)")
+        return _("in {call}()").format(call=name)
 
     def nonblocking(self, pid: int, fd: int) -> bool | None:
         proc = next((p for p in self.processes if p.pid == pid), None)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from grader.i18n import _
 from grader.sandbox.tier import container_hint
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def prove(tier: Tier, timeout: float = 15.0) -> str | None:
     from grader.sandbox import Launch, Limits
 
     if tier.observes_with_psutil and tier.own_network:
-        return "psutil sees socket states only in the grader's own network namespace"
+        return _("psutil sees socket states only in the grader's own network namespace")
     with tempfile.TemporaryDirectory(prefix="grader-probe-") as tmp:
         Path(tmp).chmod(0o755)
         Path(tmp, "probe.py").write_text(PROBE_SERVER)
@@ -51,13 +52,14 @@ def prove(tier: Tier, timeout: float = 15.0) -> str | None:
         try:
             run = tier.start(Launch(Path(tmp), "probe.py", limits=Limits(wall_seconds=timeout + 5)))
         except Exception as exc:  # noqa: BLE001 - any failure to start means: not this tier
-            return f"starting a trial sandbox failed: {exc}"
+            return _("starting a trial sandbox failed: {error}").format(error=exc)
         try:
             return _observe_and_reach(run, timeout)
         finally:
             teardown = run.stop()
             if not teardown.clean:
-                return f"the trial sandbox left processes alive: {teardown.survivors}"  # noqa: B012
+                return _("the trial sandbox left processes alive: {survivors}").format(  # noqa: B012
+                    survivors=teardown.survivors)
 
 
 def _observe_and_reach(run, timeout: float) -> str | None:
@@ -67,17 +69,20 @@ def _observe_and_reach(run, timeout: float) -> str | None:
         try:
             snap = run.snapshot()
         except Exception as exc:  # noqa: BLE001 - an observer that cannot start or answer
-            return f"cannot observe the run: {exc}{container_hint()}"
+            return _("cannot observe the run: {error}").format(error=exc) + container_hint()
         if snap.sockets is None:
-            return f"cannot read the fds of the run's uid through {run.observer.name}{container_hint()}"
+            return _("cannot read the fds of the run's uid through {observer}").format(
+                observer=run.observer.name) + container_hint()
         port = next((s.local[1] for s in snap.in_state("LISTEN")), None)
         if port is not None:
             break
         if not run.alive() and run.exit_code is not None:
             err = run.stderr.text().strip().splitlines()
-            return "the trial server exited: " + (err[-1] if err else f"exit code {run.exit_code}")
+            return _("the trial server exited: {why}").format(
+                why=err[-1] if err else _("exit code {code}").format(code=run.exit_code))
         if time.monotonic() > deadline:
-            return f"the trial server's listening socket was never seen within {timeout:.0f} s"
+            return _("the trial server's listening socket was never seen within {seconds} s").format(
+                seconds=f"{timeout:.0f}")
         time.sleep(0.02)
     try:
         with run.socket() as c:
@@ -86,10 +91,10 @@ def _observe_and_reach(run, timeout: float) -> str | None:
             c.sendall(PAYLOAD)
             got = c.recv(64)
     except OSError as exc:
-        return f"cannot reach the run's network: {exc}{container_hint()}"
+        return _("cannot reach the run's network: {error}").format(error=exc) + container_hint()
     if got != PAYLOAD:
-        return f"the trial server's echo did not come back (got {got!r})"
+        return _("the trial server's echo did not come back (got {got})").format(got=repr(got))
     snap = run.snapshot()
     if snap.main is None or snap.fd_count() is None:
-        return f"cannot read the run's fds{container_hint()}"
+        return _("cannot read the run's fds") + container_hint()
     return None

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import psutil
 
+from grader.i18n import _
 from grader.sandbox import procfs
 from grader.sandbox.observe import EMPTY, Observer, Snapshot
 from grader.sandbox.output import CappedOutput
@@ -232,8 +233,8 @@ class Run:
             over = self._out_total > self.limits.output_limit_bytes and "output_limit" not in self._hits
         if over and not self._stopping.is_set():
             self._limit_kill("output_limit",
-                             f"stopped after printing more than {_mib(self.limits.output_limit_bytes)} "
-                             f"(the output limit)")
+                             _("stopped after printing more than {limit} (the output limit)").format(
+                                 limit=_mib(self.limits.output_limit_bytes)))
 
     kills_at_process_limit = True  # no kernel limit on processes: the poll enforces it
 
@@ -243,10 +244,10 @@ class Run:
         lim = self.limits
         if self.cgroup is not None and self.cgroup.layout.limits:
             if self.cgroup.oom_kills():
-                self._hit("memory_limit", f"killed by the {_mib(lim.memory_bytes)} memory limit")
+                self._hit("memory_limit", _("killed by the {limit} memory limit").format(limit=_mib(lim.memory_bytes)))
             if self.cgroup.process_limit_hits():
-                self._hit("process_limit", f"ran into the limit of {lim.processes} processes and threads "
-                                           f"(creating more failed)")
+                self._hit("process_limit", _("ran into the limit of {n} processes and threads").format(n=lim.processes)
+                          + _(" (creating more failed)"))
             return
         if not self.polls_resources:
             return
@@ -259,13 +260,14 @@ class Run:
             except psutil.Error:
                 continue
         if biggest > lim.memory_bytes:
-            self._limit_kill("memory_limit", f"killed by the {_mib(lim.memory_bytes)} memory limit")
+            self._limit_kill("memory_limit",
+                             _("killed by the {limit} memory limit").format(limit=_mib(lim.memory_bytes)))
         elif tasks >= lim.processes - 2:
-            text = f"ran into the limit of {lim.processes} processes and threads"
+            text = _("ran into the limit of {n} processes and threads").format(n=lim.processes)
             if self.kills_at_process_limit:
-                self._limit_kill("process_limit", text + " (stopped)")
+                self._limit_kill("process_limit", text + _(" (stopped)"))
             else:
-                self._hit("process_limit", text + " (creating more failed)")
+                self._hit("process_limit", text + _(" (creating more failed)"))
 
     def _monitor(self) -> None:
         wall = self.limits.wall_seconds
@@ -273,7 +275,8 @@ class Run:
             if self.popen.poll() is not None and self._main is not None and not self.processes():
                 break
             if wall is not None and self.elapsed() > wall:
-                self._limit_kill("timeout", f"stopped after {wall:.0f} s (the time limit)")
+                self._limit_kill("timeout",
+                                 _("stopped after {seconds} s (the time limit)").format(seconds=f"{wall:.0f}"))
                 break
             try:
                 self._poll_limits()
@@ -286,7 +289,8 @@ class Run:
     def _exit_hits(self) -> None:
         """What the exit status alone says (a CPU-time rlimit ends a process with SIGXCPU)."""
         if self.exit_code == 128 + signal.SIGXCPU:
-            self._hit("timeout", f"killed after {self.limits.cpu_seconds} s of CPU time (the CPU-time limit)")
+            self._hit("timeout", _("killed after {seconds} s of CPU time (the CPU-time limit)").format(
+                seconds=self.limits.cpu_seconds))
 
     def limit_hits(self) -> dict[str, str]:
         """Limits the run ran into, first seen first, e.g. {"memory_limit": "killed by the 256 MiB memory
@@ -302,7 +306,8 @@ class Run:
             hits = {k: text for k, (_t, text) in sorted(self._hits.items(), key=lambda kv: kv[1][0])}
         if (self.stdout.capped or self.stderr.capped) and "output_limit" not in hits:
             total = self.stdout.total + self.stderr.total
-            hits["output_noted"] = f"printed {total} bytes (only the first and last {self.stdout.cap // 2} kept)"
+            hits["output_noted"] = _("printed {total} bytes (only the first and last {kept} kept)").format(
+                total=total, kept=self.stdout.cap // 2)
         return hits
 
     # --- reaching it --------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
+from grader.i18n import _
 from grader.sandbox.observe import Observer, PsutilObserver, UidObserver
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def container_hint() -> str:
         return ""
     missing = [name for bit, name in ((CAP_SYS_ADMIN, "CAP_SYS_ADMIN"), (CAP_SYS_PTRACE, "CAP_SYS_PTRACE"))
                if not has_cap(bit)]
-    return f": {' and '.join(missing)} missing (a container?)" if missing else ""
+    return _(": {capabilities} missing (a container?)").format(capabilities=" and ".join(missing)) if missing else ""
 
 
 class Held:

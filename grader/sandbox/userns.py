@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 
+from grader.i18n import _
 from grader.sandbox import Launch, is_root
 from grader.sandbox.local import (
     LAUNCHER,
@@ -105,10 +106,10 @@ class UsernsSandbox(Tier):
         layout = cgroup_layout() if is_root() else None
         self._layout = layout if layout is not None and layout.v2 is not None and layout.limits else None
         self.cgroup_limits = self._layout is not None
-        self.description = ("own user, network and pid namespace per run, "
-                            + (f"cgroup limits ({self._layout.kind}) where the cgroup file system is writable"
-                               if self._layout else "limits by rlimits and polling") + "; "
-                            + ("own uid per run" if is_root() else "same uid as the grader, its files are readable"))
+        self.description = _("own user, network and pid namespace per run, {limits}; {uid}").format(
+            limits=_("cgroup limits ({kind}) where the cgroup file system is writable").format(kind=self._layout.kind)
+            if self._layout else _("limits by rlimits and polling"),
+            uid=_("own uid per run") if is_root() else _("same uid as the grader, its files are readable"))
 
     @classmethod
     def problem(cls, quick: bool = False) -> str | None:
