@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     print(_("reports: {md}, {html}, {json}").format(md=out / "mutants.md", html=out / "mutants.html",
                                                      json=out / "mutants.json"))
     if args.min_score is not None and outcome.score < args.min_score:
-        print(_("mutation score {score:g}% is below --min-score {min:g}%").format(score=outcome.score,
-                                                                                  min=args.min_score))
+        print(_("mutation score {score} is below --min-score {min}").format(score=f"{outcome.score:g}%",
+                                                                            min=f"{args.min_score:g}%"))
         return 1
     return 1 if any(v.errors for v in outcome.verdicts) else 0
