@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Protocol
 
+from grader.i18n import _
+
 if TYPE_CHECKING:
     from grader.batch.scheduler import Job
 
@@ -130,5 +132,7 @@ class LongestFirst:
         self._seen.setdefault(job.spec.name, []).append(seconds)
 
     def describe(self) -> str:
-        used = [f"{n} from {src}" for src, n in self.picked_from.items() if n]
-        return "longest expected first" + (f" ({', '.join(used)})" if used else "")
+        from_source = {"journal": _("{n} from journal"), "batch": _("{n} from batch"),
+                       "spec": _("{n} from spec")}
+        used = [from_source[src].format(n=n) for src, n in self.picked_from.items() if n]
+        return _("longest expected first") + (" ({used})".format(used=", ".join(used)) if used else "")
