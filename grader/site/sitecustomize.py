@@ -111,16 +111,22 @@ def _observe(nonce, watch_modules, watch_calls, trace_greenlets, forbid_readines
             import greenlet
         except ImportError:
             return
-        ran = set()
+        import weakref
+
+        # Greenlets seen, weakly: a finished greenlet's id() is reused by the next one (a handler that answers
+        # once and returns), so ids undercount; a WeakSet forgets the dead ones and keeps no memory alive.
+        seen = weakref.WeakSet()
+        ran = [0]
         counts = {50, 100, 200, 500, 1000}  # every count up to 20 is reported, then these
 
         def trace(event, args):
             if event in ("switch", "throw"):
                 target = args[1]
-                if target.parent is not None and type(target).__name__ != "Hub" and id(target) not in ran:
-                    ran.add(id(target))
-                    if len(ran) <= 20 or len(ran) in counts:
-                        report("greenlets", str(len(ran)))
+                if target.parent is not None and type(target).__name__ != "Hub" and target not in seen:
+                    seen.add(target)
+                    ran[0] += 1
+                    if ran[0] <= 20 or ran[0] in counts:
+                        report("greenlets", str(ran[0]))
 
         greenlet.settrace(trace)
 
