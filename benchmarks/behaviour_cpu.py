@@ -72,7 +72,8 @@ def measure(repeats: int) -> dict[str, float]:
             lambda: RunCgroup.create(layout, memory_bytes=256 << 20, processes=64, cpus=1.0).remove(), repeats)
     out["launcher interpreter (python -I -S)"] = _median_cpu(lambda: _run([sys.executable, "-I", "-S", "-c", "pass"]),
                                                              repeats)
-    from grader.sandbox.local import LAUNCHER, TCP_HASH
+    from grader.sandbox.host import TCP_HASH
+    from grader.sandbox.standalone import LAUNCHER
 
     out["launcher (launch.py --tcp-hash --exec -- /bin/true)"] = _median_cpu(
         lambda: _run([sys.executable, "-I", "-S", str(LAUNCHER), "--tcp-hash", str(TCP_HASH), "--exec", "--",

@@ -48,7 +48,7 @@ def _measure(fn, repeats: int, starter=None) -> dict:
 
 def profile(repeats: int = 3) -> dict:
     from grader.batch.warm import WarmStarter
-    from grader.runner import RunOptions, grade
+    from grader.session.runner import RunOptions, grade
     from grader.sandbox import Launch, Limits, choose_sandbox
     from grader.spec import load_course, load_spec
 

@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from grader.runner import RunOptions, grade  # noqa: E402
+from grader.session.runner import RunOptions, grade  # noqa: E402
 from grader.spec import load_course, load_spec  # noqa: E402
 
 COURSE = load_course(REPO / "grader.yaml")

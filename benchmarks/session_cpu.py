@@ -56,7 +56,7 @@ def main() -> None:
     ap.add_argument("programs", nargs="*", default=DEFAULT, help="ASSIGNMENT:FOLDER (relative to the repo)")
     args = ap.parse_args()
     from grader.batch import warm
-    from grader.runner import RunOptions, grade
+    from grader.session.runner import RunOptions, grade
     from grader.spec import load_course, load_spec
 
     warm._preload()

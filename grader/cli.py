@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from grader import __version__
-from grader.errors import GraderError
+from grader.errors import GraderError, UsageError
 from grader.i18n import _
 
 COMMANDS = ["check", "list", "validate", "export", "grade", "mutants", "cluster"]
@@ -47,7 +47,10 @@ def use_language(args: argparse.Namespace) -> str:
         course_language = load_course(Path(args.course) if args.course else None).language
     except GraderError:
         pass  # the command loads the course again and reports what is wrong with it
-    lang = i18n.resolve(getattr(args, "lang", None), course_language, use_environment=args.command == "check")
+    try:
+        lang = i18n.resolve(getattr(args, "lang", None), course_language, use_environment=args.command == "check")
+    except i18n.UnknownLanguage as exc:
+        raise UsageError(str(exc)) from None
     i18n.use(lang)
     return lang
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from grader.i18n import _
+
 
 class GraderError(Exception):
     """Base of every expected, user-facing error (never shown with a traceback)."""
@@ -16,8 +18,6 @@ class SpecError(GraderError):
         self.path, self.line, self.where, self.message = str(path), line, where, message
         loc = f"{self.path}:{line}" if line else self.path
         prefix = f"{where}: " if where else ""
-        from grader.i18n import _
-
         super().__init__(_("spec error: {location}: {message}").format(location=loc, message=prefix + message))
 
 

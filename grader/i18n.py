@@ -70,17 +70,20 @@ def from_environment(environ: Mapping[str, str] | None = None) -> str | None:
     return None
 
 
+class UnknownLanguage(ValueError):
+    """A language the grader has no catalog for (grader.cli reports it as a usage error, exit 2)."""
+
+
 def resolve(flag: str | None = None, course: str | None = None, *, use_environment: bool = False,
             environ: Mapping[str, str] | None = None) -> str:
     """The language of this process: `--lang`, else grader.yaml's `language:`, else (for `grader check`) the
-    environment, else English. An unknown `--lang` or `language:` is a UsageError listing the available ones."""
+    environment, else English. An unknown `--lang` or `language:` is an UnknownLanguage listing the available
+    ones (the command line turns it into a UsageError: this module is below grader.errors and imports nothing)."""
     for given, where in ((flag, "--lang"), (course, "language: in grader.yaml")):
         if given:
             lang = normalize(given)
             if lang is None:
-                from grader.errors import UsageError
-
-                raise UsageError(_("unknown language '{lang}' ({where}); available: {available}").format(
+                raise UnknownLanguage(_("unknown language '{lang}' ({where}); available: {available}").format(
                     lang=given, where=where, available=", ".join(AVAILABLE)))
             return lang
     if use_environment:

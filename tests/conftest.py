@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from grader.results import RunResult
-from grader.runner import RunOptions, grade
+from grader.session.runner import RunOptions, grade
 from grader.spec import load_course, load_spec
 
 REPO = Path(__file__).resolve().parent.parent

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 
+import grader.behaviour.diagnose
 import grader.checks.network
 import grader.checks.process
-import grader.context
-import grader.diagnose
-import grader.evidence
-from grader.engine import grade_behaviour
+import grader.harness.context
+import grader.harness.evidence
+from grader.behaviour.engine import grade_behaviour
 from grader.spec import Behaviour
 from tests.conftest import COURSE, REPO, spec_of
 from tests.fakes import FakeClock, FakeSandbox, lowercase_echo, server_snapshot, silent, upper_echo
@@ -23,8 +23,8 @@ SUBMISSION = REPO / "reference" / "select_server"
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     """The checks' sleeps and windows pass instantly; the clients' socket timeouts stay real."""
     fake = FakeClock()
-    for module in (grader.checks.network, grader.checks.process, grader.context, grader.diagnose,
-                   grader.evidence):
+    for module in (grader.checks.network, grader.checks.process, grader.harness.context, grader.behaviour.diagnose,
+                   grader.harness.evidence):
         monkeypatch.setattr(module, "time", fake)
     return fake
 
@@ -344,7 +344,7 @@ def test_nonblocking_sockets_fails_a_forbidden_import_before_running_anything():
     assert sandbox.runs == []
 
 
-# runtime evidence (grader/evidence.py): what the grader's observer in the run reported, and the syscalls seen
+# runtime evidence (grader/harness/evidence.py): what the grader's observer in the run reported, and the syscalls seen
 NO_SELECT_IN_SOURCE = REPO / "reference" / "nonblocking_server"
 
 
@@ -383,7 +383,7 @@ def test_nonblocking_sockets_fails_a_run_whose_observer_was_silenced_never_passe
 
 
 def test_the_observers_channel_is_checked_by_its_pipe_and_only_where_fds_are_listed():
-    from grader.evidence import Evidence, channel_cut
+    from grader.harness.evidence import Evidence, channel_cut
     from grader.sandbox.observe import Fd, Snapshot
     from tests.fakes import proc
 

@@ -483,8 +483,8 @@ def test_require_isolation_is_enforced_on_each_worker(dask_cluster, tmp_path) ->
 
 
 def is_session(p: psutil.Process) -> bool:
-    """A grading session: started cold (`-p grader.plugin`) or forked by a warm starter (its cmdline)."""
-    if "grader.plugin" in p.cmdline():
+    """A grading session: started cold (`-p grader.session.plugin`) or forked by a warm starter (its cmdline)."""
+    if "grader.session.plugin" in p.cmdline():
         return True
     parent = p.parent()
     return parent is not None and "grader.batch.warm" in parent.cmdline()

@@ -73,7 +73,7 @@ def test_grading_caps_a_listening_server_and_says_so():
 def test_the_cap_comes_from_the_course_and_zero_turns_it_off(cap):
     """Through the fake sandbox (a run that could be capped): the course's value is what the run is held
     to, and 0 leaves it alone, with nothing said in the transcript."""
-    from grader.engine import grade_behaviour
+    from grader.behaviour.engine import grade_behaviour
     from grader.spec import Behaviour
     from tests.conftest import spec_of
     from tests.fakes import FakeSandbox, upper_echo

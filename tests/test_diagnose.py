@@ -1,8 +1,8 @@
-"""grader.diagnose: a `why` line only when it explains (scripted snapshots, no process)."""
+"""grader.behaviour.diagnose: a `why` line only when it explains (scripted snapshots, no process)."""
 
 from __future__ import annotations
 
-from grader import diagnose
+from grader.behaviour import diagnose
 from grader.failure import BehaviourFailed
 from tests.fakes import server_snapshot
 

@@ -26,7 +26,7 @@ import pytest
 from grader.results import RunResult
 from tests.conftest import PROGRAMS, REPO
 
-LAUNCHER = REPO / "grader" / "sandbox" / "launch.py"
+LAUNCHER = REPO / "grader" / "sandbox" / "standalone" / "launch.py"
 DOCKER_KEEPS = {"chown", "dac_override", "fsetid", "fowner", "mknod", "net_raw", "setgid", "setuid", "setfcap",
                 "setpcap", "net_bind_service", "sys_chroot", "kill", "audit_write"}
 
@@ -35,7 +35,7 @@ GRADE_SCRIPT = """
 import json, sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from grader.runner import RunOptions, grade
+from grader.session.runner import RunOptions, grade
 from grader.sandbox import choose_sandbox
 from grader.spec import load_course, load_spec
 course = load_course(Path(sys.argv[1]))
@@ -73,7 +73,7 @@ def _needs(*tools: str) -> None:
 
 
 def _expose() -> list[str]:
-    from grader.sandbox.local import python_paths
+    from grader.sandbox.host import python_paths
 
     return [arg for p in python_paths() for arg in ("--expose", p)]
 
@@ -154,7 +154,7 @@ def test_no_tier_can_observe_stops_before_grading_with_the_real_cause():
     mode 700), not exposed: every tier's probe fails. One message naming the folder and the fix, exit 2, and
     no column of grader errors (issue 18)."""
     _needs("capsh")
-    from grader.sandbox.local import python_paths
+    from grader.sandbox.host import python_paths
 
     closed = next((c for c in map(_closed_ancestor, python_paths()) if c), None)
     if closed is None:

@@ -1,5 +1,6 @@
-"""The grader's observer (grader/site/sitecustomize.py) and its records (output.EvidenceFrames), without a
-sandbox: a plain interpreter with the observer on its PYTHONPATH, its stderr parsed as the grader does."""
+"""The grader's observer (grader/sandbox/standalone/site/sitecustomize.py) and its records
+(output.EvidenceFrames), without a sandbox: a plain interpreter with the observer on its PYTHONPATH, its stderr
+parsed as the grader does."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import pytest
 
 import grader
 from grader.checks.static import matches
-from grader.evidence import observer_env
+from grader.harness.evidence import observer_env
 from grader.sandbox.output import FRAME_START, EvidenceFrames
 
-SITE = Path(grader.__file__).resolve().parent / "site"  # the installed package's, editable or not
+# the installed package's, editable or not
+SITE = Path(grader.__file__).resolve().parent / "sandbox" / "standalone" / "site"
 NONCE = "0123456789abcdef"
 
 
@@ -139,7 +141,7 @@ def test_matches_dotted_forbidden_names():
 def test_describe_waits_leaves_out_unreadable_moments():
     from collections import Counter
 
-    from grader.evidence import describe_waits
+    from grader.harness.evidence import describe_waits
 
     text = describe_waits(Counter({"clock_nanosleep": 25, "running": 3, "unknown": 2}))
     assert text == ("sleeping in clock_nanosleep() in 25 of 28 samples; running on a CPU in 3 of 28 samples")

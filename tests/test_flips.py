@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from grader.engine import Attempt, should_regrade, with_windows_accept
+from grader.behaviour.engine import Attempt, should_regrade, with_windows_accept
 from grader.failure import BehaviourFailed
-from grader.flips import changed, render_changes
+from grader.reporters.flips import changed, render_changes
 from grader.results import BehaviourResult, RunResult
 from grader.spec import Behaviour, Options, Spec
 from tests.conftest import PROGRAMS, REPO, needs_root

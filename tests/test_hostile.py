@@ -28,8 +28,8 @@ import psutil
 import pytest
 
 from grader.results import RunResult
-from grader.runner import RunOptions, grade
 from grader.sandbox import slots
+from grader.session.runner import RunOptions, grade
 from grader.spec import load_spec
 from tests.conftest import COURSE, REPO, by_id, spec_of
 
@@ -38,7 +38,7 @@ SPEC = load_spec(HOSTILE / "assignment.yaml")
 SCRIPT_SPEC = load_spec(REPO / "tests" / "hostile_script" / "assignment.yaml")
 SLOT_UIDS = range(slots.UID_BASE, slots.UID_BASE + slots.SLOTS)
 SECRET_VAR = "GRADER_TEST_SECRET"  # noqa: S105 - a fake secret, planted to be looked for
-LAUNCHER = REPO / "grader" / "sandbox" / "launch.py"
+LAUNCHER = REPO / "grader" / "sandbox" / "standalone" / "launch.py"
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +46,7 @@ pytestmark = pytest.mark.slow
 def tier_a_problem() -> str | None:
     if os.geteuid() != 0:
         return "needs root"
-    from grader.sandbox.bwrap import bwrap_problem
+    from grader.sandbox.tiers.bwrap import bwrap_problem
 
     return bwrap_problem()
 
@@ -347,7 +347,7 @@ def as_nobody(tmp_path_factory):
         copy_program(a, home / "subs")
     for p in [home, *home.rglob("*")]:
         os.chown(p, uid, gid)
-    from grader.sandbox.local import python_paths
+    from grader.sandbox.host import python_paths
 
     expose = [arg for p in python_paths() for arg in ("--expose", p)]
 

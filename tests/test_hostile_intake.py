@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.runner import RunOptions, grade
+from grader.session.runner import RunOptions, grade
 from grader.spec import load_spec
 from tests.conftest import COURSE, REPO, by_id, spec_of
 

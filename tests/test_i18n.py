@@ -104,7 +104,7 @@ def lint(source: str, filename: str = "<test>", imported: frozenset[str] = froze
 
 
 def test_no_fstring_or_variable_inside_gettext():
-    paths = [p for p in sorted((REPO / "grader").rglob("*.py")) if "site" not in p.relative_to(REPO).parts]
+    paths = [p for p in sorted((REPO / "grader").rglob("*.py")) if "standalone" not in p.relative_to(REPO).parts]
     sources = {p: p.read_text(encoding="utf-8") for p in paths}
     marked = frozenset().union(*(_marked_names(ast.parse(s)) for s in sources.values()))
     problems = []
@@ -149,9 +149,13 @@ def test_flag_beats_course_beats_environment():
     assert i18n.resolve("zh_CN", None) == "zh-CN"
 
 
-def test_unknown_language_lists_the_available_ones():
-    with pytest.raises(UsageError, match=r"unknown language 'fr' \(--lang\); available: en, zh-CN"):
+def test_unknown_language_lists_the_available_ones(capsys):
+    with pytest.raises(i18n.UnknownLanguage, match=r"unknown language 'fr' \(--lang\); available: en, zh-CN"):
         i18n.resolve("fr", None)
+    from grader.cli import main
+
+    assert main(["validate", "--no-run", "--lang", "fr"]) == UsageError.exit_code  # the command line: a usage error, exit 2
+    assert "unknown language 'fr' (--lang); available: en, zh-CN" in capsys.readouterr().err
 
 
 def test_unknown_language_in_grader_yaml_is_a_spec_error_with_its_line(tmp_path):
@@ -178,7 +182,7 @@ def test_the_catalog_is_the_packages_not_the_global_domain(zh):
 
 
 def test_the_session_gets_the_language_explicitly(zh):
-    from grader.runner import RunOptions, pytest_argv
+    from grader.session.runner import RunOptions, pytest_argv
     from tests.conftest import COURSE, spec_of
 
     argv = pytest_argv(spec_of("select_server"), Path("."), Path("r"), COURSE, RunOptions())
@@ -192,7 +196,7 @@ def test_student_process_locale_is_fixed_whatever_the_language(zh, monkeypatch):
     monkeypatch.setenv("LANGUAGE", "zh_CN")
     monkeypatch.setenv("LC_ALL", "zh_CN.UTF-8")
     from grader.sandbox import Launch
-    from grader.sandbox.local import submission_env
+    from grader.sandbox.host import submission_env
 
     env = submission_env(Launch(submission=Path("."), entry="server.py"))
     assert env["LANG"] == "C.UTF-8"

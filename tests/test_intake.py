@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.engine import preflight
+from grader.behaviour.engine import preflight
 from grader.sandbox import intake
 from grader.sandbox.intake import Caps, SubmissionRejected
 from grader.sandbox.output import KEEP_MAX, LINES_MAX_BYTES, CappedOutput

@@ -433,7 +433,8 @@ def test_gradescope_wheel_installs_offline_and_is_complete(autograder_zip, tmp_p
     whl.write_bytes(zf.read(name))
     wz = zipfile.ZipFile(whl)
     files = set(wz.namelist())
-    for needed in ("grader/cli.py", "grader/engine.ini", "grader/sandbox/launch.py", "grader/site/sitecustomize.py",
+    for needed in ("grader/cli.py", "grader/session/pytest.ini", "grader/sandbox/standalone/launch.py",
+                   "grader/sandbox/standalone/site/sitecustomize.py",
                    "grader/export/templates/run_autograder", "grader/export/templates/classroom.yml"):
         assert needed in files, needed
     assert not any("__pycache__" in f or f.endswith(".pyc") for f in files)

@@ -7,8 +7,7 @@ import sys
 
 import pytest
 
-from grader.sandbox import launch
-from grader.sandbox.local import LAUNCHER
+from grader.sandbox.standalone import LAUNCHER, launch
 
 
 def test_options_flags_values_lists_and_the_program_after_the_separator():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.runner import RunOptions, grade
+from grader.session.runner import RunOptions, grade
 from grader.spec import load_spec
 from tests.conftest import COURSE, PROGRAMS, REPO, needs_root
 

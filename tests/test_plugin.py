@@ -34,7 +34,7 @@ def assignment(pytester: pytest.Pytester):
 
 
 def run(pytester: pytest.Pytester, sub, *extra):
-    return pytester.runpytest_subprocess("-p", "grader.plugin", "-p", "no:cacheprovider",
+    return pytester.runpytest_subprocess("-p", "grader.session.plugin", "-p", "no:cacheprovider",
                                          "--grader-submission", str(sub), "assignment.yaml", *extra)
 
 
@@ -62,7 +62,7 @@ def test_failure_is_reported_with_the_student_facing_message(pytester, assignmen
 
 
 def test_missing_submission_option_is_a_usage_error(pytester, assignment):
-    res = pytester.runpytest_subprocess("-p", "grader.plugin", "assignment.yaml")
+    res = pytester.runpytest_subprocess("-p", "grader.session.plugin", "assignment.yaml")
     assert res.ret != 0
     res.stdout.fnmatch_lines(["*--grader-submission DIR is required*"])
 
@@ -93,7 +93,7 @@ def test_custom_check_in_assignment_folder_uses_fixtures(pytester):
         def test_says_goodbye(submission_source):
             assert "goodbye" in submission_source, "main.py never says goodbye"
         """))
-    res = pytester.runpytest_subprocess("-p", "grader.plugin", "--grader-submission", str(sub),
+    res = pytester.runpytest_subprocess("-p", "grader.session.plugin", "--grader-submission", str(sub),
                                         "--grader-results=r.jsonl", ".",
                                         "--grader-only", "uses_print,test_has_a_comment,test_says_goodbye")
     res.assert_outcomes(passed=2, failed=1)
@@ -123,6 +123,6 @@ def test_documented_custom_check_example_works_both_ways(pytester, program, pass
     pytester.makepyfile(test_split_message=_doc_example())
     sub = (REPO / "reference/select_server" if program == "reference"
            else REPO / "tests/programs/select_server/fixed_reply")
-    res = pytester.runpytest_subprocess("-p", "grader.plugin", "--grader-submission", str(sub), ".",
+    res = pytester.runpytest_subprocess("-p", "grader.session.plugin", "--grader-submission", str(sub), ".",
                                         "--grader-only", "test_split_message")
     res.assert_outcomes(passed=1) if passes else res.assert_outcomes(failed=1)

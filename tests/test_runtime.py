@@ -127,7 +127,7 @@ def test_submissions_run_in_the_runtime_make_setup_built_and_see_only_its_packag
 
 @pytest.mark.slow
 def test_the_results_say_which_interpreter_the_submission_ran_with():
-    from grader.runner import RunOptions, grade
+    from grader.session.runner import RunOptions, grade
     from grader.spec import load_course, load_spec
 
     course = load_course(REPO / "grader.yaml")

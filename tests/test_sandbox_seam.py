@@ -17,7 +17,7 @@ from grader.results import BehaviourResult, RunResult
 from grader.sandbox import TIERS, Launch, Snapshot, Tier, choose_sandbox
 from grader.sandbox.observe import Fd, Observer, PsutilObserver, UidObserver, from_plain
 from grader.sandbox.probe import prove
-from grader.sandbox.tier import Held
+from grader.sandbox.tiers.base import Held
 from tests.fakes import FakeRun, FakeSandbox, lowercase_echo, proc, server_snapshot, sock
 
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
@@ -75,7 +75,7 @@ def test_without_proc_the_observer_is_psutil(monkeypatch):
 
 
 def test_on_linux_a_root_grader_without_cap_sys_ptrace_observes_as_the_runs_uid(monkeypatch):
-    import grader.sandbox.tier as tier_module
+    import grader.sandbox.tiers.base as tier_module
 
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setattr(tier_module.os, "geteuid", lambda: 0)
@@ -88,7 +88,7 @@ def test_on_linux_a_root_grader_without_cap_sys_ptrace_observes_as_the_runs_uid(
 
 
 def test_the_container_hint_names_the_missing_capabilities(monkeypatch):
-    import grader.sandbox.tier as tier_module
+    import grader.sandbox.tiers.base as tier_module
 
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setattr(tier_module.os, "geteuid", lambda: 0)

@@ -148,7 +148,7 @@ def test_cli_reports_spec_error_without_traceback(tmp_path, capsys):
 def test_checks_reference_doc_is_in_sync():
     """docs/checks.md is generated from the registry: regenerate with
     `grader list --checks --markdown > docs/checks.md`."""
-    from grader.checkdocs import checks_markdown
+    from grader.checks.docs import checks_markdown
     from tests.conftest import REPO
 
     assert (REPO / "docs" / "checks.md").read_text() == checks_markdown()

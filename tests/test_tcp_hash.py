@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from grader.sandbox import Launch, Limits, choose_sandbox
-from grader.sandbox.local import TCP_HASH
+from grader.sandbox.host import TCP_HASH
 from tests.conftest import needs_root
 
 SYSCTL = Path("/proc/sys/net/ipv4/tcp_child_ehash_entries")

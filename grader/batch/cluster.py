@@ -134,7 +134,7 @@ class ClusterEngine:
         """A submission intake refuses never travels: the local session rejects it the same way a worker's
         would (every behaviour `submission_rejected`, nothing run), so the gradebook does not depend on
         where it was graded."""
-        from grader.runner import RunOptions, grade
+        from grader.session.runner import RunOptions, grade
 
         opts = RunOptions(**{k: v for k, v in self.options.items() if k != "require_isolation"})
         result = grade(job.spec, job.submission.path, self.course, opts, student=job.submission.student)

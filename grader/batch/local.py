@@ -17,7 +17,7 @@ from grader.batch.gate import StartGate
 from grader.batch.scheduler import Job, default_workers
 from grader.batch.warm import WarmStarter
 from grader.results import RunResult
-from grader.runner import RunOptions, grade
+from grader.session.runner import RunOptions, grade
 from grader.spec import Course, Spec
 
 
@@ -83,6 +83,6 @@ def _own_sessions() -> list[psutil.Process]:
         return out
     for child in children:
         with contextlib.suppress(psutil.Error):
-            if "grader.plugin" in child.cmdline():
+            if "grader.session.plugin" in child.cmdline():
                 out.append(child)
     return out

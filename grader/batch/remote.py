@@ -149,7 +149,7 @@ def grade_task(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def _grade(task: dict[str, Any], sandbox: Any) -> dict[str, Any]:
-    from grader.runner import RunOptions, grade
+    from grader.session.runner import RunOptions, grade
     from grader.spec import load_course, load_spec
 
     with tempfile.TemporaryDirectory(prefix="grader-task-") as tmp:

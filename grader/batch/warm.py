@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PRELOAD = ("pytest", "pytest_timeout", "_pytest.junitxml", "_pytest.assertion.rewrite", "psutil", "pydantic",
-           "grader.plugin", "grader.engine", "grader.checks", "grader.spec", "grader.context", "grader.sandbox",
-           "grader.reporters.terminal", "grader.batch.tether")
+           "grader.session.plugin", "grader.behaviour.engine", "grader.checks", "grader.spec", "grader.harness.context",
+           "grader.sandbox", "grader.reporters.terminal", "grader.batch.tether")
 OUTPUT_TAIL = 3000
 
 

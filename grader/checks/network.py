@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 import time
-from typing import Literal
 
-from pydantic import Field
-
-from grader.checks import BehaviourFailed, Params, check
-from grader.client import Client
-from grader.context import Context
+from grader.checks.registry import BehaviourFailed, check
 from grader.failure import NotObservable
+from grader.harness.client import Client
+from grader.harness.context import Context
 from grader.i18n import _
 from grader.sandbox.freeze import Frozen
 from grader.sandbox.observe import Snapshot
+from grader.spec.params import ConcurrentParams, DisconnectParams, EchoParams, IdleCpuParams, LeakParams
 
 
 def upper(data: bytes) -> bytes:
     return data.upper()
 
 
-class EchoParams(Params):
-    sizes: list[int] = Field(default=[5, 12, 100, 1024], min_length=1, description="bytes of each message")
-    reply_timeout: float = Field(default=2.0, gt=0, description="seconds to wait for each reply")
 
-
-@check("echo", EchoParams)
+@check("echo")
 def echo(ctx: Context, p: EchoParams) -> None:
     """One client sends several messages (one of each size) on one connection; each comes back upper-cased."""
     ctx.start()
@@ -36,15 +30,8 @@ def echo(ctx: Context, p: EchoParams) -> None:
     c.close()
 
 
-class ConcurrentParams(Params):
-    silent_clients: int = Field(default=1, ge=0, description="clients that connect first and never send")
-    active_clients: int = Field(default=20, ge=1, description="clients that exchange messages, interleaved")
-    rounds: int = Field(default=3, ge=1, description="messages each active client sends")
-    size: int = Field(default=64, ge=1, description="bytes per message")
-    reply_timeout: float = Field(default=3.0, gt=0, description="seconds to wait for each reply")
 
-
-@check("concurrent_clients", ConcurrentParams)
+@check("concurrent_clients")
 def concurrent_clients(ctx: Context, p: ConcurrentParams) -> None:
     """Silent clients connect and say nothing; then active clients, all connected at once, take turns."""
     ctx.start()
@@ -79,12 +66,8 @@ def _closes_after_replying(ctx: Context, exc: BehaviourFailed) -> bool:
     return False
 
 
-class DisconnectParams(Params):
-    reply_timeout: float = Field(default=2.0, gt=0, description="seconds to wait for each reply")
-    size: int = Field(default=32, ge=1, description="bytes per message")
 
-
-@check("graceful_disconnect", DisconnectParams)
+@check("graceful_disconnect")
 def graceful_disconnect(ctx: Context, p: DisconnectParams) -> None:
     """A client closes its connection (FIN); the server drops it and keeps serving the others and new ones."""
     ctx.start()
@@ -104,7 +87,7 @@ def graceful_disconnect(ctx: Context, p: DisconnectParams) -> None:
     ctx.require_alive(_("after a client closed its connection"))
 
 
-@check("abrupt_disconnect", DisconnectParams)
+@check("abrupt_disconnect")
 def abrupt_disconnect(ctx: Context, p: DisconnectParams) -> None:
     """Clients reset their connections (RST, SO_LINGER 0): one while idle, one whose request and reset reach
     the server together (the server is frozen while both are delivered, so it always finds the bytes first
@@ -151,24 +134,6 @@ def deliver_together(ctx: Context, client: Client, data: bytes) -> None:
             client.send(data)
             client.reset()
 
-
-class LeakParams(Params):
-    cycles: int = Field(default=200, ge=1, description="connect/close cycles")
-    batch: int = Field(default=10, ge=1, description="connections open at once during the churn")
-    settle_timeout: float = Field(default=2.0, gt=0, description="seconds the server gets to close sockets")
-    fd_slack: int = Field(default=3, ge=0, description="extra fds tolerated over the baseline")
-    kinds: list[Literal["echo+close", "close", "send+close", "send+reset", "reset"]] = Field(
-        default=["echo+close", "close"], min_length=1,
-        description="what each cycle does, in turn; send+close makes the kernel reset (unread reply), "
-                    "so resets are left to abrupt_disconnect by default")
-    max_thread_growth: int | None = Field(default=None, ge=0,
-                                          description="if set, threads may not grow by more than this")
-    reply_timeout: float = Field(default=2.0, gt=0, description="seconds to wait for each reply")
-    churn_timeout: float = Field(default=8.0, gt=0,
-                                 description="seconds the churn may take: a server slower than that is judged "
-                                             "on the cycles it got through (at least min_cycles)")
-    min_cycles: int = Field(default=12, ge=1,
-                            description="cycles a slow server must get through before churn_timeout to be judged")
 
 
 # Connections the churn has waiting in the server's accept queue at most. A listen(5) backlog holds 6; past
@@ -260,7 +225,7 @@ class _Churn:
             self.waited += time.monotonic() - t0
 
 
-@check("no_leaks", LeakParams)
+@check("no_leaks")
 def no_leaks(ctx: Context, p: LeakParams) -> None:
     """After many connect/close cycles the server holds no CLOSE_WAIT sockets and its fds are back to baseline.
 
@@ -417,15 +382,8 @@ def _could_not_connect(ctx: Context, c: Client, done: int, took: float) -> None:
         reason="slow", evidence={"cycles": done, "seconds": round(took, 2)})
 
 
-class IdleCpuParams(Params):
-    silent_clients: int = Field(default=3, ge=0, description="clients connected and silent during the window")
-    window: float = Field(default=1.5, gt=0, description="seconds of idleness measured")
-    max_cpu_percent: float = Field(default=10.0, gt=0, description="CPU time / window, whole process tree")
-    disconnect_first: bool = Field(default=True, description="one client leaves before the window")
-    reply_timeout: float = Field(default=2.0, gt=0, description="seconds to wait for each reply")
 
-
-@check("idle_cpu", IdleCpuParams)
+@check("idle_cpu")
 def idle_cpu(ctx: Context, p: IdleCpuParams) -> None:
     """With silent clients connected (and after one client left), the server uses almost no CPU.
 

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import time
 
-from pydantic import Field
-
-from grader.checks import BehaviourFailed, Params, check
-from grader.context import Context
+from grader.checks.registry import BehaviourFailed, check
+from grader.harness.context import Context
 from grader.i18n import _
+from grader.spec.params import NonblockingParams, ThreadParams
 
 
-class ThreadParams(Params):
-    clients: int = Field(default=10, ge=1, description="clients connected while the tree is observed")
-    max_threads: int = Field(default=1, ge=1, description="threads allowed in any one process")
-    max_processes: int = Field(default=1, ge=1, description="processes allowed in the tree")
-    reply_timeout: float = Field(default=2.0, gt=0, description="seconds to wait for each reply")
-
-
-@check("single_thread", ThreadParams)
+@check("single_thread")
 def single_thread(ctx: Context, p: ThreadParams) -> None:
     """While serving several clients, the server is one process with one thread (observed, not asked)."""
     ctx.start()
@@ -69,18 +61,12 @@ def single_thread(ctx: Context, p: ThreadParams) -> None:
             reason="structure")
 
 
-class NonblockingParams(Params):
-    clients: int = Field(default=3, ge=1, description="silent clients connected before looking")
-    settle: float = Field(default=0.5, gt=0, description="seconds the server gets to accept them")
-    forbidden_imports: list[str] = Field(default=[], description="modules the server must not use")
-    requirement: str = Field(default="", description="what the student must do, in words (shown on failure)")
 
-
-@check("nonblocking_sockets", NonblockingParams)
+@check("nonblocking_sockets")
 def nonblocking_sockets(ctx: Context, p: NonblockingParams) -> None:
     """The listening socket and every accepted connection are in nonblocking mode (O_NONBLOCK, from /proc);
     a forbidden readiness system call, by any route, stops the program (the kernel's seccomp filter)."""
-    from grader.evidence import stopped_by_kernel
+    from grader.harness.evidence import stopped_by_kernel
 
     try:
         _nonblocking_sockets(ctx, p)
@@ -92,8 +78,9 @@ def nonblocking_sockets(ctx: Context, p: NonblockingParams) -> None:
 
 
 def _nonblocking_sockets(ctx: Context, p: NonblockingParams) -> None:
-    from grader.checks.static import Imports, matches, parse
+    from grader.checks.static import Imports, parse
     from grader.failure import NotObservable
+    from grader.harness.evidence import matches
 
     tree = parse(ctx)
     for mod, line in Imports(tree).modules:
@@ -138,7 +125,7 @@ def _nonblocking_sockets(ctx: Context, p: NonblockingParams) -> None:
             _("the server had not accepted any of the connected clients"),
             expected=_("{n} accepted connections within {seconds} s").format(n=p.clients, seconds=f"{p.settle:.1f}"),
             observed=_("only the listening socket is open"), reason="no_accept")
-    from grader.evidence import require_none_forbidden
+    from grader.harness.evidence import require_none_forbidden
 
     require_none_forbidden(ctx, p.forbidden_imports, matches)  # hidden from the AST is not hidden at run time
 

@@ -8,12 +8,11 @@ imports on a busy machine.
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from grader.checks import BehaviourFailed, Params, check
+from grader.checks.registry import BehaviourFailed, check
 from grader.checks.stream import OutputStream
-from grader.context import Context
+from grader.harness.context import Context
 from grader.i18n import _
+from grader.spec.params import OrderParams, RunsParams, SpanParams
 from grader.verdict import crash_of
 
 
@@ -34,16 +33,11 @@ def _show(lines: list[tuple[float, str]], limit: int = 12) -> str:
     return shown + ("; " + _("... ({n} lines)").format(n=len(lines)) if len(lines) > limit else "")
 
 
-class RunsParams(Params):
-    timeout: float = Field(default=10.0, gt=0, description="seconds the program may run")
-    expect_lines: list[str] = Field(default=[], description="regexes that must each occur in the output (leave "
-                                                            "empty when other behaviours judge the output)")
-
 
 TRACEBACK = "Traceback (most recent call last):"
 
 
-@check("runs", RunsParams, kinds=("script",))
+@check("runs")
 def runs(ctx: Context, p: RunsParams) -> None:
     """The program runs to the end and exits with code 0 without a traceback (the lines it prints are judged
     by the behaviours that need them)."""
@@ -74,14 +68,8 @@ def runs(ctx: Context, p: RunsParams) -> None:
                               observed=_show(lines), reason="output")
 
 
-class OrderParams(Params):
-    before: str = Field(description="regex of the lines that must all come first (e.g. 'worker \\d+ done')")
-    before_count: int = Field(ge=1, description="how many such lines")
-    after: str = Field(description="regex of the line that must come after all of them (e.g. 'all done')")
-    timeout: float = Field(default=10.0, gt=0, description="seconds the program may run")
 
-
-@check("output_order", OrderParams, kinds=("script",))
+@check("output_order")
 def output_order(ctx: Context, p: OrderParams) -> None:
     """Every `before` line is printed before the `after` line, and the program exits with code 0."""
     code, lines = _run(ctx, p.timeout)
@@ -113,20 +101,8 @@ def output_order(ctx: Context, p: OrderParams) -> None:
                               observed=_("exit code {code}").format(code=code), reason="crashed")
 
 
-class SpanParams(Params):
-    start: str = Field(description="regex of a worker's start line")
-    done: str = Field(description="regex of a worker's done line")
-    workers: int = Field(ge=2, description="how many workers must start and finish (exactly: more is a wrong "
-                                           "program too, e.g. range(0, 6) for workers 1-5)")
-    max_span: float = Field(gt=0, description="seconds from first start to last done; put it midway between "
-                                              "the concurrent and the sequential time")
-    min_span: float = Field(default=0.0, ge=0, description="seconds from first start to last done must be at least "
-                                                          "this: midway between no wait at all and the sleep the "
-                                                          "workers are asked for (0: no minimum)")
-    timeout: float = Field(default=15.0, gt=0, description="seconds the program may run")
 
-
-@check("concurrent_span", SpanParams, kinds=("script",))
+@check("concurrent_span")
 def concurrent_span(ctx: Context, p: SpanParams) -> None:
     """Workers overlap: all start before any is done, and first start to last done stays short."""
     code, lines = _run(ctx, p.timeout)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import ast
-import fnmatch
 import time
 
-from pydantic import Field
-
-from grader.checks import BehaviourFailed, Params, check
-from grader.context import Context
+from grader.checks.registry import BehaviourFailed, check
+from grader.harness.context import Context
+from grader.harness.evidence import matches
 from grader.i18n import _
+from grader.spec.params import PatchParams, UsesParams
 
 
 def parse(ctx: Context) -> ast.Module:
@@ -80,33 +79,10 @@ def calls(tree: ast.Module, imports: Imports) -> list[tuple[str, int]]:
     return out
 
 
-def matches(name: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatchcase(name, pat) or name.startswith(pat + ".") for pat in patterns)
 
 
-class UsesParams(Params):
-    any_of: list[str] = Field(default=[], description="dotted call names; one must be called (wildcards ok)")
-    all_of: list[str] = Field(default=[], description="dotted call names that must each be called")
-    forbidden_imports: list[str] = Field(default=[], description="modules that must not be imported")
-    forbidden_calls: list[str] = Field(default=[], description="dotted call names that must not appear")
-    requirement: str = Field(default="", description="what the student must do, in words (shown on failure)")
-    greenlets_at_least: int = Field(default=0, ge=0, description=(
-        "if > 0, the program is also run (a server gets that many clients at once, a script runs to its end) "
-        "and at least this many greenlets must really run (a server: one per connection, and the connections "
-        "held by the listening process, not forked children); forbidden imports are checked at run time too"))
-    run_timeout: float = Field(default=15.0, gt=0,
-                               description="seconds a script gets to finish (with greenlets_at_least)")
-    judge_waiting: bool = Field(default=True, description=(
-        "a server whose `any_of` names a readiness API (select, poll, epoll, selectors) is also run, and with "
-        "idle clients connected its main thread must be seen waiting in select/poll/epoll (from /proc): one "
-        "call at start, or timeout-0 polls between sleeps, fails. false: the source alone"))
-    idle_clients: int = Field(default=3, ge=1, description="clients connected (one exchange each, then idle) "
-                                                           "while the server's waits are sampled")
-    wait_samples_seconds: float = Field(default=0.6, gt=0, description="seconds the main thread's waits are "
-                                                                       "sampled for")
 
-
-@check("uses", UsesParams, kinds=("server", "script"), needs_run=False)
+@check("uses")
 def uses(ctx: Context, p: UsesParams) -> None:
     """The source calls one of `any_of`, and imports / calls nothing forbidden (read from the AST); with
     `greenlets_at_least`, the running program must also show it (runtime evidence beside the AST)."""
@@ -157,8 +133,8 @@ def judge_readiness_wait(ctx: Context, p: UsesParams, hit: tuple[str, int]) -> N
     """A readiness API named in the source is only a claim: with clients connected and idle, the server's
     main thread must be seen waiting in select/poll/epoll (the syscall it sits in, from /proc). A program that
     called it once at start, or polls with timeout 0 and sleeps in between, is seen sleeping or running."""
-    from grader import evidence
     from grader.failure import NotObservable
+    from grader.harness import evidence
 
     ctx.start()
     clients = [ctx.client(f"idle{i + 1}") for i in range(p.idle_clients)]
@@ -218,7 +194,7 @@ def run_for_evidence(ctx: Context, p: UsesParams) -> None:
     imports a forbidden module by a computed name, is caught by what really ran. A server gets
     `greenlets_at_least` clients connected at once: the greenlets that ran must cover them, and the
     connections must be served by the listening process (not forked children)."""
-    from grader import evidence
+    from grader.harness import evidence
 
     ctx.start()
     connections = 0
@@ -292,16 +268,8 @@ def _mentioned_not_called(tree: ast.Module, imports: Imports, name: str) -> int 
     return None
 
 
-PATCHED = ["socket", "time", "threading", "select", "selectors", "ssl", "os", "subprocess", "queue"]
 
-
-class PatchParams(Params):
-    patch: str = Field(default="gevent.monkey.patch_all", description="the call that must come first")
-    modules: list[str] = Field(default=PATCHED, description="modules whose names must not be imported "
-                                                            "before the patch")
-
-
-@check("patches_first", PatchParams, kinds=("server", "script"), needs_run=False)
+@check("patches_first")
 def patches_first(ctx: Context, p: PatchParams) -> None:
     """`monkey.patch_all()` is called, before any `from <patched module> import ...`."""
     tree = parse(ctx)

@@ -10,7 +10,7 @@ from grader.commands import add_lang_option
 from grader.i18n import _
 from grader.reporters.gradescope import to_gradescope
 from grader.reporters.terminal import render
-from grader.runner import RunOptions, grade
+from grader.session.runner import RunOptions, grade
 from grader.spec import find_spec, load_course, load_spec
 
 HELP = "grade one submission (PATH, default: the current folder) against an assignment"
@@ -129,7 +129,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _repeat(spec, path: Path, course, options: RunOptions, args: argparse.Namespace) -> int:
-    from grader.flips import changed, render_changes
+    from grader.reporters.flips import changed, render_changes
 
     runs = [grade(spec, path, course, options) for _ in range(args.repeat)]
     if args.json:

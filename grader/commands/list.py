@@ -20,8 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.checks:
-        from grader.checkdocs import checks_markdown
         from grader.checks import library
+        from grader.checks.docs import checks_markdown
 
         if args.markdown:
             print(checks_markdown(), end="")

@@ -8,7 +8,7 @@ from pathlib import Path
 from grader.commands import add_lang_option
 from grader.errors import GraderError
 from grader.i18n import _
-from grader.runner import RunOptions, grade
+from grader.session.runner import RunOptions, grade
 from grader.spec import list_assignments, load_course, load_spec
 
 HELP = "check every assignment spec and grade every reference solution (must score full marks)"

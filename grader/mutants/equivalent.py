@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from grader.yamlload import read_yaml, validate
+from grader.spec.yamlload import read_yaml, validate
 
 FILENAME = "equivalent-mutants.yaml"
 

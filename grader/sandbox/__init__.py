@@ -1,249 +1,46 @@
 """The one boundary to the outside world: start a submission, reach and observe it, tear it down.
 
     sandbox = choose_sandbox()              # the best tier that passed its proof (probe.py), once
-    run = sandbox.start(Launch(...))        # a Run: the submission's process tree
+    run = sandbox.start(Launch(...))        # a RunView of a Run: the submission's process tree
     sock = run.socket()                     # a client socket inside the run's network namespace
     run.snapshot()                          # plain data: processes, threads, fds, sockets, CPU (observe.py)
     run.stdout; run.stderr; run.limit_hits()
     report = run.stop()                     # kills the whole tree, says whether anything survived
 
-Tiers, best first (see docs/sandbox.md for what each guarantees):
+This `__init__` is a facade: it only re-exports. Inside, imports run one way (the import-linter contract in
+pyproject.toml):
 
-    A/bwrap   root + bubblewrap + cgroups: own uid per slot, all namespaces, read-only minimal filesystem,
-              kernel-enforced process/memory/CPU limits                               (grader/sandbox/bwrap.py)
-    B/netns   root without bubblewrap: own network + pid namespace, own uid per slot, cgroup limits, but
-              the host filesystem stays readable                                      (grader/sandbox/local.py)
-    B/userns  no root, unprivileged user namespaces: own user/net/pid namespace, limits by rlimits and
-              polling, same uid as the grader                                        (grader/sandbox/userns.py)
-    C/plain   no namespaces (macOS, locked-down Linux): a process on the real port, one run at a time
-                                                                                      (grader/sandbox/local.py)
+    choose.py     choose_sandbox / require_tier / with_deadline: which tier grades here
+    probe.py      the proof a tier works here (a trusted server started, observed, reached)
+    tiers/        one file per tier (bwrap, netns, userns, plain), the registry and the levels in __init__
+    run.py        Run: one started submission's process tree, its limits, its teardown
+    host.py       what the tiers share about this machine (cgroups, interpreters, scratch copy, launcher argv)
+    observe.py    Snapshot: plain data about the run's processes, read from /proc (or psutil)
+    output.py, cgroup.py, freeze.py, intake.py, slots.py        leaves
+    types.py      Launch, Limits, the Sandbox and RunView protocols, Teardown: the vocabulary above the sandbox
+    standalone/   stdlib-only code that runs in other processes by path (launcher, /proc reader, sitecustomize)
 
-Tiers are types (tier.py) with declared capabilities (`shares_host_port`, `isolates_filesystem`,
-`per_run_uid`, `cgroup_limits`, `own_network`); callers read those, never a name. Every result records the
-tier it was graded in; `require_tier("A")` refuses to grade below A.
+Every result records the tier it was graded in; `require_tier("A")` refuses to grade below A.
 """
+
 
 from __future__ import annotations
 
-import os
-import re
-import sys
-import threading
-import time
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Protocol
-
-from grader.errors import UsageError
-from grader.i18n import N_, _
+from grader.sandbox.choose import (
+    FIX_HINT,
+    choose_sandbox,
+    no_tier_message,
+    probe_report,
+    require_tier,
+    with_deadline,
+)
+from grader.sandbox.host import is_root
 from grader.sandbox.observe import Snapshot
 from grader.sandbox.output import CappedOutput
-from grader.sandbox.run import Run, Teardown
+from grader.sandbox.run import Run
+from grader.sandbox.tiers import LEVELS, OBSERVE_MODES, TIERS, Tier
+from grader.sandbox.types import Launch, Limits, Output, RunView, Sandbox, Teardown
 
-LEVELS = ("A", "B", "C")  # best first
-
-
-@dataclass(frozen=True)
-class Limits:
-    nofile: int = 1024
-    fsize_bytes: int = 16 << 20  # largest file the submission may write (RLIMIT_FSIZE)
-    tmp_bytes: int = 16 << 20  # size of its private /tmp (tier A)
-    cpu_seconds: int = 120  # RLIMIT_CPU backstop; behaviours have their own wall-clock timeouts
-    output_cap_bytes: int = 1 << 20  # stdout/stderr kept for feedback (the rest is drained and counted)
-    output_limit_bytes: int = 64 << 20  # stdout+stderr after which the run is killed (~1 MB/s is fine)
-    memory_bytes: int = 256 << 20
-    processes: int = 128  # processes + threads (a thread-per-connection server needs a few dozen)
-    cpus: float = 1.0  # CPU bandwidth (tiers with a cgroup)
-    wall_seconds: float | None = None  # the run is killed after this long (set by the engine per behaviour)
-
-
-@dataclass(frozen=True)
-class Launch:
-    """What to start: `python ENTRY` in a copy of the submission folder."""
-
-    submission: Path
-    entry: str
-    address: tuple[str, int] | None = None  # the port a server must listen on (plain tier serialises on it)
-    limits: Limits = field(default_factory=Limits)
-    env: dict[str, str] = field(default_factory=dict)
-    pythonpath: tuple[Path, ...] = ()  # trusted helper dirs (e.g. an injected sitecustomize)
-    run_as: tuple[int, int] | None = None  # (uid, gid) the submission runs as, when the grader is root
-
-
-class Sandbox(Protocol):
-    """What callers see of a tier (grader.sandbox.tier.Tier): capabilities to read, never a name to compare."""
-
-    name: str  # bwrap / netns / userns / plain
-    level: str  # A / B / C
-    tier: str  # "bwrap (tier A)": what results record
-    description: str
-    fallback_reason: str | None  # why a better tier was not used ('' / None when this is the best)
-    shares_host_port: bool  # servers share the host's ports: one server at a time
-    isolates_filesystem: bool
-    per_run_uid: bool
-    cgroup_limits: bool
-    own_network: bool
-
-    def start(self, launch: Launch) -> Run: ...
-
-    def require_free(self, address: tuple[str, int]) -> None: ...
-
-
-def is_root() -> bool:
-    return hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-# The registry, best first: choose_sandbox() tries them in this order. Imported here, after the names the
-# tier modules import from this package.
-from grader.sandbox.bwrap import BwrapSandbox  # noqa: E402
-from grader.sandbox.local import NetnsSandbox, PlainSandbox  # noqa: E402
-from grader.sandbox.tier import OBSERVE_MODES, Tier  # noqa: E402
-from grader.sandbox.userns import UsernsSandbox  # noqa: E402
-
-TIERS: tuple[type[Tier], ...] = (BwrapSandbox, NetnsSandbox, UsernsSandbox, PlainSandbox)
-_BY_NAME = {t.name: t for t in TIERS}
-
-_lock = threading.Lock()
-_chosen: dict[str, Tier] = {}  # observe mode -> the tier chosen for it
-_forced: dict[tuple[str, str], Tier] = {}
-_announced = False
-_problems: dict[str, str] = {}  # "bwrap (tier A)" -> why it is not used here (filled by the auto choice)
-
-
-def _label(cls: type[Tier]) -> str:
-    return f"{cls.name} (tier {cls.level})"
-
-
-def choose_sandbox(force: str | None = None, *, announce: bool = True, observe: str = "auto",
-                   prove: bool = True) -> Tier:
-    """The best tier this machine allows, chosen once per process (or `force`: a tier name such as 'bwrap',
-    'netns', 'userns', 'plain', or a label such as 'bwrap (tier A)').
-
-    A tier is chosen only after a trusted server started in it was observed and reached (probe.py); a tier
-    that fails is skipped with the reason. When the choice is below A, says so once on stderr, with the
-    reasons and the fix. `prove=False` (a grading session handed the tier its parent chose) skips the probe."""
-    global _announced
-    if observe not in OBSERVE_MODES:
-        raise UsageError(_("unknown observation backend {name} (known: {known})").format(
-            name=repr(observe), known=", ".join(OBSERVE_MODES)))
-    from grader.runtime import current
-    from grader.sandbox.probe import prove as prove_tier
-
-    current()  # the interpreter submissions run with: a student runtime that does not match stops us here
-
-    if force and force != "auto":
-        cls = _BY_NAME.get(force.split()[0])
-        if cls is None:
-            raise UsageError(_("unknown isolation tier {name} (known: {known})").format(
-                name=repr(force), known=", ".join(_BY_NAME)))
-        with _lock:
-            if (cls.name, observe) not in _forced:
-                why = cls.problem(quick=True)
-                if why:
-                    raise UsageError(_("the {tier} isolation tier is not available here: {why}").format(
-                        tier=_label(cls), why=why))
-                _forced[cls.name, observe] = cls(observe=observe)
-            return _forced[cls.name, observe]
-    with _lock:
-        if observe not in _chosen:
-            for cls in TIERS:
-                why = cls.problem(quick=not prove)
-                if why is None:
-                    candidate = cls(_fallback_reason(), observe=observe)
-                    why = prove_tier(candidate) if prove else None
-                    if why is None:
-                        _chosen[observe] = candidate
-                        break
-                _problems[_label(cls)] = why
-            else:  # not even the plain tier could observe a trusted server: every behaviour would be a grader
-                raise UsageError(no_tier_message(dict(_problems)))  # error, so stop before grading, once
-        chosen = _chosen[observe]
-        if announce and not _announced and chosen.level != "A":
-            _announced = True
-            print("grader: " + _("isolation {tier}: {description}.").format(tier=chosen.tier,
-                                                                             description=chosen.description)
-                  + "\ngrader: " + _("not tier A because {why}.").format(
-                      why=(chosen.fallback_reason or "?").removeprefix("not tier A: ")) + " " + _(FIX_HINT),
-                  file=sys.stderr, flush=True)
-        return chosen
-
-
-def _fallback_reason() -> str | None:
-    if not _problems:
-        return None
-    return "not tier A: " + "; ".join(f"{label}: {why}" for label, why in _problems.items())
-
-
-def probe_report() -> dict[str, str]:
-    """Tier label -> why it was skipped, for the tiers the automatic choice tried and rejected."""
-    return dict(_problems)
-
-
-def no_tier_message(problems: dict[str, str]) -> str:
-    """One message for "no tier passed its probe": each tier's reason, and the fix for the commonest cause."""
-    from grader.i18n import _
-
-    lines = [_("no isolation tier can observe a program on this machine, so nothing was graded (every "
-               "behaviour would be a grader error). Each tier was tried with a trusted server:")]
-    lines += [f"  {label}: {why}" for label, why in problems.items()]
-    closed = sorted({m.group(1) for why in problems.values()
-                     for m in [re.search(r"(\S+) \(where the interpreter or the submission lives\) is closed", why)]
-                     if m})
-    if closed:
-        lines.append(_("Fix: {folders} is closed to other users, and the runs (another uid) cannot reach the "
-                       "interpreter in it. Install Python where every user can read it (a container's "
-                       "/usr/bin/python3, or a venv outside it), or open the folder (`chmod o+x {folders}`), or "
-                       "run the grader with CAP_SYS_ADMIN.").format(folders=", ".join(closed)))
-    else:
-        lines.append(_("Fix: {hint}").format(hint=_(FIX_HINT)))
-    return "\n".join(lines)
-
-
-FIX_HINT = N_("Tier A needs Linux, root and bubblewrap (`sudo apt-get install bubblewrap`, then run the grader "
-            "with sudo); on a machine the student controls, grades from lower tiers are advisory (in a "
-            "container such as Gradescope's, the container isolates the run).")
-
-
-def require_tier(tier_letter: str, force: str | None = None, observe: str = "auto") -> Tier:
-    """The sandbox to grade with, if it is at least tier `tier_letter` (A best); else a UsageError (exit 2)
-    saying what this machine offers and how to get the required tier."""
-    letter = (tier_letter or "").strip().upper()
-    if letter not in LEVELS:
-        raise UsageError(_("--require-isolation must be one of {levels}, got {value}").format(
-            levels=", ".join(LEVELS), value=repr(tier_letter)))
-    sandbox = choose_sandbox(force, announce=False, observe=observe)
-    if LEVELS.index(sandbox.level) > LEVELS.index(letter):
-        if force and force != "auto":
-            raise UsageError(_("isolation tier {letter} required, but --sandbox {name} is {tier}. Refusing to grade. "
-                               "Leave out --sandbox to use the best tier this machine offers.").format(
-                letter=letter, name=sandbox.name, tier=sandbox.tier))
-        why = (sandbox.fallback_reason or "").removeprefix("not tier A: ")
-        raise UsageError(_("isolation tier {letter} required, but the best this machine offers is {tier}").format(
-            letter=letter, tier=sandbox.tier) + (f" ({why})" if why else "") + ". "
-            + _("Refusing to grade.") + " " + _(FIX_HINT))
-    return sandbox
-
-
-__all__ = ["TIERS", "CappedOutput", "Launch", "Limits", "Run", "Sandbox", "Snapshot", "Teardown", "Tier",
-           "choose_sandbox", "probe_report", "require_tier", "with_deadline"]
-
-
-class DeadlineSandbox:
-    """A sandbox whose runs are all killed at one deadline: a behaviour's time budget, enforced by the
-    sandbox (reason "timeout") well before the session's pytest-timeout backstop would end every behaviour."""
-
-    def __init__(self, inner: Sandbox, seconds: float) -> None:
-        self._inner = inner
-        self._deadline = time.monotonic() + seconds
-
-    def __getattr__(self, name: str):
-        return getattr(self._inner, name)
-
-    def start(self, launch: Launch) -> Run:
-        remaining = max(1.0, self._deadline - time.monotonic())
-        wall = remaining if launch.limits.wall_seconds is None else min(remaining, launch.limits.wall_seconds)
-        return self._inner.start(replace(launch, limits=replace(launch.limits, wall_seconds=wall)))
-
-
-def with_deadline(sandbox: Sandbox, seconds: float) -> Sandbox:
-    return DeadlineSandbox(sandbox, seconds)  # type: ignore[return-value]
+__all__ = ["FIX_HINT", "LEVELS", "OBSERVE_MODES", "TIERS", "CappedOutput", "Launch", "Limits", "Output", "Run",
+           "RunView", "Sandbox", "Snapshot", "Teardown", "Tier", "choose_sandbox", "is_root", "no_tier_message",
+           "probe_report", "require_tier", "with_deadline"]

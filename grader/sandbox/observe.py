@@ -24,11 +24,10 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 from grader.i18n import _
+from grader.sandbox.standalone import LAUNCHER, PROCFS_SOURCE
 
-PROCFS_SOURCE = Path(__file__).with_name("procfs.py")
 FD_SYSCALLS = {"read", "write", "recvfrom", "recvmsg", "sendto", "accept", "accept4"}
 
 
@@ -170,12 +169,12 @@ class Observer:
     name = "procfs"
 
     def snapshot(self, pids: list[int]) -> Snapshot:
-        from grader.sandbox import procfs
+        from grader.sandbox.standalone import procfs
 
         return from_plain(procfs.snapshot(pids))
 
     def pids_in_pidns(self, pidns: str) -> list[int]:
-        from grader.sandbox import procfs
+        from grader.sandbox.standalone import procfs
 
         return procfs.pids_in_pidns(pidns, os.getpid())
 
@@ -207,7 +206,7 @@ class UidObserver(Observer):
         if os.geteuid() == 0:  # only root may change uid; anyone may observe as themselves
             setpriv = shutil.which("setpriv")
             if setpriv:  # through the launcher, which exposes an interpreter under a closed folder (/root)
-                from grader.sandbox.local import LAUNCHER, python_paths
+                from grader.sandbox.host import python_paths
 
                 expose = [arg for p in python_paths() for arg in ("--expose", p)]
                 argv = [sys.executable, "-I", "-S", str(LAUNCHER), *expose, "--exec", "--", setpriv,

@@ -18,7 +18,7 @@ from typing import IO
 KEEP_MAX = 512 << 10  # bytes of head, and of tail, ever held, whatever the configured cap
 LINE_MAX = 16 << 10  # bytes of one timestamped line kept (the rest of the line is dropped)
 LINES_MAX_BYTES = 512 << 10  # bytes of timestamped lines kept in all
-FRAME_START = b"\x1egrader-evidence "  # records of the grader's observer (grader/site/sitecustomize.py)
+FRAME_START = b"\x1egrader-evidence "  # records of the grader's observer (standalone/site/sitecustomize.py)
 FRAME_MAX = 1100  # bytes of one record; a longer "record" is not ours and stays in the output
 RECORDS_MAX = 1000
 

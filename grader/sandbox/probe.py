@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from grader.i18n import _
-from grader.sandbox.tier import container_hint
+from grader.sandbox.tiers.base import container_hint
+from grader.sandbox.types import Launch, Limits
 
 if TYPE_CHECKING:
-    from grader.sandbox.tier import Tier
+    from grader.sandbox.tiers.base import Tier
 
 # Trusted code: the grader's own, not a submission. Binds an ephemeral port (no collision in tier C).
 PROBE_SERVER = """\
@@ -41,8 +42,6 @@ PAYLOAD = b"grader-probe"
 
 def prove(tier: Tier, timeout: float = 15.0) -> str | None:
     """None if a trusted server in `tier` was started, observed and reached; else why not, in words."""
-    from grader.sandbox import Launch, Limits
-
     if tier.observes_with_psutil and tier.own_network:
         return _("psutil sees socket states only in the grader's own network namespace")
     with tempfile.TemporaryDirectory(prefix="grader-probe-") as tmp:

@@ -12,39 +12,32 @@ it to the engine, which makes it the failed behaviour's reason.
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 import signal
 import socket
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psutil
 
 from grader.i18n import _
-from grader.sandbox import procfs
+from grader.sandbox.host import NetnsSockets
 from grader.sandbox.observe import EMPTY, Observer, Snapshot
 from grader.sandbox.output import CappedOutput
+from grader.sandbox.standalone import procfs
+from grader.sandbox.types import Teardown
 
 if TYPE_CHECKING:
-    from grader.sandbox import Limits
     from grader.sandbox.cgroup import RunCgroup
-    from grader.sandbox.tier import Held
+    from grader.sandbox.tiers.base import Held
+    from grader.sandbox.types import Limits
 
 MiB = 1 << 20
-
-
-@dataclass
-class Teardown:
-    exit_code: int | None
-    survivors: list[int] = field(default_factory=list)  # pids still alive after the kill: a harness error
-
-    @property
-    def clean(self) -> bool:
-        return not self.survivors
 
 
 def _mib(n: int) -> str:
@@ -439,3 +432,71 @@ def _not_zombie(p: psutil.Process) -> bool:
 
 def _main_first(procs: list[psutil.Process], main: int | None) -> list[psutil.Process]:
     return sorted(procs, key=lambda p: (p.pid != main, p.pid))
+
+
+class NamespacedRun(Run):
+    """launcher/bwrap -> init (pid 1 of the run's pid namespace) -> main, reached through setns()."""
+
+    def __init__(self, popen, scratch, limits, t0, cgroup=None) -> None:
+        super().__init__(popen, scratch, limits, t0)
+        self.cgroup = cgroup
+        self._pidns: str | None = None
+        self._sockets: NetnsSockets | None = None
+        self._find_main()
+        self._start_monitor()
+
+    def _on_found(self) -> None:
+        try:
+            self._setup_sockets()
+        except OSError:
+            pass  # it died already, or setns() is not allowed here: socket() says so
+        self._read_pidns(self.observer)
+
+    def _read_pidns(self, observer) -> None:
+        if self._pidns is None and self._init is not None:
+            try:  # needs ptrace access to init: root with CAP_SYS_PTRACE, or the observer as the run's uid
+                self._pidns = observer.readlink(f"/proc/{self._init}/ns/pid")
+            except OSError:
+                pass
+
+    def _setup_sockets(self) -> None:
+        self._sockets = NetnsSockets(f"/proc/{self._init}/ns/net", self._open_ns)
+
+    def _open_ns(self, path: str) -> int:
+        try:
+            return os.open(path, os.O_RDONLY)
+        except PermissionError:  # root without CAP_SYS_PTRACE: the run's own uid may open it
+            return self.observer.open_fd(path)
+
+    def socket(self, family: int = socket.AF_INET) -> socket.socket:
+        if self._sockets is None:
+            self._try_find()
+        if self._sockets is None and self._init is not None:
+            try:  # found before the tier attached its observer: try again with it
+                self._setup_sockets()
+            except OSError:
+                pass
+        if self._sockets is None:
+            raise OSError(errno.ENETUNREACH, "the submission's network namespace is gone or cannot be entered")
+        return self._sockets.socket(family)
+
+    def _kill_without_cgroup(self) -> None:
+        # SIGKILL of the namespace's init makes the kernel kill every process in the pid namespace; the
+        # launcher then reaps init and exits by itself (stop() kills it if it does not).
+        self._read_pidns(self.observer)
+        if self._init is not None:
+            kill_pids([self._init])
+        else:
+            kill_pids([self.popen.pid])
+
+    def _leftovers_without_cgroup(self) -> list[int]:
+        if self._pidns is None:
+            return []
+        try:
+            return self.observer.pids_in_pidns(self._pidns)
+        except Exception:  # noqa: BLE001 - an observer that died: fall back to what we can read here
+            return procfs.pids_in_pidns(self._pidns, os.getpid())
+
+    def _on_stopped(self) -> None:
+        if self._sockets:
+            self._sockets.close()

@@ -7,10 +7,11 @@ import secrets
 import time
 from pathlib import Path
 
-from grader.client import Client, Transcript
 from grader.failure import BehaviourFailed, NotObservable
+from grader.harness.client import Client, Transcript
 from grader.i18n import _
 from grader.sandbox import Launch, Limits, Run, Sandbox, Snapshot, intake
+from grader.sandbox.standalone import SITE_DIR
 from grader.spec import Behaviour, Course, Spec
 
 WILDCARDS = {"0.0.0.0", "::"}
@@ -19,7 +20,6 @@ WRONG_ADDRESS_GRACE = 0.5
 PROGRESS_WINDOW = 0.5  # s: CPU used within it means a server is still starting
 PROGRESS_CPU = 0.005  # s
 LISTEN_POLL_MIN, LISTEN_POLL_MAX = 0.01, 0.05  # s between looks for the listening socket (each a snapshot)
-SITE_DIR = Path(__file__).with_name("site")  # trusted helpers injected into the submission (sitecustomize)
 
 
 class _StartProgress:
@@ -82,12 +82,12 @@ class Context:
         return intake.read_entry(self.validated(), self.spec.entry, self.course.defaults.entry_max_bytes)
 
     def launch(self) -> Launch:
-        from grader.evidence import observer_env
+        from grader.harness.evidence import observer_env
 
         d = self.course.defaults
         params = self.behaviour.params
-        # the grader's observer is in every run (grader/site/sitecustomize.py); what it watches depends on
-        # the behaviour: the modules it forbids, greenlets where it counts them
+        # the grader's observer is in every run (sandbox/standalone/site/sitecustomize.py); what it watches
+        # depends on the behaviour: the modules it forbids, greenlets where it counts them
         env = observer_env(self.evidence_nonce, list(params.get("forbidden_imports") or []),
                            bool(params.get("greenlets_at_least")))
         pythonpath: tuple[Path, ...] = (SITE_DIR,)
@@ -227,7 +227,7 @@ class Context:
         return c
 
     def payload(self, size: int) -> bytes:
-        from grader.client import payload
+        from grader.harness.client import payload
 
         return payload(self.rng, size)
 

@@ -1,6 +1,6 @@
 """The grading engine as a pytest plugin (pytest's "non-python tests" pattern).
 
-    python -m pytest -p grader.plugin --grader-submission DIR assignments/NAME/assignment.yaml
+    python -m pytest -p grader.session.plugin --grader-submission DIR assignments/NAME/assignment.yaml
 
 collects one item per behaviour of the spec. Each item grades its behaviour on a fresh sandboxed instance
 of the submission and writes its result as one JSON line to --grader-results as soon as it is known, so an
@@ -133,7 +133,7 @@ class BehaviourItem(pytest.Item):
                                  ("visibility", behaviour.visibility), ("check", behaviour.check)]
 
     def _grade(self) -> BehaviourResult:
-        from grader.engine import grade_behaviour
+        from grader.behaviour.engine import grade_behaviour
         from grader.sandbox import choose_sandbox
 
         s = self.config.stash[settings_key]
@@ -264,7 +264,7 @@ def grader_context(request: pytest.FixtureRequest, submission_path: Path):
     """A Context for this test: start the submission with .start(), make clients with .client()."""
     import os
 
-    from grader.context import Context
+    from grader.harness.context import Context
     from grader.sandbox import choose_sandbox
     from grader.spec import Behaviour, load_course
 

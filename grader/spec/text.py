@@ -21,6 +21,7 @@ from typing import Any
 from grader import i18n
 from grader.errors import SpecError
 from grader.i18n import _
+from grader.spec.yamlload import line_of
 
 SPEC_TEXT = ("title", "description")
 BEHAVIOUR_TEXT = ("title", "hint")
@@ -43,8 +44,6 @@ class Untranslated:
 def localize(data: Any, node: Any, path: Path, lang: str | None = None) -> tuple[Any, tuple[Untranslated, ...]]:
     """`data` with every text field reduced to the string for `lang` (default: the process's language), and
     the fields that had no text in it. `data` itself is not changed."""
-    from grader.yamlload import line_of
-
     lang = lang or i18n.language()
     missing: list[Untranslated] = []
 

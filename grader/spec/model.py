@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from grader.errors import SpecError, UsageError
 from grader.i18n import _
-from grader.yamlload import read_yaml, spec_error_from, validate
+from grader.spec.params import DECLARED
+from grader.spec.text import localize
+from grader.spec.yamlload import line_of, read_yaml, spec_error_from, validate
 
 Visibility = Literal["visible", "hidden", "after_due_date", "after_published"]
 
@@ -72,7 +74,7 @@ class Spec(Strict):
     behaviours: list[Behaviour] = Field(min_length=1)
     # filled in by the loader, not by YAML
     name: str = Field(default="", exclude=True)
-    untranslated: tuple[Any, ...] = Field(default=(), exclude=True)  # grader.spectext.Untranslated
+    untranslated: tuple[Any, ...] = Field(default=(), exclude=True)  # grader.spec.text.Untranslated
     path: Path = Field(default=Path(), exclude=True)
 
     @field_validator("address", mode="before")
@@ -165,7 +167,7 @@ def find_course_file(start: Path | None = None) -> Path | None:
 def load_course(path: Path | None = None) -> Course:
     """grader.yaml from `path`, else searched upwards from the cwd, else the packaged course."""
     if path is None:
-        path = find_course_file() or find_course_file(Path(__file__).resolve().parent.parent)
+        path = find_course_file() or find_course_file(Path(__file__).resolve().parents[2])
     if path is None:
         return Course(root=Path.cwd())
     data, node = read_yaml(path)
@@ -178,15 +180,11 @@ def load_course(path: Path | None = None) -> Course:
 
 def load_spec(path: Path) -> Spec:
     """Load and fully validate one assignment spec, including every check's parameters."""
-    from grader.checks import library
-
-    checks = library()
+    checks = DECLARED
 
     data, node = read_yaml(path)
     if not isinstance(data, dict):
         raise SpecError(path, 1, "", _("an assignment spec must be a mapping (title:, entry:, kind:, behaviours:)"))
-    from grader.spectext import localize
-
     data, untranslated = localize(data, node, path)  # text in the process's language
     spec = validate(Spec, data, node, path)
     seen: set[str] = set()
@@ -216,15 +214,11 @@ def load_spec(path: Path) -> Spec:
 
 
 def _line(node: Any, loc: tuple[Any, ...]) -> int | None:
-    from grader.yamlload import line_of
-
     return line_of(node, loc)
 
 
 def params_for(spec: Spec, behaviour: Behaviour) -> BaseModel:
-    from grader.checks import library
-
-    return library()[behaviour.check].params.model_validate(behaviour.params)
+    return DECLARED[behaviour.check].params.model_validate(behaviour.params)
 
 
 def find_spec(course: Course, assignment: str) -> Path:

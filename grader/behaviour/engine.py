@@ -14,11 +14,11 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.behaviour.diagnose import accepted_socket_blocking, explain_stuck
 from grader.checks import library
-from grader.client import Event as TEvent
-from grader.context import Context
-from grader.diagnose import accepted_socket_blocking, explain_stuck
 from grader.failure import BehaviourFailed, NotObservable
+from grader.harness.client import Event as TEvent
+from grader.harness.context import Context
 from grader.i18n import _, ngettext
 from grader.results import BehaviourResult, Event
 from grader.sandbox import Run, Sandbox, intake, with_deadline

@@ -24,7 +24,7 @@ from grader.i18n import _
 from grader.results import BehaviourResult, RunResult
 from grader.spec import Course, Spec
 
-ENGINE_INI = Path(__file__).with_name("engine.ini")
+PYTEST_INI = Path(__file__).with_name("pytest.ini")  # the session's own pytest config
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,8 @@ class RunOptions:
 
 def pytest_argv(spec: Spec, submission: Path, results: Path, course: Course, opts: RunOptions) -> list[str]:
     jobs = opts.jobs or len(spec.behaviours)
-    argv = [sys.executable, "-m", "pytest", "-c", str(ENGINE_INI), "--rootdir", str(spec.path.parent),
-            "-p", "grader.plugin", "-p", "no:cacheprovider", "-q", "--no-header",
+    argv = [sys.executable, "-m", "pytest", "-c", str(PYTEST_INI), "--rootdir", str(spec.path.parent),
+            "-p", "grader.session.plugin", "-p", "no:cacheprovider", "-q", "--no-header",
             "--grader-submission", str(submission), "--grader-results", str(results),
             "--grader-jobs", str(jobs), str(spec.path.parent)]  # the folder: custom test_*.py too
     if course.root and (course.root / "grader.yaml").is_file():

@@ -17,8 +17,8 @@ from grader.i18n import _
 from grader.sandbox.observe import Observer, PsutilObserver, UidObserver
 
 if TYPE_CHECKING:
-    from grader.sandbox import Launch
     from grader.sandbox.run import Run
+    from grader.sandbox.types import Launch
 
 CAP_SYS_PTRACE = 19
 CAP_SYS_ADMIN = 21
@@ -63,7 +63,7 @@ class Held:
 
     def slot_uid(self, launch: Launch, needed: bool) -> tuple[int, int] | None:
         """The uid the run is started as: --run-as, else (when `needed`: root) a fresh slot's own uid."""
-        from grader.sandbox.local import unprivileged
+        from grader.sandbox.host import unprivileged
 
         uid = unprivileged(launch.run_as)
         if uid is None and needed:
@@ -100,9 +100,14 @@ class Tier:
         self.fallback_reason = fallback_reason
         self.observe = observe
 
+    @classmethod
+    def label(cls) -> str:
+        """How results and messages name the tier: "bwrap (tier A)" (the one place it is built)."""
+        return f"{cls.name} (tier {cls.level})"
+
     @property
     def tier(self) -> str:
-        return f"{self.name} (tier {self.level})"
+        return self.label()
 
     @classmethod
     def problem(cls, quick: bool = False) -> str | None:
@@ -131,7 +136,7 @@ class Tier:
     def require_free(self, address: tuple[str, int]) -> None:
         """A UsageError now (not once per behaviour) when the runs would need a host port that is taken."""
         if self.shares_host_port:
-            from grader.sandbox.local import require_free
+            from grader.sandbox.host import require_free
 
             require_free(address)
 

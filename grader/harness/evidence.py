@@ -1,7 +1,7 @@
 """Runtime evidence for the uses_* checks, beside the AST: what the program really did while it ran.
 
 Two sources, both the grader's own observations (never what the student's program prints):
-* the grader's observer inside the run (grader/site/sitecustomize.py): modules the program's own code
+* the grader's observer inside the run (grader/sandbox/standalone/site/sitecustomize.py): modules the program's own code
   imported, watched functions it called, greenlets that ran; its records come over its own channel (a
   duplicate of the stderr pipe) under the run's nonce, and are taken out of stderr by the drain thread;
 * the run's snapshots, sampled from outside: the system calls the program's processes wait in.
@@ -12,6 +12,7 @@ a failure ("could not observe"), never a pass.
 
 from __future__ import annotations
 
+import fnmatch
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,6 +24,11 @@ READINESS_WAITS = frozenset({"select", "pselect6", "poll", "ppoll", "epoll_wait"
 # modules whose use shows as a wait in one of READINESS_WAITS, and the calls the observer watches for them
 READINESS_MODULES = {"select": ("select.select", "select.poll", "select.epoll"),
                      "selectors": ("select.select", "select.poll", "select.epoll")}
+
+
+def matches(name: str, patterns: list[str]) -> bool:
+    """`name` (a dotted module or call name) is one of `patterns` (fnmatch wildcards) or inside one of them."""
+    return any(fnmatch.fnmatchcase(name, pat) or name.startswith(pat + ".") for pat in patterns)
 
 
 @dataclass
@@ -198,8 +204,6 @@ def stopped_by_kernel(ctx, forbidden: list[str]) -> BehaviourFailed | None:
     ev = gather(run, ctx.evidence_nonce, settle=0.2)
     if ev.seccomp != "on":
         return None
-    from grader.checks.static import matches
-
     stopped = _("; then the kernel stopped it at its first readiness system call (SIGSYS, exit code {code})").format(
         code=run.exit_code)
     for mod, where in ev.imports:  # what the observer saw first names the student's line

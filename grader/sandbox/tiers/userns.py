@@ -23,16 +23,17 @@ import threading
 import time
 
 from grader.i18n import _
-from grader.sandbox import Launch, is_root
-from grader.sandbox.local import (
-    LAUNCHER,
-    NamespacedRun,
+from grader.sandbox.host import (
     cgroup_layout,
+    is_root,
     launcher_argv,
     prepare_scratch,
     submission_env,
 )
-from grader.sandbox.tier import Held, Tier
+from grader.sandbox.run import NamespacedRun
+from grader.sandbox.standalone import LAUNCHER
+from grader.sandbox.tiers.base import Held, Tier
+from grader.sandbox.types import Launch
 
 APPARMOR_HINT = ("unprivileged user namespaces are refused here (on Ubuntu >= 23.10, AppArmor: "
                  "`sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`, or run the grader with sudo; in a "

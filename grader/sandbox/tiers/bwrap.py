@@ -31,17 +31,18 @@ from pathlib import Path
 
 from grader.i18n import _
 from grader.runtime import student_python
-from grader.sandbox import Launch, Limits, is_root
-from grader.sandbox.local import (
-    LAUNCHER,
+from grader.sandbox.host import (
     TCP_HASH,
-    NamespacedRun,
     cgroup_layout,
+    is_root,
     prepare_scratch,
     python_paths,
     submission_env,
 )
-from grader.sandbox.tier import Held, Tier
+from grader.sandbox.run import NamespacedRun
+from grader.sandbox.standalone import LAUNCHER
+from grader.sandbox.tiers.base import Held, Tier
+from grader.sandbox.types import Launch, Limits
 
 SUBMISSION_DIR = "/submission"
 SITE_DIR = "/opt/grader/site"
