@@ -48,8 +48,8 @@ def _measure(fn, repeats: int, starter=None) -> dict:
 
 def profile(repeats: int = 3) -> dict:
     from grader.batch.warm import WarmStarter
-    from grader.session.runner import RunOptions, grade
     from grader.sandbox import Launch, Limits, choose_sandbox
+    from grader.session.runner import SessionOptions, grade
     from grader.spec import load_course, load_spec
 
     out: dict = {}
@@ -61,16 +61,16 @@ def profile(repeats: int = 3) -> dict:
     spec = load_spec(course.assignments_path / "select_server" / "assignment.yaml")
     ref = REPO / "reference" / "select_server"
     static = tuple(b.id for b in spec.behaviours if b.check == "uses")
-    opts = RunOptions(sandbox=sandbox.name, only=static)
+    opts = SessionOptions(tier=sandbox, only=static)
     out["session_cold"] = _measure(lambda: grade(spec, ref, course, opts), repeats)
     starter = WarmStarter()
     try:
-        warm = RunOptions(sandbox=sandbox.name, only=static, starter=starter)
+        warm = SessionOptions(tier=sandbox, only=static, starter=starter)
         out["session_warm"] = _measure(lambda: grade(spec, ref, course, warm), repeats, starter)
         runs = []
 
         def whole() -> None:
-            runs.append(grade(spec, ref, course, RunOptions(sandbox=sandbox.name, starter=starter)))
+            runs.append(grade(spec, ref, course, SessionOptions(tier=sandbox, starter=starter)))
 
         out["run_warm"] = _measure(whole, repeats, starter)
         out["run_longest_behaviour"] = statistics.median(max(b.duration for b in r.behaviours) for r in runs)
@@ -78,7 +78,7 @@ def profile(repeats: int = 3) -> dict:
     finally:
         starter.close()
     runs = []
-    out["run_cold"] = _measure(lambda: runs.append(grade(spec, ref, course, RunOptions(sandbox=sandbox.name))),
+    out["run_cold"] = _measure(lambda: runs.append(grade(spec, ref, course, SessionOptions(tier=sandbox))),
                                repeats)
     out["run_cold_longest_behaviour"] = statistics.median(max(b.duration for b in r.behaviours) for r in runs)
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from grader.session.runner import RunOptions, grade  # noqa: E402
+from grader.session.runner import SessionOptions, grade  # noqa: E402
 from grader.spec import load_course, load_spec  # noqa: E402
 
 COURSE = load_course(REPO / "grader.yaml")
@@ -45,7 +45,7 @@ def folder(assignment: str, program: str) -> Path:
 
 def measure(assignment: str, behaviour: str, rx: str, program: str) -> str:
     spec = load_spec(COURSE.assignments_path / assignment / "assignment.yaml")
-    result = grade(spec, folder(assignment, program), COURSE, RunOptions(only=(behaviour,)))
+    result = grade(spec, folder(assignment, program), COURSE, SessionOptions(only=(behaviour,)))
     b = result.behaviours[0]
     for e in b.transcript:
         m = re.search(rx, e.text)

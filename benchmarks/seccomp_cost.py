@@ -1,6 +1,6 @@
 """What the kernel-side check of forbidden readiness calls costs a correct program (issue 18).
 
-uses_nonblocking's run installs a seccomp filter (grader/sandbox/standalone/site/sitecustomize.py, GRADER_FORBID_READINESS=1)
+uses_nonblocking's run installs a seccomp filter (sandbox/standalone/site/sitecustomize.py, GRADER_FORBID_READINESS=1)
 that kills the program at its first select/poll/epoll_wait/io_uring_setup system call. A correct program
 pays: the install (once, at start) and a short BPF program on every system call it makes. This measures both
 side by side, in the interpreter submissions run with, on one machine, in one run:

@@ -56,7 +56,7 @@ def main() -> None:
     ap.add_argument("programs", nargs="*", default=DEFAULT, help="ASSIGNMENT:FOLDER (relative to the repo)")
     args = ap.parse_args()
     from grader.batch import warm
-    from grader.session.runner import RunOptions, grade
+    from grader.session.runner import SessionOptions, grade
     from grader.spec import load_course, load_spec
 
     warm._preload()
@@ -68,7 +68,7 @@ def main() -> None:
         assignment, folder = item.split(":", 1)
         spec = load_spec(course.assignments_path / assignment / "assignment.yaml")
         t0 = time.monotonic()
-        result = grade(spec, REPO / folder, course, RunOptions(starter=_starter))
+        result = grade(spec, REPO / folder, course, SessionOptions(starter=_starter))
         own, children = _starter.last
         longest = max(result.behaviours, key=lambda b: b.duration)
         print(f"| {folder} | {own:.2f} s | {children:.2f} s | {time.monotonic() - t0:.1f} s | "

@@ -47,7 +47,7 @@ class BehaviourResult(BaseModel):
         return self.status == "passed"
 
 
-class RunResult(BaseModel):
+class SubmissionResult(BaseModel):
     assignment: str
     title: str = ""
     submission: str

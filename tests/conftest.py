@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
 import pytest
 
-from grader.results import RunResult
-from grader.session.runner import RunOptions, grade
+from grader.results import SubmissionResult
+from grader.sandbox import Tier, choose_sandbox
+from grader.session.runner import SessionOptions, grade
 from grader.spec import load_course, load_spec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -20,19 +22,26 @@ def spec_of(assignment: str):
     return load_spec(COURSE.assignments_path / assignment / "assignment.yaml")
 
 
-def grade_program(assignment: str, folder: Path | str, **opts) -> RunResult:
+def grade_program(assignment: str, folder: Path | str, **opts) -> SubmissionResult:
     """Grade `folder` (a path, or a name under tests/programs/<assignment>/) against `assignment`."""
     path = Path(folder)
     if not path.is_absolute():
         path = PROGRAMS / assignment / path
-    return grade(spec_of(assignment), path, COURSE, RunOptions(**opts))
+    opts.setdefault("tier", best_tier())
+    return grade(spec_of(assignment), path, COURSE, SessionOptions(**opts))
 
 
-def by_id(result: RunResult) -> dict:
+@functools.cache
+def best_tier() -> Tier:
+    """The tier the suite grades in, chosen (and proven) once, as `grader grade` does for a batch."""
+    return choose_sandbox(announce=False)
+
+
+def by_id(result: SubmissionResult) -> dict:
     return {b.id: b for b in result.behaviours}
 
 
-def failed_ids(result: RunResult) -> set[str]:
+def failed_ids(result: SubmissionResult) -> set[str]:
     return {b.id for b in result.behaviours if not b.passed}
 
 

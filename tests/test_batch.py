@@ -28,7 +28,7 @@ from grader.batch.discover import discover, parse_layout, submission_digest
 from grader.batch.journal import Entry, Journal
 from grader.batch.scheduler import default_workers
 from grader.errors import UsageError
-from grader.results import BehaviourResult, RunResult
+from grader.results import BehaviourResult, SubmissionResult
 from tests.conftest import COURSE, PROGRAMS, REPO, spec_of
 
 ASSIGNMENTS = ["gevent_join", "gevent_server", "nonblocking_server", "select_server", "threaded_server"]
@@ -51,7 +51,7 @@ def make_batch(root: Path, batch=BATCH, layout: str = "{student}/{assignment}") 
     return root
 
 
-def verdicts(results: list[RunResult]) -> dict[tuple[str, str, str], str]:
+def verdicts(results: list[SubmissionResult]) -> dict[tuple[str, str, str], str]:
     return {(r.student or "", r.assignment, b.id): b.status for r in results for b in r.behaviours}
 
 
@@ -111,8 +111,8 @@ def test_digest_follows_the_files(tmp_path: Path) -> None:
 
 # --- journal -----------------------------------------------------------------------------------------------
 
-def fake_run(student: str, score: float) -> RunResult:
-    return RunResult(assignment="select_server", submission=f"/s/{student}", student=student, behaviours=[
+def fake_run(student: str, score: float) -> SubmissionResult:
+    return SubmissionResult(assignment="select_server", submission=f"/s/{student}", student=student, behaviours=[
         BehaviourResult(id="echo", status="passed" if score else "failed", score=score, max_score=2)])
 
 

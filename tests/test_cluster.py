@@ -1,4 +1,4 @@
-"""`grader grade --cluster`: the packing of submissions, the engine's retry and refusal rules (with a fake
+"""`grader grade --cluster`: the packing of submissions, the backend's retry and refusal rules (with a fake
 Dask client, in milliseconds), and real batches on a real two-worker Dask cluster on loopback (slow).
 """
 
@@ -24,13 +24,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from grader.batch.cluster import ClusterEngine, runs_per_worker
+from grader.batch.cluster import ClusterBackend, runs_per_worker
 from grader.batch.controller import BatchConfig, run_batch
 from grader.batch.discover import Submission
 from grader.batch.pack import PackError, pack, unpack
 from grader.batch.remote import VERSION
 from grader.batch.scheduler import Job
-from grader.results import BehaviourResult, RunResult
+from grader.results import BehaviourResult, SubmissionResult
 from tests.conftest import COURSE, REPO, spec_of
 
 SELECT = spec_of("select_server")
@@ -113,7 +113,7 @@ def test_unpack_refuses_a_forged_archive(tmp_path: Path, member, message: str) -
     assert not (tmp_path / "escape.py").exists()
 
 
-# --- the engine, with a fake Dask client -------------------------------------------------------------------
+# --- the backend, with a fake Dask client -------------------------------------------------------------------
 
 class KilledWorker(Exception):
     """Named like the exception distributed raises when a task's workers kept dying."""
@@ -159,7 +159,7 @@ class FakeClient:
 
 def graded(worker: str):
     def reply(task: dict) -> dict:
-        result = RunResult(assignment=task["assignment"], submission="/worker/tmp/submission",
+        result = SubmissionResult(assignment=task["assignment"], submission="/worker/tmp/submission",
                            student=task["student"], tier="bwrap (tier A)",
                            behaviours=[BehaviourResult(id="echo", status="passed", score=1, max_score=1)])
         return {"v": VERSION, "status": "graded", "worker": worker, "host": "h", "tier": "bwrap (tier A)",
@@ -181,15 +181,15 @@ def a_job(tmp_path: Path) -> Job:
     return Job(Submission("alice", "select_server", sub), SELECT, "fp")
 
 
-def engine(client: FakeClient, **kw) -> ClusterEngine:
-    return ClusterEngine(COURSE, "tcp://fake:8786", client=client, **kw)
+def backend(client: FakeClient, **kw) -> ClusterBackend:
+    return ClusterBackend(COURSE, "tcp://fake:8786", client=client, **kw)
 
 
 @pytest.mark.slow
 def test_a_submission_intake_refuses_is_rejected_here_as_locally_and_never_sent(a_job: Job) -> None:
     (a_job.submission.path / "env").symlink_to("/proc/self/environ")
     client = FakeClient({"tcp://w1": 1}, [graded("tcp://w1")])
-    result = engine(client).grade(a_job)
+    result = backend(client).grade(a_job)
     assert client.submitted == []  # nothing of it travelled
     assert {b.reason for b in result.behaviours} == {"submission_rejected"}
     assert all(b.status == "failed" and "`env` is a symbolic link" in b.summary for b in result.behaviours)
@@ -198,7 +198,7 @@ def test_a_submission_intake_refuses_is_rejected_here_as_locally_and_never_sent(
 
 def test_a_task_carries_plain_data_and_the_result_comes_back_as_this_machine_records_it(a_job: Job) -> None:
     client = FakeClient({"tcp://w1": 1, "tcp://w2": 3}, [graded("tcp://w1")])
-    e = engine(client, require_isolation="A", seed=7)
+    e = backend(client, require_isolation="A", seed=7)
     assert e.capacity() == runs_per_worker(1) + runs_per_worker(3) == 4 + 12  # as the local batch on each
     result = e.grade(a_job)
     assert result.worker == "tcp://w1"
@@ -219,7 +219,7 @@ def test_runs_start_while_the_cluster_has_a_free_thread_and_workers_that_join_ar
     from grader.batch.cluster import ClusterCapacity
 
     client = FakeClient({"tcp://w1": 2}, [])
-    e = engine(client)
+    e = backend(client)
     waits: list[float] = []
     gate = ClusterCapacity(e, sleep=waits.append)
     for _ in range(runs_per_worker(2)):  # a 2-thread worker grades 8 runs at once, as the local batch on 2 cores
@@ -240,7 +240,7 @@ def test_runs_start_while_the_cluster_has_a_free_thread_and_workers_that_join_ar
 
 def test_a_worker_below_the_required_tier_refuses_and_the_run_goes_to_another(a_job: Job) -> None:
     client = FakeClient({"tcp://w1": 1, "tcp://w2": 1}, [refused("tcp://w1"), graded("tcp://w2")])
-    result = engine(client, require_isolation="A").grade(a_job)
+    result = backend(client, require_isolation="A").grade(a_job)
     assert result.worker == "tcp://w2"
     assert result.all_passed
     assert client.submitted[1]["workers"] == ["tcp://w2"]  # never the refusing worker again
@@ -249,7 +249,7 @@ def test_a_worker_below_the_required_tier_refuses_and_the_run_goes_to_another(a_
 def test_a_task_that_fails_twice_is_a_harness_error_with_both_reasons(a_job: Job) -> None:
     client = FakeClient({"tcp://w1": 1, "tcp://w2": 1},
                         [KilledWorker("grade-alice", "tcp://w1"), refused("tcp://w2")])
-    result = engine(client).grade(a_job)
+    result = backend(client).grade(a_job)
     assert {(b.status, b.reason) for b in result.behaviours} == {("error", "harness")}
     assert [b.id for b in result.behaviours] == [b.id for b in SELECT.behaviours]
     observed = result.behaviours[0].observed
@@ -263,7 +263,7 @@ def test_losing_the_scheduler_stops_the_batch_instead_of_recording_errors(a_job:
     client = FakeClient({"tcp://w1": 1}, [OSError("connection closed")])
     client.status = "closed"
     with pytest.raises(ClusterError, match="lost the Dask scheduler at tcp://fake:8786"):
-        engine(client).grade(a_job)
+        backend(client).grade(a_job)
 
 
 def test_a_task_the_scheduler_dropped_stops_the_batch_instead_of_recording_errors(a_job: Job) -> None:
@@ -271,12 +271,12 @@ def test_a_task_the_scheduler_dropped_stops_the_batch_instead_of_recording_error
 
     client = FakeClient({"tcp://w1": 1}, [CancelledError("grade-alice")])  # nobody but us cancels
     with pytest.raises(ClusterError, match="lost the Dask scheduler"):
-        engine(client).grade(a_job)
+        backend(client).grade(a_job)
 
 
 def test_abandon_cancels_the_tasks_in_flight_and_submits_no_more(a_job: Job) -> None:
     client = FakeClient({"tcp://w1": 1}, [])
-    e = engine(client)
+    e = backend(client)
     e._futures.add("f1")
     e.abandon()
     assert client.cancelled == ["f1"]

@@ -26,7 +26,7 @@ from grader.batch.controller import BatchConfig, run_batch
 from grader.batch.security import TLSFiles, check_address, exposed, insecure_workers, tls_files
 from grader.cli import main
 from grader.errors import UsageError
-from grader.results import BehaviourResult, RunResult
+from grader.results import BehaviourResult, SubmissionResult
 from tests.conftest import COURSE, REPO
 from tests.test_cluster import CLASS, DASK, LocalDask, free_port, make_class, verdict_rows
 
@@ -197,9 +197,10 @@ def test_certificates_expire_when_asked() -> None:
 
 # --- the class report says it -------------------------------------------------------------------------------
 
-def _run(student: str, worker: str) -> RunResult:
-    return RunResult(assignment="select_server", submission=f"/s/{student}", student=student, tier="bwrap (tier A)",
-                     worker=worker, behaviours=[BehaviourResult(id="echo", status="passed", score=1, max_score=1)])
+def _run(student: str, worker: str) -> SubmissionResult:
+    return SubmissionResult(assignment="select_server", submission=f"/s/{student}", student=student,
+                            tier="bwrap (tier A)", worker=worker,
+                            behaviours=[BehaviourResult(id="echo", status="passed", score=1, max_score=1)])
 
 
 def test_the_class_report_warns_about_runs_graded_over_an_insecure_cluster(tmp_path: Path) -> None:

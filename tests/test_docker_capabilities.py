@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.results import RunResult
+from grader.results import SubmissionResult
 from tests.conftest import PROGRAMS, REPO
 
 LAUNCHER = REPO / "grader" / "sandbox" / "standalone" / "launch.py"
@@ -35,7 +35,7 @@ GRADE_SCRIPT = """
 import json, sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from grader.session.runner import RunOptions, grade
+from grader.session.runner import SessionOptions, grade
 from grader.sandbox import choose_sandbox
 from grader.spec import load_course, load_spec
 course = load_course(Path(sys.argv[1]))
@@ -44,7 +44,7 @@ shared = choose_sandbox().shares_host_port  # one real port: one server at a tim
 def one(case):
     assignment, folder, only = case
     spec = load_spec(course.assignments_path / assignment / "assignment.yaml")
-    opts = RunOptions(only=tuple(only), jobs=1 if shared else 0)
+    opts = SessionOptions(only=tuple(only), jobs=1 if shared else 0)
     return grade(spec, Path(folder), course, opts).model_dump(mode="json")
 with ThreadPoolExecutor(1 if shared else len(cases)) as pool:
     print(json.dumps(list(pool.map(one, cases))))
@@ -78,14 +78,14 @@ def _expose() -> list[str]:
     return [arg for p in python_paths() for arg in ("--expose", p)]
 
 
-def _grade_in(prefix: list[str], env: dict[str, str], cases: list) -> tuple[list[RunResult], str]:
+def _grade_in(prefix: list[str], env: dict[str, str], cases: list) -> tuple[list[SubmissionResult], str]:
     cmd = [*prefix, sys.executable, "-c", GRADE_SCRIPT, str(REPO / "grader.yaml"), json.dumps(cases)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=REPO, env=env, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return [RunResult.model_validate(r) for r in json.loads(proc.stdout)], proc.stderr
+    return [SubmissionResult.model_validate(r) for r in json.loads(proc.stdout)], proc.stderr
 
 
-def _verdicts(results: list[RunResult]) -> list[set[str]]:
+def _verdicts(results: list[SubmissionResult]) -> list[set[str]]:
     return [{b.id for b in r.behaviours if b.status == "failed"} for r in results]
 
 

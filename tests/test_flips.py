@@ -7,14 +7,14 @@ import pytest
 from grader.behaviour.engine import Attempt, should_regrade, with_windows_accept
 from grader.failure import BehaviourFailed
 from grader.reporters.flips import changed, render_changes
-from grader.results import BehaviourResult, RunResult
+from grader.results import BehaviourResult, SubmissionResult
 from grader.spec import Behaviour, Options, Spec
 from tests.conftest import PROGRAMS, REPO, needs_root
 from tests.test_cli import grader
 
 
-def run_of(**statuses: str) -> RunResult:
-    return RunResult(assignment="a", submission="s", behaviours=[
+def run_of(**statuses: str) -> SubmissionResult:
+    return SubmissionResult(assignment="a", submission="s", behaviours=[
         BehaviourResult(id=bid, status=st, score=0 if st != "passed" else 1, max_score=1,
                         summary="" if st == "passed" else f"{bid} went wrong", rerun=f"grader check a s --only {bid}")
         for bid, st in statuses.items()])

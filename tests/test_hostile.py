@@ -27,9 +27,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from grader.results import RunResult
-from grader.sandbox import slots
-from grader.session.runner import RunOptions, grade
+from grader.results import SubmissionResult
+from grader.sandbox import choose_sandbox, slots
+from grader.session.runner import SessionOptions, grade
 from grader.spec import load_spec
 from tests.conftest import COURSE, REPO, by_id, spec_of
 
@@ -122,12 +122,12 @@ def port_9000_listeners_on_host() -> list[str]:
     return rows
 
 
-def out(result: RunResult, bid: str | None = None) -> str:
+def out(result: SubmissionResult, bid: str | None = None) -> str:
     bs = [by_id(result)[bid]] if bid else result.behaviours
     return "\n".join(b.stdout_tail + b.stderr_tail for b in bs)
 
 
-def statuses(result: RunResult) -> dict[str, tuple[str, str]]:
+def statuses(result: SubmissionResult) -> dict[str, tuple[str, str]]:
     return {b.id: (b.status, b.reason) for b in result.behaviours}
 
 
@@ -167,19 +167,20 @@ def tier_a(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv(SECRET_VAR, secret)
     mp.setenv("GRADER_SCRATCH", str(scratch))
-    results: dict[str, RunResult] = {}
+    results: dict[str, SubmissionResult] = {}
     t0 = time.monotonic()
     try:
         jobs: dict[str, object] = {}
+        bwrap = SessionOptions(tier=choose_sandbox("bwrap", announce=False))  # chosen once, passed to every run
         with ThreadPoolExecutor(max_workers=5) as pool:
             # the bombs and a good select_server submission first, so that they run at the same time
             jobs["good_select_server"] = pool.submit(grade, spec_of("select_server"),
                                                      COURSE.reference_path / "select_server", COURSE,
-                                                     RunOptions(sandbox="bwrap"))
+                                                     bwrap)
             for a in BOMBS + [a for a in ATTACKS if a not in BOMBS]:
-                jobs[a] = pool.submit(grade, SPEC, subs[a], COURSE, RunOptions(sandbox="bwrap"))
+                jobs[a] = pool.submit(grade, SPEC, subs[a], COURSE, bwrap)
             jobs["never_ends"] = pool.submit(grade, SCRIPT_SPEC, subs["never_ends"], COURSE,
-                                             RunOptions(sandbox="bwrap"))
+                                             bwrap)
             for name, fut in jobs.items():
                 results[name] = fut.result()
     finally:
@@ -363,9 +364,9 @@ def as_nobody(tmp_path_factory):
     shutil.rmtree(home, ignore_errors=True)
 
 
-def _graded(proc: subprocess.CompletedProcess) -> RunResult:
+def _graded(proc: subprocess.CompletedProcess) -> SubmissionResult:
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
-    return RunResult.model_validate_json(proc.stdout)
+    return SubmissionResult.model_validate_json(proc.stdout)
 
 
 def test_without_root_tier_b_grades_labels_and_contains(as_nobody):
@@ -443,10 +444,10 @@ def test_unprivileged_suite_grades_and_labels_its_tier():
     """When the suite itself runs without root (a student's laptop, CI without sudo)."""
     if os.geteuid() == 0:
         pytest.skip("running as root: the as-nobody tests above cover this")
-    good = grade(SPEC, HOSTILE / "good", COURSE, RunOptions())
+    good = grade(SPEC, HOSTILE / "good", COURSE, SessionOptions())
     assert good.tier in ("userns (tier B)", "plain (tier C)")
     assert good.score == good.max_score
-    daemon = grade(SPEC, HOSTILE / "daemon", COURSE, RunOptions())
+    daemon = grade(SPEC, HOSTILE / "daemon", COURSE, SessionOptions())
     assert {s for s, _ in statuses(daemon).values()} == {"failed"}
     time.sleep(0.2)
     left = []

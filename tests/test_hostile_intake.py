@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.session.runner import RunOptions, grade
+from grader.session.runner import SessionOptions, grade
 from grader.spec import load_spec
 from tests.conftest import COURSE, REPO, by_id, spec_of
 
@@ -125,7 +125,7 @@ ATTACKS = ["environ_link", "root_only_link", "reference_link", "dev_zero_link", 
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_intake_attack_is_rejected_with_one_reason_and_leaves_nothing(scratch: Path, attack: str):
     sub, summary = make_attack(scratch, attack)
-    result = grade(SPEC, sub, COURSE, RunOptions())
+    result = grade(SPEC, sub, COURSE, SessionOptions())
     assert result.score == 0
     for b in result.behaviours:
         assert (b.status, b.reason) == ("failed", "submission_rejected"), b.id
@@ -139,7 +139,7 @@ def test_intake_attack_is_rejected_with_one_reason_and_leaves_nothing(scratch: P
 
 
 def test_a_good_submission_on_the_same_tmpfs_passes(scratch: Path):
-    result = grade(SPEC, submission(scratch, "good"), COURSE, RunOptions())
+    result = grade(SPEC, submission(scratch, "good"), COURSE, SessionOptions())
     assert result.score == result.max_score
     assert leftovers(scratch) == []
 
@@ -168,14 +168,14 @@ def test_output_flood_of_long_undecodable_lines_keeps_the_grader_small(scratch: 
     # its records go nowhere, but the kernel's filter needs no channel (issue 18)
     ("fraud_silenced_observer", "the program made a select/poll/epoll system call, and the kernel stopped it")])
 def test_hidden_select_import_fails_uses_nonblocking_by_runtime_evidence(attack: str, summary: str):
-    result = grade(spec_of("nonblocking_server"), HOSTILE / attack, COURSE, RunOptions(only=("uses_nonblocking",)))
+    result = grade(spec_of("nonblocking_server"), HOSTILE / attack, COURSE, SessionOptions(only=("uses_nonblocking",)))
     b = by_id(result)["uses_nonblocking"]
     assert b.status == "failed"
     assert b.summary.startswith(summary)
 
 
 def test_gevent_spawn_in_dead_code_fails_uses_gevent_by_runtime_evidence():
-    result = grade(spec_of("gevent_join"), HOSTILE / "fraud_dead_spawn", COURSE, RunOptions(only=("uses_gevent",)))
+    result = grade(spec_of("gevent_join"), HOSTILE / "fraud_dead_spawn", COURSE, SessionOptions(only=("uses_gevent",)))
     b = by_id(result)["uses_gevent"]
     assert b.status == "failed"
     assert b.summary == "no work ran in greenlets at run time: 0 greenlet(s) ran"

@@ -154,7 +154,7 @@ def test_unknown_language_lists_the_available_ones(capsys):
         i18n.resolve("fr", None)
     from grader.cli import main
 
-    assert main(["validate", "--no-run", "--lang", "fr"]) == UsageError.exit_code  # the command line: a usage error, exit 2
+    assert main(["validate", "--no-run", "--lang", "fr"]) == UsageError.exit_code  # the command line: exit 2
     assert "unknown language 'fr' (--lang); available: en, zh-CN" in capsys.readouterr().err
 
 
@@ -182,13 +182,13 @@ def test_the_catalog_is_the_packages_not_the_global_domain(zh):
 
 
 def test_the_session_gets_the_language_explicitly(zh):
-    from grader.session.runner import RunOptions, pytest_argv
+    from grader.session.runner import SessionOptions, pytest_argv
     from tests.conftest import COURSE, spec_of
 
-    argv = pytest_argv(spec_of("select_server"), Path("."), Path("r"), COURSE, RunOptions())
+    argv = pytest_argv(spec_of("select_server"), Path("."), Path("r"), COURSE, SessionOptions())
     assert argv[argv.index("--grader-lang") + 1] == "zh-CN"
     i18n.use("en")
-    argv = pytest_argv(spec_of("select_server"), Path("."), Path("r"), COURSE, RunOptions())
+    argv = pytest_argv(spec_of("select_server"), Path("."), Path("r"), COURSE, SessionOptions())
     assert "--grader-lang" not in argv
 
 

@@ -32,7 +32,7 @@ from grader.export.classroom import export_classroom
 from grader.export.gradescope import export_gradescope
 from grader.reporters.classroom import encode, error_result, step_summary, to_classroom
 from grader.reporters.gradescope import to_gradescope
-from grader.results import BehaviourResult, Event, RunResult
+from grader.results import BehaviourResult, Event, SubmissionResult
 from grader.spec import load_course, load_spec
 
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "gradescope_results.schema.json").read_text())
@@ -178,9 +178,9 @@ def survivors() -> list[str]:
     return left
 
 
-def synthetic_result() -> RunResult:
+def synthetic_result() -> SubmissionResult:
     """Passed, failed and errored behaviours with unequal points, every visibility, hostile text."""
-    return RunResult(
+    return SubmissionResult(
         assignment=ASSIGNMENT, title="Echo", submission="/x", tier="netns", grader_version="0.1.0",
         duration=3.2, behaviours=[
             BehaviourResult(id="echo", title="echoes", check="echo", status="passed", score=2, max_score=2,

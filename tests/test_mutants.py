@@ -16,7 +16,7 @@ from grader.mutants import equivalent, operators, report
 from grader.mutants.generate import generate
 from grader.mutants.grade import ORIGINAL, classify
 from grader.mutants.operators import GENERIC, OPERATORS
-from grader.results import BehaviourResult, RunResult
+from grader.results import BehaviourResult, SubmissionResult
 from tests.conftest import COURSE, REPO, spec_of
 
 SERVER = """\
@@ -211,7 +211,7 @@ def test_a_mutant_that_does_not_compile_is_stillborn(monkeypatch):
 # --- accounting -----------------------------------------------------------------------------------------
 
 def _result(student: str, failed: dict[str, str] | None = None, stage: str | None = None,
-            errors: tuple[str, ...] = ()) -> RunResult:
+            errors: tuple[str, ...] = ()) -> SubmissionResult:
     spec = spec_of("select_server")
     failed = failed or {}
     bs = []
@@ -220,7 +220,7 @@ def _result(student: str, failed: dict[str, str] | None = None, stage: str | Non
         bs.append(BehaviourResult(id=b.id, check=b.check, status=status, reason=failed.get(b.id, ""),
                                   score=0.0 if status != "passed" else b.points, max_score=b.points,
                                   evidence={"stage": stage} if stage and b.id in failed else {}))
-    return RunResult(assignment="select_server", submission="x", student=student, behaviours=bs)
+    return SubmissionResult(assignment="select_server", submission="x", student=student, behaviours=bs)
 
 
 def _outcome(review_entries=(), original_fails: dict[str, str] | None = None):
@@ -377,7 +377,7 @@ def test_command_lists_operators_and_mutants_and_refuses_bad_input():
 
 @pytest.mark.slow
 def test_a_few_mutants_graded_through_the_real_sandbox(tmp_path):
-    """Three course mistakes of select_server, and the original, graded by the batch engine: each killed by
+    """Three course mistakes of select_server, and the original, graded by the batch backend: each killed by
     the behaviour made for it; a second run grades nothing (the journal)."""
     ops = "select_timeout_zero,connection_error_uncaught,closed_kept_in_list"
     args = ["mutants", "select_server", "--operators", ops, "--out", str(tmp_path / "out"), "--workers", "4",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.session.runner import RunOptions, grade
+from grader.session.runner import SessionOptions, grade
 from grader.spec import load_spec
 from tests.conftest import COURSE, PROGRAMS, REPO, needs_root
 
@@ -23,7 +23,7 @@ def test_windows_accept_emulation(tmp_path, windows):
     spec = load_spec(path)
     assert spec.options.windows_accept_inherits_nonblocking is windows
     result = grade(spec, PROGRAMS / "nonblocking_server" / "blocking_accepted", COURSE,
-                   RunOptions(only=("concurrent_clients", "uses_nonblocking")))
+                   SessionOptions(only=("concurrent_clients", "uses_nonblocking")))
     verdicts = {b.id: b.passed for b in result.behaviours}
     assert verdicts == {"concurrent_clients": windows, "uses_nonblocking": windows}
     if not windows:

@@ -23,7 +23,7 @@ from grader.reporters import classroom, csv, html, markdown, terminal
 from grader.reporters.class_summary import summarize
 from grader.reporters.explain import GRADER_ERROR_NOTE, STDERR_LINES, TRANSCRIPT_LINES, explain, rerun_here, visible
 from grader.reporters.gradescope import to_gradescope
-from grader.results import BehaviourResult, Event, RunResult
+from grader.results import BehaviourResult, Event, SubmissionResult
 from tests.conftest import REPO
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -34,9 +34,9 @@ PAINT = "\x1b[2J\x1b[H\x1b[32m  PASS  concurrent  3/3\nTotal: 6.5/6.5\x1b[0m\x1b
 STDERR = f"Traceback (most recent call last):\n````\nValueError: `boom` <script>x</script>\n{PAINT}\n"
 
 
-def hostile_result() -> RunResult:
+def hostile_result() -> SubmissionResult:
     """Passed, failed and errored behaviours; student text with escapes, backticks, HTML and Markdown."""
-    return RunResult(
+    return SubmissionResult(
         assignment="echo_up", title="Echo *up*", submission="subs/alice\x1b[31m/echo_up", student="alice\x9b2J",
         tier="netns (tier A)", tier_note="", python="3.11.7, student runtime", grader_version="0.1.0",
         started_at="2026-11-29T10:00:00+00:00",
@@ -128,7 +128,7 @@ def test_markdown_and_html_escape_student_text():
 
 def test_json_keeps_student_text_as_data():
     r = hostile_result()
-    back = RunResult.model_validate_json(r.model_dump_json())
+    back = SubmissionResult.model_validate_json(r.model_dump_json())
     assert back.behaviours[1].stderr_tail == STDERR
     assert "\x1b" in back.behaviours[1].observed
 

@@ -127,13 +127,13 @@ def test_submissions_run_in_the_runtime_make_setup_built_and_see_only_its_packag
 
 @pytest.mark.slow
 def test_the_results_say_which_interpreter_the_submission_ran_with():
-    from grader.session.runner import RunOptions, grade
+    from grader.session.runner import SessionOptions, grade
     from grader.spec import load_course, load_spec
 
     course = load_course(REPO / "grader.yaml")
     spec = load_spec(course.assignments_path / "gevent_join" / "assignment.yaml")
     first = spec.behaviours[0].id
-    result = grade(spec, REPO / "reference" / "gevent_join", course, RunOptions(only=(first,)))
+    result = grade(spec, REPO / "reference" / "gevent_join", course, SessionOptions(only=(first,)))
     assert result.python == runtime.current().label
     assert result.python.startswith(platform.python_version() + ", ")
     assert result.python.endswith("student runtime" if BUILT.exists() else "the grader's own")

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from grader.errors import UsageError
-from grader.results import BehaviourResult, RunResult
+from grader.results import BehaviourResult, SubmissionResult
 from grader.sandbox import TIERS, Launch, Snapshot, Tier, choose_sandbox
 from grader.sandbox.observe import Fd, Observer, PsutilObserver, UidObserver, from_plain
 from grader.sandbox.probe import prove
@@ -311,7 +311,7 @@ def _result(status: str, score: float, max_score: float) -> BehaviourResult:
 
 
 def test_not_graded_counts_for_nothing_and_does_not_spoil_all_passed():
-    run = RunResult(assignment="a", submission="s", behaviours=[
+    run = SubmissionResult(assignment="a", submission="s", behaviours=[
         _result("passed", 2, 2), _result("not_graded", 0, 0)])
     assert (run.score, run.max_score, run.all_passed) == (2, 2, True)
     assert [b.id for b in run.not_graded] == ["not_graded"]
@@ -320,7 +320,7 @@ def test_not_graded_counts_for_nothing_and_does_not_spoil_all_passed():
 def test_reporters_know_the_not_graded_status():
     from grader.reporters import classroom, terminal
 
-    run = RunResult(assignment="a", submission="s", behaviours=[_result("not_graded", 0, 0)])
+    run = SubmissionResult(assignment="a", submission="s", behaviours=[_result("not_graded", 0, 0)])
     assert "SKIP" in terminal.render(run)
     assert classroom.to_classroom(run)  # no KeyError on the status map
 

@@ -22,7 +22,7 @@ from grader.batch.journal import Journal
 from grader.batch.order import LongestFirst, spec_seconds
 from grader.batch.scheduler import Job, Scheduler
 from grader.errors import UsageError
-from grader.results import BehaviourResult, RunResult
+from grader.results import BehaviourResult, SubmissionResult
 from tests.conftest import COURSE, REPO, spec_of
 
 SELECT = spec_of("select_server")
@@ -34,8 +34,8 @@ def job(student: str, spec=SELECT) -> Job:
     return Job(Submission(student, spec.name, Path("/nonexistent") / student), spec, f"fp-{student}")
 
 
-def passed(j: Job) -> RunResult:
-    return RunResult(assignment=j.spec.name, submission=str(j.submission.path), student=j.submission.student,
+def passed(j: Job) -> SubmissionResult:
+    return SubmissionResult(assignment=j.spec.name, submission=str(j.submission.path), student=j.submission.student,
                      tier="fake", behaviours=[BehaviourResult(id=b.id, status="passed", score=b.points,
                                                               max_score=b.points) for b in j.spec.behaviours])
 
@@ -53,7 +53,7 @@ class FakeGrading:
         self.started: list[str] = []
         self.entered = threading.Condition(self.lock)
 
-    def __call__(self, j: Job) -> RunResult:
+    def __call__(self, j: Job) -> SubmissionResult:
         with self.lock:
             self.in_flight.append(j.submission.student)
             self.started.append(j.submission.student)
@@ -128,7 +128,7 @@ class TimedGrading(FakeGrading):
         super().__init__()
         self.seconds = seconds
 
-    def __call__(self, j: Job) -> RunResult:
+    def __call__(self, j: Job) -> SubmissionResult:
         with self.lock:
             self.started.append(j.submission.student)
         threading.Event().wait(self.seconds[j.spec.name])
@@ -193,9 +193,9 @@ def test_the_floor_is_the_cpu_work_over_the_cores_or_the_longest_run(tmp_path: P
 # --- errors ------------------------------------------------------------------------------------------------
 
 def test_a_grading_call_that_raises_is_a_harness_error_result_for_that_run_only() -> None:
-    done: dict[str, RunResult] = {}
+    done: dict[str, SubmissionResult] = {}
 
-    def grading(j: Job) -> RunResult:
+    def grading(j: Job) -> SubmissionResult:
         if j.submission.student == "bob":
             raise ConnectionResetError("the sandbox helper went away")
         return passed(j)
@@ -220,7 +220,7 @@ def test_a_grading_call_that_raises_is_a_harness_error_result_for_that_run_only(
 def test_a_usage_error_stops_the_batch_and_is_reported_not_recorded() -> None:
     done = []
 
-    def grading(j: Job) -> RunResult:
+    def grading(j: Job) -> SubmissionResult:
         raise UsageError("port 9000 is in use by another program")
 
     outcome = Scheduler([job(f"s{i}") for i in range(5)], grading, 1, on_done=lambda j, r: done.append(j)).run()
@@ -232,7 +232,7 @@ def test_a_usage_error_stops_the_batch_and_is_reported_not_recorded() -> None:
 
 
 def test_a_result_that_cannot_be_recorded_stops_the_batch() -> None:
-    def on_done(j: Job, r: RunResult) -> None:
+    def on_done(j: Job, r: SubmissionResult) -> None:
         raise OSError(28, "No space left on device")
 
     outcome = Scheduler([job(f"s{i}") for i in range(4)], FakeGrading(), 1, on_done=on_done).run()
@@ -262,7 +262,7 @@ def test_first_ctrl_c_starts_nothing_new_and_keeps_the_runs_in_flight() -> None:
 def test_second_ctrl_c_abandons_the_runs_in_flight_and_keeps_nothing_of_them() -> None:
     grading, done, abandoned = FakeGrading(hold=True), [], []
 
-    def on_abandon() -> None:  # what a real engine does: interrupt the sessions, which then end
+    def on_abandon() -> None:  # what a real backend does: interrupt the sessions, which then end
         abandoned.append(True)
         grading.release.set()
 
@@ -366,10 +366,10 @@ def test_scheduler_always_starts_one_run_however_busy_the_gate_says_the_machine_
     assert grading.peak == 1
 
 
-# --- resume from the journal, through the controller with a fake engine ------------------------------------
+# --- resume from the journal, through the controller with a fake backend ------------------------------------
 
-class FakeEngine:
-    tier = "fake (tier X)"
+class FakeBackend:
+    where = "fake (tier X)"
 
     def __init__(self, grading) -> None:
         self.grading, self.closed = grading, False
@@ -383,7 +383,7 @@ class FakeEngine:
     def one_at_a_time(self, j: Job) -> bool:
         return False
 
-    def grade(self, j: Job) -> RunResult:
+    def grade(self, j: Job) -> SubmissionResult:
         return self.grading(j)
 
     def abandon(self) -> None: ...
@@ -402,17 +402,17 @@ def test_an_interrupted_batch_resumes_from_its_journal_and_grades_each_run_once(
                       assignments=("select_server",))
     first = FakeGrading(hold=True)
     interrupt_when(first, 2, [signal.SIGINT], then=first.release.set)
-    engine = FakeEngine(first)
-    report = run_batch(COURSE, cfg, engine=engine)
+    backend = FakeBackend(first)
+    report = run_batch(COURSE, cfg, backend=backend)
     assert report.outcome.interrupted
     assert report.outcome.done == 2
-    assert engine.closed
+    assert backend.closed
     assert not (cfg.out / "grades.csv").exists()  # the class files wait for a complete batch
     journalled = set(Journal(cfg.out / "journal.jsonl").load())
     assert len(journalled) == 2
 
     second = FakeGrading()
-    report = run_batch(COURSE, cfg, engine=FakeEngine(second))
+    report = run_batch(COURSE, cfg, backend=FakeBackend(second))
     assert not report.outcome.interrupted
     assert len(report.plan.reused) == 2
     assert sorted(second.started) == sorted(set(students) - {k.split("/")[0] for k in journalled})

@@ -5,7 +5,7 @@ The instructor's machine keeps everything that makes a batch resumable — disco
 results.json / feedback.md of each run, the gradebook and the reports — so an interrupted cluster batch
 resumes exactly like a local one. What crosses to a worker is plain data (batch/remote.py): the
 submission and the assignment folder as packed bytes, the course settings, the run options; what comes
-back is a JSON-safe dict, validated here into a RunResult.
+back is a JSON-safe dict, validated here into a SubmissionResult.
 
 Failures: Dask itself reruns a task whose worker died mid-run on another worker (the result arrives once,
 so it is recorded once). A task that fails on its own — the future raises (e.g. KilledWorker), the worker's
@@ -29,7 +29,7 @@ from grader.batch.remote import VERSION, grade_task
 from grader.batch.scheduler import Job, harness_error_result
 from grader.batch.security import TLSFiles, check_address, make_security
 from grader.errors import GraderError, UsageError
-from grader.results import RunResult
+from grader.results import SubmissionResult
 from grader.sandbox.intake import SubmissionRejected, caps_of
 from grader.spec import Course, Spec
 
@@ -45,7 +45,7 @@ class ClusterError(GraderError):
     exit_code = 1
 
 
-class ClusterEngine:
+class ClusterBackend:
     """Grades each run as a Dask task (see the module docstring)."""
 
     def __init__(self, course: Course, address: str, *, sandbox: str | None = None, jobs: int = 0,
@@ -59,7 +59,7 @@ class ClusterEngine:
                         "require_isolation": require_isolation, "language": i18n.language()}
         self.client = client if client is not None else connect(address, connect_timeout, tls=tls,
                                                                 insecure=insecure)
-        self.tier = f"Dask cluster {address}"
+        self.where = f"Dask cluster {address}"  # each result records its worker's own tier
         self._assignment_files: dict[str, bytes] = {}
         self._course = course.model_dump(mode="json")
         self._lock = threading.Lock()
@@ -86,14 +86,14 @@ class ClusterEngine:
     def one_at_a_time(self, job: Job) -> bool:
         return False  # a worker whose tier shares the host's port serialises its own servers
 
-    def grade(self, job: Job) -> RunResult:
+    def grade(self, job: Job) -> SubmissionResult:
         try:
             return self._grade(job)
         finally:
             with self._lock:
                 self.admitted -= 1
 
-    def _grade(self, job: Job) -> RunResult:
+    def _grade(self, job: Job) -> SubmissionResult:
         try:
             task = self.task(job)
         except SubmissionRejected:
@@ -108,7 +108,7 @@ class ClusterEngine:
             failures.append(reply.get("why") or f"status {reply.get('status')!r}")
         why = " | then: ".join(f.strip() for f in failures)
         result = harness_error_result(job, f"failed on {len(failures)} cluster workers: {why}")
-        return result.model_copy(update={"worker": ", ".join(w for w in tried if w), "tier": self.tier})
+        return result.model_copy(update={"worker": ", ".join(w for w in tried if w)})  # graded in no tier
 
     def abandon(self) -> None:
         with self._lock:
@@ -130,13 +130,14 @@ class ClusterEngine:
                 "assignment_files": self._assignment_files[name],
                 "course": self._course, **self.options}
 
-    def _rejected_here(self, job: Job) -> RunResult:
+    def _rejected_here(self, job: Job) -> SubmissionResult:
         """A submission intake refuses never travels: the local session rejects it the same way a worker's
         would (every behaviour `submission_rejected`, nothing run), so the gradebook does not depend on
         where it was graded."""
-        from grader.session.runner import RunOptions, grade
+        from grader.session.runner import SessionOptions, grade
 
-        opts = RunOptions(**{k: v for k, v in self.options.items() if k != "require_isolation"})
+        local = {k: v for k, v in self.options.items() if k not in ("require_isolation", "sandbox")}
+        opts = SessionOptions(**local)  # the best tier here: intake refuses before anything runs in it
         result = grade(job.spec, job.submission.path, self.course, opts, student=job.submission.student)
         return result.model_copy(update={"worker": "(rejected at intake, on this machine)"})
 
@@ -190,9 +191,9 @@ class ClusterEngine:
                             "journalled: start the scheduler and its workers again and rerun the same command "
                             "to continue")
 
-    def result_of(self, job: Job, reply: dict[str, Any]) -> RunResult:
+    def result_of(self, job: Job, reply: dict[str, Any]) -> SubmissionResult:
         """The worker's plain result, as this machine records it (its own paths, the worker's name)."""
-        result = RunResult.model_validate(reply["result"])
+        result = SubmissionResult.model_validate(reply["result"])
         return result.model_copy(update={"submission": str(job.submission.path), "student": job.submission.student,
                                          "worker": reply.get("worker", "")})
 
@@ -213,20 +214,20 @@ class ClusterCapacity:
     held_seconds = 0.0  # waiting for a free worker thread is normal here, not a crowded machine
     busy_notice = None
 
-    def __init__(self, engine: ClusterEngine, sleep=time.sleep) -> None:
-        self.engine, self._sleep = engine, sleep
+    def __init__(self, backend: ClusterBackend, sleep=time.sleep) -> None:
+        self.backend, self._sleep = backend, sleep
 
     def may_start(self) -> bool:
-        with self.engine._lock:
-            admitted = self.engine.admitted
-        if admitted < self.engine.capacity():
+        with self.backend._lock:
+            admitted = self.backend.admitted
+        if admitted < self.backend.capacity():
             return True
         self._sleep(self.TICK)
         return False
 
     def started(self) -> None:
-        with self.engine._lock:
-            self.engine.admitted += 1
+        with self.backend._lock:
+            self.backend.admitted += 1
 
     def close(self) -> None: ...
 

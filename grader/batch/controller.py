@@ -15,7 +15,7 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from grader import __version__
 from grader.batch.discover import Discovery, Submission, discover, submission_digest
@@ -29,8 +29,11 @@ from grader.batch.scheduler import Job, Outcome, Scheduler
 from grader.batch.security import TLSFiles
 from grader.errors import UsageError
 from grader.i18n import _
-from grader.results import RunResult
+from grader.results import SubmissionResult
 from grader.spec import Course, Spec, list_assignments, load_spec
+
+if TYPE_CHECKING:
+    from grader.sandbox import Tier
 
 JOURNAL = "journal.jsonl"
 
@@ -46,7 +49,8 @@ class BatchConfig:
     jobs: int = 0  # behaviours of one run graded at once (0 = all)
     rerun_failed: bool = False  # grade again the journalled runs that lost points
     fresh: bool = False  # start a new journal (the old one is kept as journal.N.jsonl)
-    sandbox: str | None = None
+    sandbox: str | None = None  # a tier asked for by name (each cluster worker chooses its own by it)
+    tier: Tier | None = None  # the tier chosen once by the caller, for a local batch (None: chosen by the backend)
     seed: int | None = None
     run_as: str | None = None
     grade: bool = True  # False: only rewrite the outputs from the journal
@@ -85,8 +89,8 @@ class BatchReport:
     workers: int
     wall: float
     outputs: list[Path]
-    results: list[RunResult]
-    tier: str = ""
+    results: list[SubmissionResult]
+    where: str = ""  # the backend's: a tier label, or "Dask cluster ADDRESS"
     peak_in_flight: int = 0  # most runs graded at once
     held_seconds: float = 0.0  # time run starts waited because the machine was crowded
     spaced_seconds: float = 0.0  # time run starts waited for the spacing between starts
@@ -154,14 +158,14 @@ def plan(course: Course, cfg: BatchConfig, journal: Journal) -> Plan:
     return Plan(discovery, specs, selected, jobs, reused, changed, entries, has_assignment)
 
 
-def _full_marks(result: RunResult) -> bool:
+def _full_marks(result: SubmissionResult) -> bool:
     return result.all_passed
 
 
-class Engine(Protocol):
+class Backend(Protocol):
     """Where and how a batch's runs are graded (batch/local.py, batch/cluster.py; fakes in tests)."""
 
-    tier: str  # what the batch's journal records (a cluster: its workers' tiers)
+    where: str  # where the runs go, for the summary and the journal: a tier label, or "Dask cluster ADDRESS"
 
     def workers(self, specs: dict[str, Spec]) -> int: ...  # runs at once when --workers is not given
 
@@ -169,28 +173,28 @@ class Engine(Protocol):
 
     def one_at_a_time(self, job: Job) -> bool: ...
 
-    def grade(self, job: Job) -> RunResult: ...
+    def grade(self, job: Job) -> SubmissionResult: ...
 
     def abandon(self) -> None: ...  # interrupt the runs in flight
 
     def close(self) -> None: ...
 
 
-def make_engine(course: Course, cfg: BatchConfig) -> Engine:
+def make_backend(course: Course, cfg: BatchConfig) -> Backend:
     if cfg.cluster:
-        from grader.batch.cluster import ClusterEngine  # imports `distributed`: only when asked for
+        from grader.batch.cluster import ClusterBackend  # imports `distributed`: only when asked for
 
-        return ClusterEngine(course, cfg.cluster, sandbox=cfg.sandbox, jobs=cfg.jobs, seed=cfg.seed,
+        return ClusterBackend(course, cfg.cluster, sandbox=cfg.sandbox, jobs=cfg.jobs, seed=cfg.seed,
                              run_as=cfg.run_as, require_isolation=cfg.require_isolation, tls=cfg.cluster_tls,
                              insecure=cfg.insecure_cluster)
-    from grader.batch.local import LocalEngine
+    from grader.batch.local import LocalBackend
 
-    return LocalEngine(course, sandbox=cfg.sandbox, jobs=cfg.jobs, seed=cfg.seed, run_as=cfg.run_as,
-                       warm=cfg.warm, throttle=cfg.throttle)
+    return LocalBackend(course, tier=cfg.tier, sandbox=cfg.sandbox, require_isolation=cfg.require_isolation,
+                        jobs=cfg.jobs, seed=cfg.seed, run_as=cfg.run_as, warm=cfg.warm, throttle=cfg.throttle)
 
 
 def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None,
-              engine: Engine | None = None) -> BatchReport:
+              backend: Backend | None = None) -> BatchReport:
     progress = progress or Progress()
     out = cfg.out
     out.mkdir(parents=True, exist_ok=True)
@@ -212,17 +216,17 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
     meter = CpuMeter()
     order = LongestFirst(history_durations(journal, p))
     outcome = Outcome()
-    peak, held, spaced, workers, tier = 0, 0.0, 0.0, 0, ""
+    peak, held, spaced, workers, where = 0, 0.0, 0.0, 0, ""
     graded_seconds: list[float] = []
     if p.jobs:
-        engine = engine or make_engine(course, cfg)
+        backend = backend or make_backend(course, cfg)
         try:
-            workers = cfg.workers or engine.workers(p.specs)
-            tier = engine.tier
-            journal.record_batch(started_at=_now(), grader_version=__version__, workers=workers, tier=tier,
+            workers = cfg.workers or backend.workers(p.specs)
+            where = backend.where
+            journal.record_batch(started_at=_now(), grader_version=__version__, workers=workers, where=where,
                                  runs=len(p.jobs), reused=len(p.reused))
 
-            def on_done(job: Job, result: RunResult) -> None:
+            def on_done(job: Job, result: SubmissionResult) -> None:
                 entry = Entry(job.submission.student, job.submission.assignment, job.fingerprint, result)
                 journal.record_run(entry)  # first: from here on the run survives anything
                 p.entries[entry.key] = entry
@@ -230,9 +234,9 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
                 write_run(out, result)
                 progress.run_done(job.submission.student, job.submission.assignment, result)
 
-            scheduler = Scheduler(p.jobs, engine.grade, workers, on_done=on_done, on_notice=progress.notice,
-                                  one_at_a_time=engine.one_at_a_time, gate=engine.gate(),
-                                  on_abandon=engine.abandon, order=order)
+            scheduler = Scheduler(p.jobs, backend.grade, workers, on_done=on_done, on_notice=progress.notice,
+                                  one_at_a_time=backend.one_at_a_time, gate=backend.gate(),
+                                  on_abandon=backend.abandon, order=order)
             progress.start(total=len(p.jobs) + len(p.reused), done=len(p.reused))
             try:
                 outcome = scheduler.run()
@@ -242,7 +246,7 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
             held = scheduler.gate.held_seconds if scheduler.gate is not None else 0.0
             spaced = getattr(scheduler.gate, "spaced_seconds", 0.0)
         finally:
-            engine.close()
+            backend.close()
     results = final_results(p)
     outputs: list[Path] = []
     if not outcome.interrupted and not outcome.errors:
@@ -259,7 +263,7 @@ def run_batch(course: Course, cfg: BatchConfig, progress: Progress | None = None
     wall = round(time.monotonic() - t0, 2)
     busy = meter.busy_seconds()
     return BatchReport(plan=p, outcome=outcome, workers=workers, wall=wall,
-                       outputs=outputs, results=results, tier=tier, peak_in_flight=peak,
+                       outputs=outputs, results=results, where=where, peak_in_flight=peak,
                        held_seconds=round(held, 1), spaced_seconds=round(spaced, 1),
                        run_seconds=round(sum(graded_seconds), 1),
                        longest_run=round(max(graded_seconds, default=0.0), 2),
@@ -283,7 +287,7 @@ def history_durations(journal: Journal, p: Plan) -> dict[str, float]:
     return history
 
 
-def final_results(p: Plan) -> list[RunResult]:
+def final_results(p: Plan) -> list[SubmissionResult]:
     """The gradebook's runs: the latest journalled run of every submission that still exists."""
     present = {s.key for s in p.discovery.submissions}
     rows = []

@@ -1,9 +1,9 @@
 """The batch journal: an append-only JSON-lines file of finished runs, fsync'ed as each run completes.
 
-    {"event": "batch", "v": 1, "started_at": ..., "grader_version": ..., "workers": ..., "tier": ...}
-    {"event": "run", "v": 1, "student": ..., "assignment": ..., "fingerprint": ..., "result": {RunResult}}
+    {"event": "batch", "v": 1, "started_at": ..., "grader_version": ..., "workers": ..., "where": ...}
+    {"event": "run", "v": 1, "student": ..., "assignment": ..., "fingerprint": ..., "result": {SubmissionResult}}
 
-A run is journalled only once its session has ended and its RunResult is complete, so whatever stops the
+A run is journalled only once its session has ended and its SubmissionResult is complete, so whatever stops the
 batch (Ctrl-C, SIGKILL, a power cut) the journal holds exactly the runs that finished. On restart, a
 journalled run whose fingerprint still matches (same submission files, spec, course config and grader
 version) is not graded again. The last record of a (student, assignment) wins: `--rerun-failed` appends.
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import UsageError
-from grader.results import RunResult
+from grader.results import SubmissionResult
 
 VERSION = 1
 EVENTS = ("batch", "run")
@@ -35,7 +35,7 @@ class Entry:
     student: str
     assignment: str
     fingerprint: str
-    result: RunResult
+    result: SubmissionResult
 
     @property
     def key(self) -> str:
@@ -77,7 +77,7 @@ class Journal:
                                  "grader?); pass --fresh to start a new journal")
             if event == "run":
                 e = Entry(msg["student"], msg["assignment"], msg.get("fingerprint", ""),
-                          RunResult.model_validate(msg["result"]))
+                          SubmissionResult.model_validate(msg["result"]))
                 entries[e.key] = e
         return entries
 

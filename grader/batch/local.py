@@ -1,7 +1,7 @@
 """Grading a batch's runs on this machine: one grading session (a child process) per run.
 
-The batch controller asks an engine four things — the isolation tier, how many runs at once, which runs
-must go one at a time, and `grade(job) -> RunResult` — and never branches on where the runs happen. This
+The batch controller asks an backend four things — the isolation tier, how many runs at once, which runs
+must go one at a time, and `grade(job) -> SubmissionResult` — and never branches on where the runs happen. This
 is the embedded default; batch/cluster.py is the Dask one.
 """
 
@@ -10,31 +10,38 @@ from __future__ import annotations
 import contextlib
 import signal
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import psutil
 
 from grader.batch.gate import StartGate
 from grader.batch.scheduler import Job, default_workers
 from grader.batch.warm import WarmStarter
-from grader.results import RunResult
-from grader.session.runner import RunOptions, grade
+from grader.results import SubmissionResult
+from grader.session.runner import SessionOptions, grade
 from grader.spec import Course, Spec
 
+if TYPE_CHECKING:
+    from grader.sandbox import Tier
 
-class LocalEngine:
+
+class LocalBackend:
     """Runs on this machine, in the best sandbox it offers (or the one asked for)."""
 
-    def __init__(self, course: Course, *, sandbox: str | None = None, jobs: int = 0, seed: int | None = None,
+    def __init__(self, course: Course, *, tier: Tier | None = None, sandbox: str | None = None,
+                 require_isolation: str | None = None, jobs: int = 0, seed: int | None = None,
                  run_as: str | None = None, warm: bool = True, throttle: bool = True) -> None:
-        from grader.sandbox import choose_sandbox
+        from grader.sandbox import choose_sandbox, require_level
 
         self.course = course
-        self.sandbox = choose_sandbox(sandbox)
-        self.tier = self.sandbox.tier
+        self.sandbox = tier if tier is not None else choose_sandbox(sandbox)  # once, for the whole batch
+        if require_isolation:
+            require_level(self.sandbox, require_isolation)
+        self.where = self.sandbox.tier
         self.plain = self.sandbox.shares_host_port  # one real port: servers run one at a time, one behaviour each
-        # the tier chosen here, by name: sessions then neither probe the machine again nor announce it
-        self.options = RunOptions(jobs=1 if self.plain else jobs, seed=seed, run_as=run_as, detached=True,
-                                  sandbox=sandbox or getattr(self.sandbox, "name", None))
+        # the tier as a value: sessions then neither probe the machine again nor announce it
+        self.options = SessionOptions(jobs=1 if self.plain else jobs, seed=seed, run_as=run_as, detached=True,
+                                      tier=self.sandbox)
         self.throttle = throttle
         self.starter = WarmStarter() if warm else None
         if self.starter is not None:
@@ -50,7 +57,7 @@ class LocalEngine:
     def one_at_a_time(self, job: Job) -> bool:
         return self.plain and job.spec.kind == "server"
 
-    def grade(self, job: Job) -> RunResult:
+    def grade(self, job: Job) -> SubmissionResult:
         return grade(job.spec, job.submission.path, self.course, self.options, student=job.submission.student)
 
     def abandon(self) -> None:

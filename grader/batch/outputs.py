@@ -21,7 +21,7 @@ from grader.reporters import html as html_report
 from grader.reporters import markdown as md_report
 from grader.reporters.class_summary import feedback_relpath, summarize
 from grader.reporters.gradescope import to_gradescope
-from grader.results import RunResult
+from grader.results import SubmissionResult
 
 CLASS_FILES = ("grades.csv", "report.html", "report.md")
 
@@ -46,7 +46,7 @@ def run_dir(out: Path, student: str, assignment: str) -> Path:
     return out / Path(feedback_relpath(student, assignment)).parent
 
 
-def write_run(out: Path, result: RunResult) -> Path:
+def write_run(out: Path, result: SubmissionResult) -> Path:
     """results.json and feedback.md of one finished run; returns its folder."""
     d = run_dir(out, result.student or "", result.assignment)
     write_atomic(d / "results.json", json.dumps(to_gradescope(result), indent=2, ensure_ascii=False) + "\n")
@@ -54,7 +54,7 @@ def write_run(out: Path, result: RunResult) -> Path:
     return d
 
 
-def write_class(out: Path, results: Sequence[RunResult], *, missing: Sequence[tuple[str, str]] = (),
+def write_class(out: Path, results: Sequence[SubmissionResult], *, missing: Sequence[tuple[str, str]] = (),
                 course: str = "", generated_at: str = "", titles: dict[str, str] | None = None,
                 max_scores: dict[str, float] | None = None) -> list[Path]:
     """grades.csv, report.html and report.md over every run of the batch."""
@@ -85,7 +85,7 @@ def write_class(out: Path, results: Sequence[RunResult], *, missing: Sequence[tu
     return [out / name for name in files]
 
 
-def insecure_cluster_warning(results: Sequence[RunResult]) -> str:
+def insecure_cluster_warning(results: Sequence[SubmissionResult]) -> str:
     """Runs graded on workers reached in the clear from the network (`--insecure-cluster`), said in the class
     report from the journalled workers' addresses — so a report rewritten later still says it."""
     from grader.batch.security import insecure_workers

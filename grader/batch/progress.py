@@ -9,10 +9,10 @@ import time
 from typing import TextIO
 
 from grader.i18n import _, ljust
-from grader.results import RunResult
+from grader.results import SubmissionResult
 
 
-def line_for(student: str, assignment: str, result: RunResult) -> str:
+def line_for(student: str, assignment: str, result: SubmissionResult) -> str:
     failed = [b.id for b in result.behaviours if not b.passed]
     errors = [b.id for b in result.behaviours if b.status == "error"]
     mark = ljust(_("ERROR") if errors else _("ok") if not failed else _("FAIL"), 5)
@@ -27,7 +27,7 @@ class Progress:
 
     def start(self, total: int, done: int) -> None: ...
 
-    def run_done(self, student: str, assignment: str, result: RunResult) -> None: ...
+    def run_done(self, student: str, assignment: str, result: SubmissionResult) -> None: ...
 
     def notice(self, text: str) -> None: ...
 
@@ -49,7 +49,7 @@ class LineProgress(Progress):
         self._print(_("grading {n} run(s)").format(n=todo)
                     + (_(" ({n} already done, from the journal)").format(n=done) if done else ""))
 
-    def run_done(self, student: str, assignment: str, result: RunResult) -> None:
+    def run_done(self, student: str, assignment: str, result: SubmissionResult) -> None:
         with self._lock:
             self.done += 1
             n = f"[{self.done}/{self.total}]"
@@ -89,7 +89,7 @@ class BarProgress(Progress):
         self.bar.start()
         self.task = self.bar.add_task("grading", total=total, completed=done)
 
-    def run_done(self, student: str, assignment: str, result: RunResult) -> None:
+    def run_done(self, student: str, assignment: str, result: SubmissionResult) -> None:
         from rich.markup import escape
 
         text = line_for(student, assignment, result)

@@ -8,7 +8,7 @@ settings and the run options. The reply is plain, JSON-safe data too — never a
              "course": {grader.yaml as a dict}, "sandbox", "jobs", "seed", "run_as", "require_isolation",
              "language" (of the messages: the instructor's, set once where the batch started)}
     reply = {"v": 1, "status": "graded" | "refused" | "error", "worker", "host", "tier",
-             "result": {RunResult} | None, "why": str}
+             "result": {SubmissionResult} | None, "why": str}
 
 "refused": this worker's isolation tier is below `require_isolation` (the run is not graded here);
 "error": the grading call raised on this worker. The instructor's machine decides what to do with both
@@ -29,6 +29,7 @@ from a warm interpreter the worker starts with its first task (batch/warm.py), a
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import socket
 import tempfile
@@ -36,10 +37,13 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grader.batch.pack import unpack
 from grader.batch.warm import StarterGone
+
+if TYPE_CHECKING:
+    from grader.sandbox import Tier
 
 VERSION = 1
 _lock = threading.Lock()
@@ -121,6 +125,15 @@ def _leave() -> None:
         _in_flight -= 1
 
 
+@functools.lru_cache(maxsize=8)
+def _worker_tier(force: str | None) -> Tier:
+    """This worker's tier for tasks that ask for `force` (None: the best): chosen and proven once per worker
+    process, then passed down to each task's grading session as a value."""
+    from grader.sandbox import choose_sandbox
+
+    return choose_sandbox(force, announce=False)
+
+
 def grade_task(task: dict[str, Any]) -> dict[str, Any]:
     reply: dict[str, Any] = {"v": VERSION, "status": "error", "worker": _worker_name(),
                              "host": socket.gethostname(), "tier": "", "result": None, "why": ""}
@@ -130,13 +143,12 @@ def grade_task(task: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"task format {task.get('v')!r}, this worker's grader speaks {VERSION} "
                              "(install the same grader version on the workers)")
         from grader.errors import UsageError
-        from grader.sandbox import choose_sandbox, require_tier
+        from grader.sandbox import require_level
 
         try:
+            sandbox = _worker_tier(task.get("sandbox"))
             if task.get("require_isolation"):
-                sandbox = require_tier(task["require_isolation"], task.get("sandbox"))
-            else:
-                sandbox = choose_sandbox(task.get("sandbox"), announce=False)
+                require_level(sandbox, task["require_isolation"])
         except UsageError as exc:
             reply.update(status="refused", why=f"worker {reply['worker']}: {exc}")
             return reply
@@ -149,7 +161,7 @@ def grade_task(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def _grade(task: dict[str, Any], sandbox: Any) -> dict[str, Any]:
-    from grader.session.runner import RunOptions, grade
+    from grader.session.runner import SessionOptions, grade
     from grader.spec import load_course, load_spec
 
     with tempfile.TemporaryDirectory(prefix="grader-task-") as tmp:
@@ -162,7 +174,7 @@ def _grade(task: dict[str, Any], sandbox: Any) -> dict[str, Any]:
         spec = load_spec(folder / "assignment.yaml")
         submission = unpack(task["submission"], Path(tmp) / "submission")
         shares_port = sandbox.shares_host_port and spec.kind == "server"
-        options = RunOptions(jobs=1 if shares_port else int(task.get("jobs") or 0), sandbox=sandbox.name,
+        options = SessionOptions(jobs=1 if shares_port else int(task.get("jobs") or 0), tier=sandbox,
                              seed=task.get("seed"), run_as=task.get("run_as"), detached=True,
                              language=task.get("language") or "en",
                              starter=_warm_starter())

@@ -2,7 +2,7 @@
 
     Scheduler(jobs, grade_run, workers, on_done=..., one_at_a_time=..., gate=StartGate()).run() -> Outcome
 
-`grade_run(job) -> RunResult` is what grades one run: locally a grading session in a child process
+`grade_run(job) -> SubmissionResult` is what grades one run: locally a grading session in a child process
 (batch/local.py), on a cluster a Dask task (batch/cluster.py), in tests a fake. Workers only wait, so N can
 exceed the core count by far; what bounds it is the CPU the runs need at once (default_workers, StartGate).
 
@@ -17,7 +17,7 @@ journal and from this batch's finished runs); without one, the jobs' own order.
 
 Ctrl-C (SIGINT): the first stops starting new runs and lets the runs in flight finish, so their results
 are journalled; the second (or SIGTERM) abandons them: `on_abandon` interrupts them and nothing of them is
-kept. Sessions run in their own process groups (RunOptions.detached), so the terminal's Ctrl-C reaches only
+kept. Sessions run in their own process groups (SessionOptions.detached), so the terminal's Ctrl-C reaches only
 this process, and they end themselves if this process dies (grader/batch/tether.py).
 """
 
@@ -35,7 +35,7 @@ from grader.batch.gate import Gate, StartGate, cpu_count
 from grader.batch.order import Order
 from grader.errors import GraderError
 from grader.i18n import _
-from grader.results import BehaviourResult, RunResult
+from grader.results import BehaviourResult, SubmissionResult
 from grader.spec import Spec
 
 __all__ = ["Gate", "Job", "Outcome", "Scheduler", "StartGate", "cpu_count", "default_workers", "harness_error_result"]
@@ -81,7 +81,7 @@ class Outcome:
     errors: list[tuple[Job, BaseException]] = field(default_factory=list)  # what stopped the batch
 
 
-def harness_error_result(job: Job, why: str, *, tier: str = "") -> RunResult:
+def harness_error_result(job: Job, why: str, *, tier: str = "") -> SubmissionResult:
     """The result of a run the grader failed to grade: every behaviour `error`, with why."""
     spec = job.spec
     behaviours = [BehaviourResult(
@@ -89,14 +89,14 @@ def harness_error_result(job: Job, why: str, *, tier: str = "") -> RunResult:
         visibility=b.visibility,
         summary="the grader itself failed on this run (not your fault; tell your instructor)",
         expected="the run is graded", observed=why[-2000:]) for b in spec.behaviours]
-    return RunResult(assignment=spec.name, title=spec.title, submission=str(job.submission.path),
+    return SubmissionResult(assignment=spec.name, title=spec.title, submission=str(job.submission.path),
                      student=job.submission.student, tier=tier, behaviours=behaviours)
 
 
 class Scheduler:
-    def __init__(self, jobs: list[Job], grade_run: Callable[[Job], RunResult], workers: int, *,
+    def __init__(self, jobs: list[Job], grade_run: Callable[[Job], SubmissionResult], workers: int, *,
                  on_start: Callable[[Job], None] = lambda job: None,
-                 on_done: Callable[[Job, RunResult], None] = lambda job, result: None,
+                 on_done: Callable[[Job, SubmissionResult], None] = lambda job, result: None,
                  on_notice: Callable[[str], None] = lambda text: None,
                  one_at_a_time: Callable[[Job], bool] = lambda job: False,
                  gate: Gate | None = None,

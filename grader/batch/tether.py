@@ -6,7 +6,7 @@ plugin notices that its parent is gone, interrupts the session (pytest tears the
 Ctrl-C) and, should teardown hang, ends the process; the sandboxes' launchers die with it. Nothing of an
 orphaned session is ever journalled: the restarted batch grades that submission again.
 
-Loaded by the runner with `-p grader.batch.tether` when RunOptions.detached is set; the parent's pid
+Loaded by the runner with `-p grader.batch.tether` when SessionOptions.detached is set; the parent's pid
 arrives in GRADER_TETHER_PID.
 """
 

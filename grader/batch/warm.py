@@ -183,7 +183,7 @@ class _Waiter:
 
 class WarmStarter:
     """Starts grading sessions by fork from a warm server: a drop-in for the runner's fresh process
-    (RunOptions.starter). Thread-safe: the batch's workers call it at once."""
+    (SessionOptions.starter). Thread-safe: the batch's workers call it at once."""
 
     def __init__(self, timeout: float = 60.0) -> None:
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")

@@ -10,7 +10,8 @@ from grader.commands import add_lang_option
 from grader.i18n import _
 from grader.reporters.gradescope import to_gradescope
 from grader.reporters.terminal import render
-from grader.session.runner import RunOptions, grade
+from grader.sandbox.types import LEVELS, OBSERVE_MODES, TIER_NAMES  # a leaf: no tier is loaded
+from grader.session.runner import SessionOptions, grade
 from grader.spec import find_spec, load_course, load_spec
 
 HELP = "grade one submission (PATH, default: the current folder) against an assignment"
@@ -37,12 +38,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=int, default=0,
                    help="behaviours graded at once, each on its own server (default: all at once where every "
                         "run has its own network namespace, else 1)")
-    p.add_argument("--sandbox", choices=["auto", "bwrap", "netns", "userns", "plain"], default="auto",
+    p.add_argument("--sandbox", choices=["auto", *TIER_NAMES], default="auto",
                    help="isolation tier to use (default: the best this machine allows; see docs/sandbox.md)")
-    p.add_argument("--require-isolation", metavar="TIER", choices=["A", "B", "C"], type=str.upper,
+    p.add_argument("--require-isolation", metavar="TIER", choices=LEVELS, type=str.upper,
                    help="refuse to grade (exit 2) unless the isolation tier is at least TIER: A (root, "
                         "bubblewrap, cgroups: for official grades), B (namespaces), C (plain processes)")
-    p.add_argument("--observe", choices=["auto", "procfs", "psutil"], default="auto",
+    p.add_argument("--observe", choices=OBSERVE_MODES, default="auto",
                    help="how runs are observed: /proc (default) or psutil (macOS/Windows; which checks it cannot "
                         "observe are reported as not graded; see docs/sandbox.md)")
     p.add_argument("--run-as", metavar="USER", help="run the submission as this unprivileged user (when the "
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from grader.errors import UsageError
-    from grader.sandbox import choose_sandbox
+    from grader.sandbox import choose_sandbox, require_tier
 
     course = load_course(Path(args.course) if args.course else None)
     spec = load_spec(find_spec(course, args.assignment))
@@ -96,13 +97,12 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(_("--repeat must be at least 1, not {n}").format(n=args.repeat))
     if args.repeat > 1 and (args.results or args.junitxml or getattr(args, "classroom", False)):
         raise UsageError(_("--repeat reports verdict changes only; use --results/--junitxml/--classroom without it"))
-    if args.require_isolation:
-        from grader.sandbox import require_tier
-
-        require_tier(args.require_isolation, sandbox, observe=observe)  # exit 2 before anything runs
-    if jobs == 0 and choose_sandbox(sandbox, observe=observe).shares_host_port:
+    # the tier, chosen once (and proven) for every session this command starts: exit 2 before anything runs
+    tier = (require_tier(args.require_isolation, sandbox, observe=observe) if args.require_isolation
+            else choose_sandbox(sandbox, observe=observe))
+    if jobs == 0 and tier.shares_host_port:
         jobs = 1  # one port, one server at a time
-    options = RunOptions(jobs=jobs, sandbox=sandbox, seed=args.seed, only=only, junitxml=args.junitxml,
+    options = SessionOptions(jobs=jobs, tier=tier, seed=args.seed, only=only, junitxml=args.junitxml,
                          verbose=args.verbose, run_as=args.run_as, observe=observe,
                          require_isolation=args.require_isolation)
     if args.repeat > 1:
@@ -128,7 +128,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if result.all_passed else 1
 
 
-def _repeat(spec, path: Path, course, options: RunOptions, args: argparse.Namespace) -> int:
+def _repeat(spec, path: Path, course, options: SessionOptions, args: argparse.Namespace) -> int:
     from grader.reporters.flips import changed, render_changes
 
     runs = [grade(spec, path, course, options) for _ in range(args.repeat)]

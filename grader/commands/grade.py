@@ -118,22 +118,19 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--report-only grades nothing: drop --rerun-failed / --fresh")
     sandbox = None if args.sandbox == "auto" else args.sandbox
     if args.require_isolation and args.cluster is not None:
-        from grader.sandbox import LEVELS
+        from grader.sandbox import level_of
 
-        if args.require_isolation.strip().upper() not in LEVELS:
-            raise UsageError(f"--require-isolation must be one of {', '.join(LEVELS)}, got {args.require_isolation!r}")
+        level_of(args.require_isolation)  # a UsageError naming the levels; each worker then checks its own tier
+    tier = None
     if args.require_isolation and args.cluster is None:  # on a cluster each worker checks its own tier
-        from grader import sandbox as sandbox_mod
+        from grader.sandbox import require_tier
 
-        require = getattr(sandbox_mod, "require_tier", None)
-        if require is None:
-            raise UsageError("--require-isolation is not supported by this grader's sandbox")
-        require(args.require_isolation, sandbox)
+        tier = require_tier(args.require_isolation, sandbox)  # exit 2 before anything runs; the batch grades in it
     root = args.submissions if args.submissions is not None else course.submissions_path
     cfg = BatchConfig(
         root=root.resolve(), layout=args.layout or course.submissions_layout, out=args.out.resolve(),
         assignments=_csv_list(args.assignment), students=_csv_list(args.only), workers=args.workers,
-        jobs=args.jobs, rerun_failed=args.rerun_failed, fresh=args.fresh, sandbox=sandbox, seed=args.seed,
+        jobs=args.jobs, rerun_failed=args.rerun_failed, fresh=args.fresh, sandbox=sandbox, tier=tier, seed=args.seed,
         run_as=args.run_as, grade=not args.report_only, throttle=not args.no_throttle,
         cluster=args.cluster.strip() if args.cluster else None, require_isolation=args.require_isolation,
         cluster_tls=tls, insecure_cluster=args.insecure_cluster)
@@ -206,12 +203,12 @@ def _conclude(report, out: Path) -> int:
     if graded:
         held = (_("; starts held {seconds} s while the CPU was oversubscribed").format(
             seconds=f"{report.held_seconds:.0f}") if report.held_seconds >= 1 else "")
-        cap = (_("at most {n} at once").format(n=report.peak_in_flight) if report.tier.startswith("Dask") else
+        cap = (_("at most {n} at once").format(n=report.peak_in_flight) if report.where.startswith("Dask") else
                _("at most {n} of {workers} workers{held}").format(n=report.peak_in_flight, workers=report.workers,
                                                                   held=held))
         parts.append(_("{seconds} s, {runs} runs at once on average ({cap}), isolation {tier}").format(
             seconds=f"{report.wall:.1f}", runs=f"{report.run_seconds / max(report.wall, 1e-3):.1f}", cap=cap,
-            tier=report.tier))
+            tier=report.where))
     print("; ".join(parts))
     if graded and report.longest_run:
         cpu = (_("busy CPU {busy} s / {cores} core(s) = {per_core} s, ").format(

@@ -8,7 +8,7 @@ from pathlib import Path
 from grader.commands import add_lang_option
 from grader.errors import GraderError
 from grader.i18n import _
-from grader.session.runner import RunOptions, grade
+from grader.session.runner import SessionOptions, grade
 from grader.spec import list_assignments, load_course, load_spec
 
 HELP = "check every assignment spec and grade every reference solution (must score full marks)"
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
             print(_("FAIL {name}: no reference solution in {path}").format(name=name, path=ref))
             problems += 1
             continue
-        result = grade(spec, ref, course, RunOptions())
+        result = grade(spec, ref, course, SessionOptions())
         if result.all_passed:
             print(_("ok   {name}: reference scores {score} ({seconds} s)").format(
                 name=name, score=f"{result.score:g}/{result.max_score:g}", seconds=f"{result.duration:.1f}"))

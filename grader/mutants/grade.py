@@ -1,4 +1,4 @@
-"""Grade an assignment's mutants with the batch engine, and give each mutant its status.
+"""Grade an assignment's mutants with the batch backend, and give each mutant its status.
 
 The mutants are written as a batch of submissions, one "student" per mutant, plus `original` (the
 unmutated solution, written the same way):
@@ -31,7 +31,7 @@ from grader.batch.progress import Progress
 from grader.i18n import _
 from grader.mutants.equivalent import Review
 from grader.mutants.generate import Generation, Mutant
-from grader.results import BehaviourResult, RunResult
+from grader.results import BehaviourResult, SubmissionResult
 from grader.spec import Course, Spec
 
 ORIGINAL = "original"
@@ -48,7 +48,7 @@ class Verdict:
     reason: str = ""  # equivalent: the reviewed reason; stillborn: why
     start_failure: str = ""  # why the graded run never got going ('' if it did): stillborn, or for an equivalent
     #                          mutant a run that taught nothing (e.g. a start too slow on a crowded machine)
-    result: RunResult | None = None
+    result: SubmissionResult | None = None
 
 
 @dataclass
@@ -57,7 +57,7 @@ class Outcome:
     spec: Spec
     generation: Generation
     verdicts: list[Verdict]
-    original: RunResult | None
+    original: SubmissionResult | None
     unreliable: list[str]  # behaviours the original failed: they kill nothing
     stale: list[str]  # reviewed entries that no longer match a mutant
     batch: BatchReport | None = None
@@ -99,7 +99,7 @@ def _needs_run(spec: Spec) -> set[str]:
     return {b.id for b in spec.behaviours if checks[b.check].needs_run}
 
 
-def stillborn_reason(result: RunResult, spec: Spec) -> str:
+def stillborn_reason(result: SubmissionResult, spec: Spec) -> str:
     """Why a graded mutant never got going, or '' if it did."""
     running = [b for b in result.behaviours if b.id in _needs_run(spec)]
     if not running or any(b.passed or b.status != "failed" for b in running):
@@ -118,7 +118,7 @@ def stillborn_reason(result: RunResult, spec: Spec) -> str:
     return ""
 
 
-def classify(gen: Generation, spec: Spec, review: Review, results: dict[str, RunResult]) -> Outcome:
+def classify(gen: Generation, spec: Spec, review: Review, results: dict[str, SubmissionResult]) -> Outcome:
     original = results.get(ORIGINAL)
     unreliable = sorted(b.id for b in original.behaviours if b.status == "failed") if original else []
     ids = {m.id: m for m in gen.mutants}

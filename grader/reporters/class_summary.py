@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from grader.results import BehaviourResult, RunResult
+from grader.results import BehaviourResult, SubmissionResult
 
 TOP_FAILURES = 10
 
@@ -143,7 +143,7 @@ def histogram(scores: Sequence[float], max_score: float) -> tuple[Bin, ...]:
     return tuple(Bin(f"{i * 10}–{i * 10 + 10}%", n) for i, n in enumerate(bands))
 
 
-def _failure_groups(results: Sequence[RunResult]) -> list[FailureGroup]:
+def _failure_groups(results: Sequence[SubmissionResult]) -> list[FailureGroup]:
     groups: dict[tuple[str, str, str], list[tuple[str, BehaviourResult]]] = defaultdict(list)
     for r in results:
         for b in r.behaviours:
@@ -158,14 +158,14 @@ def _failure_groups(results: Sequence[RunResult]) -> list[FailureGroup]:
     return out
 
 
-def summarize(results: Sequence[RunResult], *, missing: Sequence[tuple[str, str]] = (), course: str = "",
+def summarize(results: Sequence[SubmissionResult], *, missing: Sequence[tuple[str, str]] = (), course: str = "",
               generated_at: str = "", titles: dict[str, str] | None = None,
               max_scores: dict[str, float] | None = None) -> ClassSummary:
     """The class report's content. `missing` lists (student, assignment) pairs with no submission;
     `titles` / `max_scores` name and size assignments that have no graded run (all missing)."""
     titles = dict(titles or {})
     max_scores = dict(max_scores or {})
-    by_assignment: dict[str, list[RunResult]] = defaultdict(list)
+    by_assignment: dict[str, list[SubmissionResult]] = defaultdict(list)
     for r in results:
         by_assignment[r.assignment].append(r)
         titles.setdefault(r.assignment, r.title)

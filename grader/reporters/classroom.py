@@ -22,7 +22,7 @@ from pathlib import Path
 from grader.i18n import N_, _
 from grader.reporters.explain import explain, rerun_here, visible
 from grader.reporters.markdown import code, explanation, text
-from grader.results import BehaviourResult, RunResult
+from grader.results import BehaviourResult, SubmissionResult
 
 MESSAGE_CAP = 2000
 # The reporter receives the base64 text in one environment variable, and Linux caps one at 128 KiB
@@ -46,7 +46,7 @@ def _message(b: BehaviourResult, cap: int = MESSAGE_CAP) -> str:
     return text if len(text) <= cap else text[: cap - 1] + "…"
 
 
-def to_classroom(result: RunResult) -> dict:
+def to_classroom(result: SubmissionResult) -> dict:
     for cap in (MESSAGE_CAP, 500, 120, 0):
         runner = _runner_result(result, cap)
         if len(json.dumps(runner, ensure_ascii=False).encode("utf-8")) <= JSON_BUDGET:
@@ -54,7 +54,7 @@ def to_classroom(result: RunResult) -> dict:
     return runner
 
 
-def _runner_result(result: RunResult, cap: int) -> dict:
+def _runner_result(result: SubmissionResult, cap: int) -> dict:
     tests = [{
         "name": visible(f"{b.id}: {b.title}" if b.title else b.id)[:200],
         "status": STATUS[b.status],
@@ -82,7 +82,7 @@ def encode(runner_result: dict) -> str:
     return base64.b64encode(json.dumps(runner_result, ensure_ascii=False).encode("utf-8")).decode("ascii")
 
 
-def step_summary(result: RunResult) -> str:
+def step_summary(result: SubmissionResult) -> str:
     """Markdown for $GITHUB_STEP_SUMMARY: a table of behaviours, then the failures explained."""
     lines = ["## " + _("{title}: {score} points").format(title=text(result.title or result.assignment),
                                                          score=f"{result.score:g}/{result.max_score:g}"), "",

@@ -15,7 +15,7 @@ import csv
 import io
 from collections.abc import Sequence
 
-from grader.results import RunResult
+from grader.results import SubmissionResult
 
 FIXED = ["student", "assignment", "score", "max_score"]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -29,7 +29,7 @@ def _num(x: float) -> str:
     return f"{x:g}" if abs(x) < 1e15 else repr(x)
 
 
-def behaviour_columns(results: Sequence[RunResult]) -> list[tuple[str, str]]:
+def behaviour_columns(results: Sequence[SubmissionResult]) -> list[tuple[str, str]]:
     """(assignment, behaviour id) pairs in column order."""
     order: dict[str, list[str]] = {}
     for r in results:
@@ -38,7 +38,7 @@ def behaviour_columns(results: Sequence[RunResult]) -> list[tuple[str, str]]:
     return [(a, bid) for a in sorted(order) for bid in order[a]]
 
 
-def gradebook_rows(results: Sequence[RunResult], missing: Sequence[tuple[str, str]] = (),
+def gradebook_rows(results: Sequence[SubmissionResult], missing: Sequence[tuple[str, str]] = (),
                    max_scores: dict[str, float] | None = None) -> list[list[str]]:
     """Header and rows; `missing` are (student, assignment) pairs without a submission."""
     columns = behaviour_columns(results)
@@ -63,7 +63,7 @@ def gradebook_rows(results: Sequence[RunResult], missing: Sequence[tuple[str, st
     return rows
 
 
-def to_csv(results: Sequence[RunResult], missing: Sequence[tuple[str, str]] = (),
+def to_csv(results: Sequence[SubmissionResult], missing: Sequence[tuple[str, str]] = (),
            max_scores: dict[str, float] | None = None) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, dialect="excel")  # comma, minimal quoting, CRLF

@@ -7,10 +7,10 @@ times and comparing behaviour by behaviour finds those, with the headline of eac
 from __future__ import annotations
 
 from grader.i18n import _
-from grader.results import RunResult
+from grader.results import SubmissionResult
 
 
-def changed(runs: list[RunResult]) -> dict[str, list[str]]:
+def changed(runs: list[SubmissionResult]) -> dict[str, list[str]]:
     """Behaviour id -> the status of each run, for every behaviour whose status was not the same in all."""
     statuses: dict[str, list[str]] = {}
     for run in runs:
@@ -19,7 +19,7 @@ def changed(runs: list[RunResult]) -> dict[str, list[str]]:
     return {bid: s for bid, s in statuses.items() if len(set(s)) > 1}
 
 
-def render_changes(runs: list[RunResult]) -> str:
+def render_changes(runs: list[SubmissionResult]) -> str:
     flips = changed(runs)
     lines = [_("Repeated {n} times: scores {scores}").format(
         n=len(runs), scores=", ".join(f"{r.score:g}/{r.max_score:g}" for r in runs))]

@@ -18,7 +18,7 @@ import math
 from grader.i18n import _, ngettext
 from grader.reporters.explain import explain, rerun_here, visible
 from grader.reporters.markdown import explanation, text
-from grader.results import BehaviourResult, RunResult
+from grader.results import BehaviourResult, SubmissionResult
 
 
 def behaviour_markdown(b: BehaviourResult, assignment: str) -> str:
@@ -31,7 +31,7 @@ def behaviour_markdown(b: BehaviourResult, assignment: str) -> str:
     return explanation(e, f"**{kind}** {verdict}: {text(e.headline)}").rstrip("\n")
 
 
-def summary_markdown(result: RunResult) -> str:
+def summary_markdown(result: SubmissionResult) -> str:
     """The top-level message. Counts only what the student may see now, so hidden results never leak."""
     shown = [b for b in result.behaviours if b.visibility == "visible"]
     later = len(result.behaviours) - len(shown)
@@ -51,7 +51,7 @@ def summary_markdown(result: RunResult) -> str:
     return "\n".join(lines)
 
 
-def to_gradescope(result: RunResult) -> dict:
+def to_gradescope(result: SubmissionResult) -> dict:
     tests = []
     for i, b in enumerate(result.behaviours, start=1):
         tests.append({

@@ -13,7 +13,7 @@ import re
 from grader.i18n import N_, _, ngettext
 from grader.reporters.class_summary import AssignmentStats, Cell, ClassSummary
 from grader.reporters.explain import GRADER_ERROR_NOTE, Explanation, explain, rerun_here, visible
-from grader.results import BehaviourResult, RunResult
+from grader.results import BehaviourResult, SubmissionResult
 
 # translated where used (the language is set after import)
 MARK = {"passed": N_("✅ pass"), "failed": N_("❌ FAIL"), "error": N_("⚠️ ERROR"), "not_graded": N_("➖ not graded")}
@@ -78,7 +78,7 @@ def behaviour_section(b: BehaviourResult, assignment: str) -> str:
     return explanation(e, f"### {_(MARK[b.status])} {code(e.behaviour)}: {text(e.headline)}")
 
 
-def feedback(result: RunResult) -> str:
+def feedback(result: SubmissionResult) -> str:
     """feedback.md for one student's run: a table of verdicts, then each failure explained.
 
     Behaviours with visibility 'hidden' show their verdict only (students never see their details on

@@ -7,7 +7,7 @@ import textwrap
 
 from grader.i18n import N_, _, ljust, width
 from grader.reporters.explain import GRADER_ERROR_NOTE, Explanation, explain, visible
-from grader.results import BehaviourResult, RunResult
+from grader.results import BehaviourResult, SubmissionResult
 
 # translated where used (the language is set after import); columns are aligned by display width (CJK: 2)
 MARK = {"passed": N_("PASS"), "failed": N_("FAIL"), "error": N_("ERROR"), "not_graded": N_("SKIP")}
@@ -65,7 +65,7 @@ def failure_text(r: BehaviourResult) -> str:
     return explanation_text(explain(r, r.rerun))
 
 
-def render(result: RunResult, *, show_passed_details: bool = False) -> str:
+def render(result: SubmissionResult, *, show_passed_details: bool = False) -> str:
     lines = [f"{result.title or result.assignment} — {result.submission}",
              _("isolation: {tier}").format(tier=result.tier) + (f" ({result.tier_note})" if result.tier_note else ""),
              ""]

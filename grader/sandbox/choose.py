@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import sys
-import threading
 import time
 from dataclasses import replace
 
@@ -20,22 +19,15 @@ from grader.sandbox.probe import prove as prove_tier
 from grader.sandbox.tiers import BY_NAME, LEVELS, OBSERVE_MODES, TIERS, Tier
 from grader.sandbox.types import Launch, RunView, Sandbox
 
-_lock = threading.Lock()
-_chosen: dict[str, Tier] = {}  # observe mode -> the tier chosen for it
-_forced: dict[tuple[str, str], Tier] = {}
-_announced = False
-_problems: dict[str, str] = {}  # "bwrap (tier A)" -> why it is not used here (filled by the auto choice)
 
+def choose_sandbox(force: str | None = None, *, announce: bool = True, observe: str = "auto") -> Tier:
+    """The best tier this machine allows (or `force`: a tier name such as 'bwrap', 'netns', 'userns',
+    'plain', or a label such as 'bwrap (tier A)'), as a value: the caller keeps it and passes it down (to
+    the grading session too, `Tier.choice()`), so a process chooses once and nothing is kept here.
 
-def choose_sandbox(force: str | None = None, *, announce: bool = True, observe: str = "auto",
-                   prove: bool = True) -> Tier:
-    """The best tier this machine allows, chosen once per process (or `force`: a tier name such as 'bwrap',
-    'netns', 'userns', 'plain', or a label such as 'bwrap (tier A)').
-
-    A tier is chosen only after a trusted server started in it was observed and reached (probe.py); a tier
-    that fails is skipped with the reason. When the choice is below A, says so once on stderr, with the
-    reasons and the fix. `prove=False` (a grading session handed the tier its parent chose) skips the probe."""
-    global _announced
+    A tier is chosen only after a trusted server started in it was observed and reached (probe.py, ~0.3 s);
+    a tier that fails is skipped with the reason (`rejected` on the chosen tier). When the choice is below A,
+    says so on stderr (`announce`), with the reasons and the fix."""
     if observe not in OBSERVE_MODES:
         raise UsageError(_("unknown observation backend {name} (known: {known})").format(
             name=repr(observe), known=", ".join(OBSERVE_MODES)))
@@ -46,47 +38,35 @@ def choose_sandbox(force: str | None = None, *, announce: bool = True, observe: 
         if cls is None:
             raise UsageError(_("unknown isolation tier {name} (known: {known})").format(
                 name=repr(force), known=", ".join(BY_NAME)))
-        with _lock:
-            if (cls.name, observe) not in _forced:
-                why = cls.problem(quick=True)
-                if why:
-                    raise UsageError(_("the {tier} isolation tier is not available here: {why}").format(
-                        tier=cls.label(), why=why))
-                _forced[cls.name, observe] = cls(observe=observe)
-            return _forced[cls.name, observe]
-    with _lock:
-        if observe not in _chosen:
-            for cls in TIERS:
-                why = cls.problem(quick=not prove)
-                if why is None:
-                    candidate = cls(_fallback_reason(), observe=observe)
-                    why = prove_tier(candidate) if prove else None
-                    if why is None:
-                        _chosen[observe] = candidate
-                        break
-                _problems[cls.label()] = why
-            else:  # not even the plain tier could observe a trusted server: every behaviour would be a grader
-                raise UsageError(no_tier_message(dict(_problems)))  # error, so stop before grading, once
-        chosen = _chosen[observe]
-        if announce and not _announced and chosen.level != "A":
-            _announced = True
-            print("grader: " + _("isolation {tier}: {description}.").format(tier=chosen.tier,
-                                                                             description=chosen.description)
-                  + "\ngrader: " + _("not tier A because {why}.").format(
-                      why=(chosen.fallback_reason or "?").removeprefix("not tier A: ")) + " " + _(FIX_HINT),
-                  file=sys.stderr, flush=True)
-        return chosen
+        why = cls.problem(quick=True)
+        if why:
+            raise UsageError(_("the {tier} isolation tier is not available here: {why}").format(
+                tier=cls.label(), why=why))
+        return cls(observe=observe, forced=True)
+    rejected: dict[str, str] = {}  # "bwrap (tier A)" -> why it is not used here
+    for cls in TIERS:
+        why = cls.problem()
+        if why is None:
+            candidate = cls(_fallback_reason(rejected), observe=observe, rejected=rejected)
+            why = prove_tier(candidate)
+            if why is None:
+                break
+        rejected[cls.label()] = why
+    else:  # not even the plain tier could observe a trusted server: every behaviour would be a grader
+        raise UsageError(no_tier_message(rejected))  # error, so stop before grading, once
+    if announce and candidate.level != "A":
+        print("grader: " + _("isolation {tier}: {description}.").format(tier=candidate.tier,
+                                                                         description=candidate.description)
+              + "\ngrader: " + _("not tier A because {why}.").format(
+                  why=(candidate.fallback_reason or "?").removeprefix("not tier A: ")) + " " + _(FIX_HINT),
+              file=sys.stderr, flush=True)
+    return candidate
 
 
-def _fallback_reason() -> str | None:
-    if not _problems:
+def _fallback_reason(rejected: dict[str, str]) -> str | None:
+    if not rejected:
         return None
-    return "not tier A: " + "; ".join(f"{label}: {why}" for label, why in _problems.items())
-
-
-def probe_report() -> dict[str, str]:
-    """Tier label -> why it was skipped, for the tiers the automatic choice tried and rejected."""
-    return dict(_problems)
+    return "not tier A: " + "; ".join(f"{label}: {why}" for label, why in rejected.items())
 
 
 def no_tier_message(problems: dict[str, str]) -> str:
@@ -115,13 +95,24 @@ FIX_HINT = N_("Tier A needs Linux, root and bubblewrap (`sudo apt-get install bu
 def require_tier(tier_letter: str, force: str | None = None, observe: str = "auto") -> Tier:
     """The sandbox to grade with, if it is at least tier `tier_letter` (A best); else a UsageError (exit 2)
     saying what this machine offers and how to get the required tier."""
+    letter = level_of(tier_letter)
+    return require_level(choose_sandbox(force, announce=False, observe=observe), letter)
+
+
+def level_of(tier_letter: str) -> str:
+    """`--require-isolation`'s value as a level ("A"), or a UsageError naming the levels there are."""
     letter = (tier_letter or "").strip().upper()
     if letter not in LEVELS:
         raise UsageError(_("--require-isolation must be one of {levels}, got {value}").format(
             levels=", ".join(LEVELS), value=repr(tier_letter)))
-    sandbox = choose_sandbox(force, announce=False, observe=observe)
+    return letter
+
+
+def require_level(sandbox: Tier, tier_letter: str) -> Tier:
+    """`sandbox` (a tier already chosen) if it is at least tier `tier_letter`; else a UsageError (exit 2)."""
+    letter = level_of(tier_letter)
     if LEVELS.index(sandbox.level) > LEVELS.index(letter):
-        if force and force != "auto":
+        if sandbox.forced:
             raise UsageError(_("isolation tier {letter} required, but --sandbox {name} is {tier}. Refusing to grade. "
                                "Leave out --sandbox to use the best tier this machine offers.").format(
                 letter=letter, name=sandbox.name, tier=sandbox.tier))

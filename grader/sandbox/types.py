@@ -15,6 +15,12 @@ if TYPE_CHECKING:
     from grader.sandbox.observe import Snapshot
     from grader.sandbox.output import EvidenceFrames
 
+# The facts about tiers that the command line and the checks need without loading a tier. The tiers' registry
+# (grader/sandbox/tiers/__init__.py) is built from the tier classes and refuses to load if it disagrees.
+TIER_NAMES: tuple[str, ...] = ("bwrap", "netns", "userns", "plain")  # best first
+LEVELS: tuple[str, ...] = ("A", "B", "C")  # best first
+OBSERVE_MODES: tuple[str, ...] = ("auto", "procfs", "psutil")
+
 
 @dataclass(frozen=True)
 class Limits:

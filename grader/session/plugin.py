@@ -17,16 +17,22 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from grader.results import BehaviourResult
 
+if TYPE_CHECKING:
+    from grader.sandbox import Tier
+
 OPTIONS = {
     "grader_submission": ("--grader-submission", "folder with the submission to grade", None),
     "grader_results": ("--grader-results", "append one JSON line per graded behaviour to this file", None),
     "grader_jobs": ("--grader-jobs", "behaviours graded at once (each with its own server)", "1"),
-    "grader_sandbox": ("--grader-sandbox", "isolation tier: bwrap, netns, userns or plain", None),
+    "grader_sandbox": ("--grader-sandbox", "isolation tier to use by hand: bwrap, netns, userns or plain (default: "
+                                           "the best this machine offers, chosen once for the session)", None),
+    "grader_tier": ("--grader-tier", "the tier the caller chose (Tier.choice()), taken over as it is", None),
     "grader_seed": ("--grader-seed", "seed for the random payloads (default: fresh per behaviour)", None),
     "grader_only": ("--grader-only", "comma-separated behaviour ids to grade (default: all)", None),
     "grader_course": ("--grader-course", "path to grader.yaml", None),
@@ -50,6 +56,7 @@ class Settings:
     results: Path | None
     jobs: int
     sandbox: str | None
+    tier: str | None  # the caller's choice as a value (runner.py): neither probed nor announced again
     seed: int | None
     only: frozenset[str]
     course: Path | None
@@ -63,6 +70,8 @@ def _resolve(config: pytest.Config, name: str) -> str | None:
 
 
 settings_key = pytest.StashKey[Settings]()
+tier_key = pytest.StashKey["Tier"]()
+_tier_lock = threading.Lock()
 pool_key = pytest.StashKey[dict]()
 
 
@@ -79,6 +88,7 @@ def pytest_configure(config: pytest.Config) -> None:
         results=Path(res) if res else None,
         jobs=max(1, int(_resolve(config, "grader_jobs") or 1)),
         sandbox=_resolve(config, "grader_sandbox"),
+        tier=_resolve(config, "grader_tier"),
         seed=int(seed) if seed else None,
         only=frozenset(x.strip() for x in only.split(",") if x.strip()) if only else frozenset(),
         course=Path(course) if course else None,
@@ -92,6 +102,18 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str:
     s = config.stash[settings_key]
     return f"grader: submission={s.submission} jobs={s.jobs} sandbox={s.sandbox or 'auto'} observe={s.observe}"
+
+
+def session_tier(config: pytest.Config) -> Tier:
+    """The session's tier, once: the caller's choice (--grader-tier), else chosen here (--grader-sandbox or
+    the best), and kept in the config's stash for every behaviour and fixture of the session."""
+    from grader.sandbox import choose_sandbox, from_choice
+
+    with _tier_lock:
+        if tier_key not in config.stash:
+            s = config.stash[settings_key]
+            config.stash[tier_key] = from_choice(s.tier) if s.tier else choose_sandbox(s.sandbox, observe=s.observe)
+        return config.stash[tier_key]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -134,13 +156,11 @@ class BehaviourItem(pytest.Item):
 
     def _grade(self) -> BehaviourResult:
         from grader.behaviour.engine import grade_behaviour
-        from grader.sandbox import choose_sandbox
-
         s = self.config.stash[settings_key]
         if s.submission is None:
             raise pytest.UsageError("--grader-submission DIR is required to grade an assignment spec")
-        sandbox = choose_sandbox(s.sandbox, observe=s.observe)
-        return grade_behaviour(self.spec, self.behaviour, s.submission, self.course, sandbox, s.seed, run_as=s.run_as)
+        return grade_behaviour(self.spec, self.behaviour, s.submission, self.course, session_tier(self.config), s.seed,
+                               run_as=s.run_as)
 
     def _future(self) -> Future:
         """With jobs > 1 the first item starts every behaviour of the session at once."""
@@ -265,12 +285,11 @@ def grader_context(request: pytest.FixtureRequest, submission_path: Path):
     import os
 
     from grader.harness.context import Context
-    from grader.sandbox import choose_sandbox
     from grader.spec import Behaviour, load_course
 
     s = request.config.stash[settings_key]
     spec = _spec_for(request)
-    sandbox = choose_sandbox(s.sandbox, observe=s.observe)
+    sandbox = session_tier(request.config)
     ctx = Context(spec, Behaviour(id="custom", check="custom"), submission_path, load_course(s.course),
                   sandbox, s.seed if s.seed is not None else int.from_bytes(os.urandom(4), "big"))
     yield ctx

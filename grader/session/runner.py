@@ -18,28 +18,32 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grader import __version__
 from grader.i18n import _
-from grader.results import BehaviourResult, RunResult
+from grader.results import BehaviourResult, SubmissionResult
 from grader.spec import Course, Spec
+
+if TYPE_CHECKING:
+    from grader.sandbox import Tier
 
 PYTEST_INI = Path(__file__).with_name("pytest.ini")  # the session's own pytest config
 
 
 @dataclass(frozen=True)
-class RunOptions:
+class SessionOptions:
     jobs: int = 0  # 0: every behaviour at once
-    sandbox: str | None = None
+    tier: Tier | None = None  # the tier chosen once by the caller (choose_sandbox); None: the best, chosen here
     seed: int | None = None
     only: tuple[str, ...] = ()
     junitxml: Path | None = None
     verbose: bool = False
     session_timeout: float | None = None
     run_as: str | None = None  # user name the submission runs as (when the grader runs as root)
-    require_isolation: str | None = None  # "A"/"B"/"C": refuse (UsageError) when the tier would be worse
+    require_isolation: str | None = None  # "A"/"B"/"C": refuse (UsageError) when the tier is worse
     language: str | None = None  # of the messages the session writes; None: this process's (grader/i18n.py)
-    observe: str = "auto"  # how runs are observed: auto (/proc) or psutil (grader.sandbox.observe)
+    observe: str = "auto"  # how runs are observed when the tier is chosen here: auto (/proc) or psutil
     # batch runs: the session gets its own process group (the terminal's Ctrl-C reaches only the batch,
     # which decides what to keep) and ends itself when the process that started it dies (batch/tether.py)
     detached: bool = False
@@ -49,7 +53,7 @@ class RunOptions:
     starter: Callable[[list[str], dict[str, str], str, float], tuple[int | str, str]] | None = None
 
 
-def pytest_argv(spec: Spec, submission: Path, results: Path, course: Course, opts: RunOptions) -> list[str]:
+def pytest_argv(spec: Spec, submission: Path, results: Path, course: Course, opts: SessionOptions) -> list[str]:
     jobs = opts.jobs or len(spec.behaviours)
     argv = [sys.executable, "-m", "pytest", "-c", str(PYTEST_INI), "--rootdir", str(spec.path.parent),
             "-p", "grader.session.plugin", "-p", "no:cacheprovider", "-q", "--no-header",
@@ -57,10 +61,8 @@ def pytest_argv(spec: Spec, submission: Path, results: Path, course: Course, opt
             "--grader-jobs", str(jobs), str(spec.path.parent)]  # the folder: custom test_*.py too
     if course.root and (course.root / "grader.yaml").is_file():
         argv += ["--grader-course", str(course.root / "grader.yaml")]
-    if opts.sandbox:  # the tier chosen once by the caller: the session neither probes nor announces again
-        argv += ["--grader-sandbox", opts.sandbox]
-    if opts.observe != "auto":
-        argv += ["--grader-observe", opts.observe]
+    if opts.tier is not None:  # the tier as a value: the session neither probes nor announces again
+        argv += ["--grader-tier", opts.tier.choice()]
     from grader import i18n
 
     language = opts.language or i18n.language()
@@ -80,21 +82,20 @@ def pytest_argv(spec: Spec, submission: Path, results: Path, course: Course, opt
     return argv
 
 
-def grade(spec: Spec, submission: Path, course: Course, opts: RunOptions = RunOptions(),
-          student: str | None = None) -> RunResult:
+def grade(spec: Spec, submission: Path, course: Course, opts: SessionOptions = SessionOptions(),
+          student: str | None = None) -> SubmissionResult:
     submission = submission.resolve()
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     t0 = time.monotonic()
     from dataclasses import replace
 
     from grader.runtime import current as current_runtime
-    from grader.sandbox import choose_sandbox, require_tier
+    from grader.sandbox import choose_sandbox, require_level
 
+    sandbox = opts.tier if opts.tier is not None else choose_sandbox(observe=opts.observe)
     if opts.require_isolation:
-        sandbox = require_tier(opts.require_isolation, opts.sandbox, observe=opts.observe)
-    else:
-        sandbox = choose_sandbox(opts.sandbox, observe=opts.observe)
-    opts = replace(opts, sandbox=sandbox.name)
+        require_level(sandbox, opts.require_isolation)
+    opts = replace(opts, tier=sandbox)
     if spec.kind == "server":
         sandbox.require_free((spec.address.host, spec.address.port))  # say so now, not once per behaviour
     with tempfile.TemporaryDirectory(prefix="grader-session-") as tmp:
@@ -150,8 +151,8 @@ def grade(spec: Spec, submission: Path, course: Course, opts: RunOptions = RunOp
     behaviours = charge_once(spec, behaviours)  # one bug seen by several behaviours is charged to one
     # custom checks (test_*.py in the assignment folder) come after the spec's behaviours
     behaviours += [r for rid, r in got.items() if rid not in {b.id for b in wanted}]
-    return RunResult(assignment=spec.name, title=spec.title, submission=str(submission), student=student,
-                     tier=sandbox.tier, tier_note=getattr(sandbox, "fallback_reason", None) or "",
+    return SubmissionResult(assignment=spec.name, title=spec.title, submission=str(submission), student=student,
+                     tier=sandbox.tier, tier_note=sandbox.fallback_reason or "",
                      python=current_runtime().label, grader_version=__version__, started_at=started,
                      duration=round(time.monotonic() - t0, 2),
                      behaviours=behaviours)

@@ -15,15 +15,28 @@ Tiers are types (base.py) with declared capabilities (`shares_host_port`, `isola
 
 from __future__ import annotations
 
-from grader.sandbox.tiers.base import OBSERVE_MODES, Tier
+import json
+
+from grader.sandbox.tiers.base import Tier
 from grader.sandbox.tiers.bwrap import BwrapSandbox
 from grader.sandbox.tiers.netns import NetnsSandbox
 from grader.sandbox.tiers.plain import PlainSandbox
 from grader.sandbox.tiers.userns import UsernsSandbox
+from grader.sandbox.types import LEVELS, OBSERVE_MODES, TIER_NAMES
 
 TIERS: tuple[type[Tier], ...] = (BwrapSandbox, NetnsSandbox, UsernsSandbox, PlainSandbox)  # best first
 BY_NAME: dict[str, type[Tier]] = {t.name: t for t in TIERS}
-LEVELS: tuple[str, ...] = tuple(sorted({t.level for t in TIERS}))  # "A", "B", "C": best first
+if tuple(t.name for t in TIERS) != TIER_NAMES or not {t.level for t in TIERS} <= set(LEVELS):
+    raise ImportError("grader.sandbox.types.TIER_NAMES/LEVELS disagree with the tiers registered here")
+
+
+
+def from_choice(choice: str) -> Tier:
+    """The tier another process chose (`Tier.choice()`), taken over as it is: no probe, no announcement."""
+    data = json.loads(choice)
+    cls = BY_NAME[data["name"]]
+    return cls(data.get("fallback_reason"), observe=data.get("observe") or "auto", forced=bool(data.get("forced")))
+
 
 __all__ = ["BY_NAME", "LEVELS", "OBSERVE_MODES", "TIERS", "BwrapSandbox", "NetnsSandbox", "PlainSandbox", "Tier",
-           "UsernsSandbox"]
+           "UsernsSandbox", "from_choice"]

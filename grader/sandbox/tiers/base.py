@@ -8,6 +8,7 @@ observer; if anything fails before the Run exists, everything held is released h
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 
 CAP_SYS_PTRACE = 19
 CAP_SYS_ADMIN = 21
-OBSERVE_MODES = ("auto", "procfs", "psutil")
 
 
 def effective_caps() -> int | None:
@@ -96,9 +96,17 @@ class Tier:
     cgroup_limits: ClassVar[bool] = False  # memory/process/CPU limits enforced by the kernel
     own_network: ClassVar[bool] = True  # a network namespace of its own (socket states only the run's)
 
-    def __init__(self, fallback_reason: str | None = None, observe: str = "auto") -> None:
-        self.fallback_reason = fallback_reason
-        self.observe = observe
+    def __init__(self, fallback_reason: str | None = None, observe: str = "auto", *, forced: bool = False,
+                 rejected: dict[str, str] | None = None) -> None:
+        self.fallback_reason = fallback_reason  # why a better tier was not used (None: this is the best)
+        self.observe = observe  # how runs are observed: auto (/proc), procfs, psutil
+        self.forced = forced  # asked for by name (--sandbox), not chosen as the best
+        self.rejected = dict(rejected or {})  # better tiers tried first: label -> why not
+
+    def choice(self) -> str:
+        """This choice as a value another process can take over without probing again (`--grader-tier`)."""
+        return json.dumps({"name": self.name, "observe": self.observe, "forced": self.forced,
+                           "fallback_reason": self.fallback_reason})
 
     @classmethod
     def label(cls) -> str:

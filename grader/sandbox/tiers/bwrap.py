@@ -77,8 +77,9 @@ class BwrapSandbox(Tier):
     name, level = "bwrap", "A"
     isolates_filesystem = per_run_uid = cgroup_limits = True
 
-    def __init__(self, fallback_reason: str | None = None, observe: str = "auto") -> None:
-        super().__init__(fallback_reason, observe)
+    def __init__(self, fallback_reason: str | None = None, observe: str = "auto", *, forced: bool = False,
+                 rejected: dict[str, str] | None = None) -> None:
+        super().__init__(fallback_reason, observe, forced=forced, rejected=rejected)
         self._bwrap = shutil.which("bwrap") or "bwrap"
         self._setpriv = shutil.which("setpriv") or "setpriv"
         layout = cgroup_layout()

@@ -27,8 +27,9 @@ class NetnsSandbox(Tier):
     name, level = "netns", "B"
     per_run_uid = True
 
-    def __init__(self, fallback_reason: str | None = None, observe: str = "auto") -> None:
-        super().__init__(fallback_reason, observe)
+    def __init__(self, fallback_reason: str | None = None, observe: str = "auto", *, forced: bool = False,
+                 rejected: dict[str, str] | None = None) -> None:
+        super().__init__(fallback_reason, observe, forced=forced, rejected=rejected)
         layout = cgroup_layout()
         self._layout = layout if layout is not None and layout.v2 is not None else None
         self.cgroup_limits = bool(self._layout and self._layout.limits)

@@ -81,8 +81,9 @@ class PlainSandbox(Tier):
     own_network = False
     per_run_uid = is_root()  # never run a submission as root, not even in this tier
 
-    def __init__(self, fallback_reason: str | None = None, observe: str = "auto") -> None:
-        super().__init__(fallback_reason, observe)
+    def __init__(self, fallback_reason: str | None = None, observe: str = "auto", *, forced: bool = False,
+                 rejected: dict[str, str] | None = None) -> None:
+        super().__init__(fallback_reason, observe, forced=forced, rejected=rejected)
         self.description = _("plain process on the real port, one run at a time, limits by polling")
 
     def _spawn(self, launch: Launch, held: Held) -> Run:

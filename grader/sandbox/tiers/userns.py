@@ -101,8 +101,9 @@ class UsernsSandbox(Tier):
     name, level = "userns", "B"
     per_run_uid = is_root()  # never map root into the namespace: it would be root on the host
 
-    def __init__(self, fallback_reason: str | None = None, observe: str = "auto") -> None:
-        super().__init__(fallback_reason, observe)
+    def __init__(self, fallback_reason: str | None = None, observe: str = "auto", *, forced: bool = False,
+                 rejected: dict[str, str] | None = None) -> None:
+        super().__init__(fallback_reason, observe, forced=forced, rejected=rejected)
         # As root (a container, where bwrap and netns cannot work) a cgroup per run where one can be made
         layout = cgroup_layout() if is_root() else None
         self._layout = layout if layout is not None and layout.v2 is not None and layout.limits else None
