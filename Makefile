@@ -48,8 +48,12 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# ruff; the import layers and no cycle (import-linter, contracts in pyproject.toml); types (mypy: strict on the
+# sandbox, the checks, the verdict and the results; tests/fakes.py held to the same RunView as the real run)
 lint: setup
-	$(BIN)/ruff check grader tests
+	$(BIN)/ruff check grader tests benchmarks
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 bench: setup
 	$(BIN)/python benchmarks/run.py

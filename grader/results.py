@@ -5,7 +5,7 @@ They cross from the pytest run process to the orchestrator as JSON lines written
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -40,7 +40,7 @@ class BehaviourResult(BaseModel):
     rerun: str = ""
     seed: int | None = None
     duration: float = 0.0
-    evidence: dict = Field(default_factory=dict)
+    evidence: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def passed(self) -> bool:

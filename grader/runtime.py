@@ -26,6 +26,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
@@ -113,7 +114,7 @@ class Runtime:
         return f"{platform.python_version()}, " + ("the grader's own" if self.own else "student runtime")
 
 
-def find(prefix_dir: Path | None = None, env: dict[str, str] | None = None) -> Runtime:
+def find(prefix_dir: Path | None = None, env: Mapping[str, str] | None = None) -> Runtime:
     env = os.environ if env is None else env
     explicit = env.get(ENV)
     if explicit:

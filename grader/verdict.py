@@ -230,18 +230,18 @@ def charge_once(spec: Spec, results: list[BehaviourResult]) -> list[BehaviourRes
     order = {b.id: i for i, b in enumerate(spec.behaviours)}
     failed = sorted((r for r in results if r.status == "failed" and r.id in order), key=lambda r: order[r.id])
 
-    def crash_key(r: BehaviourResult):
+    def crash_key(r: BehaviourResult) -> tuple[object, ...] | None:
         c = r.evidence.get("crash")
         if r.reason != "crashed" or not c or r.evidence.get("stage") == "start":
             return None
         return ("crash", c.get("exception"), c.get("line"))
 
-    def closes_key(r: BehaviourResult):
+    def closes_key(r: BehaviourResult) -> tuple[object, ...] | None:
         if r.reason == "server_closed" and r.evidence.get("closed_after_replies"):
             return ("closes_after_reply",)
         return None
 
-    owners: dict[tuple, BehaviourResult] = {}
+    owners: dict[tuple[object, ...], BehaviourResult] = {}
     for r in failed:
         key = crash_key(r) or closes_key(r)
         if key is None:

@@ -27,14 +27,14 @@ def grade_program(assignment: str, folder: Path | str, **opts) -> SubmissionResu
     path = Path(folder)
     if not path.is_absolute():
         path = PROGRAMS / assignment / path
-    opts.setdefault("tier", best_tier())
+    opts.setdefault("tier", best_tier(opts.get("observe", "auto")))
     return grade(spec_of(assignment), path, COURSE, SessionOptions(**opts))
 
 
 @functools.cache
-def best_tier() -> Tier:
-    """The tier the suite grades in, chosen (and proven) once, as `grader grade` does for a batch."""
-    return choose_sandbox(announce=False)
+def best_tier(observe: str = "auto") -> Tier:
+    """The tier the suite grades in (per way of observing), chosen and proven once, as `grader grade` does."""
+    return choose_sandbox(announce=False, observe=observe)
 
 
 def by_id(result: SubmissionResult) -> dict:

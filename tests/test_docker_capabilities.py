@@ -40,11 +40,12 @@ from grader.sandbox import choose_sandbox
 from grader.spec import load_course, load_spec
 course = load_course(Path(sys.argv[1]))
 cases = json.loads(sys.argv[2])
-shared = choose_sandbox().shares_host_port  # one real port: one server at a time
+tier = choose_sandbox()  # once, as a command does (it says once why not tier A), then passed to every run
+shared = tier.shares_host_port  # one real port: one server at a time
 def one(case):
     assignment, folder, only = case
     spec = load_spec(course.assignments_path / assignment / "assignment.yaml")
-    opts = SessionOptions(only=tuple(only), jobs=1 if shared else 0)
+    opts = SessionOptions(only=tuple(only), jobs=1 if shared else 0, tier=tier)
     return grade(spec, Path(folder), course, opts).model_dump(mode="json")
 with ThreadPoolExecutor(1 if shared else len(cases)) as pool:
     print(json.dumps(list(pool.map(one, cases))))

@@ -1,5 +1,5 @@
 """grader mutants: operators on small sources, dedup, accounting, report formats (fast), and one slow run
-grading a few mutants of select_server through the real sandbox and batch engine."""
+grading a few mutants of select_server through the real sandbox and batch backend."""
 
 from __future__ import annotations
 

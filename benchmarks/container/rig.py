@@ -75,7 +75,7 @@ def sh(cmd: list[str], *, check: bool = True, capture: bool = False, stdin=None,
     return proc
 
 
-class Engine:
+class ContainerTool:
     """podman (or docker) with the flags this machine needs, found once by trying them."""
 
     def __init__(self, program: str, flags: list[str], run_flags: list[str]):
@@ -106,7 +106,7 @@ def ulimit_flags() -> list[str]:
     return ["--ulimit", f"nofile={nofile}:{nofile}", "--ulimit", "nproc=32768:32768"]
 
 
-def find_engine() -> Engine:
+def find_container_tool() -> ContainerTool:
     forced = os.environ.get("GRADER_CONTAINER_ENGINE")
     programs = [forced] if forced else ["podman", "docker"]
     refusals = []
@@ -115,30 +115,30 @@ def find_engine() -> Engine:
             continue
         if program == "docker":
             if sh([program, "info"], check=False, capture=True).returncode == 0:
-                return Engine(program, [], [])
+                return ContainerTool(program, [], [])
             continue
         # crun refuses hybrid cgroup machines ("cgroups in hybrid mode not supported") such as this one;
         # runc does not. Try the default first, then runc.
         for flags in ([], ["--runtime", "runc"]):
             if flags and not shutil.which("runc"):
                 continue
-            engine = Engine(program, flags, ulimit_flags())
-            if not engine.image_exists(BASE_IMAGE):
-                return engine  # tried again once the base image exists
-            probe = sh(engine.run_cmd("--rm", "--network", "none", BASE_IMAGE, "true"), check=False,
+            tool = ContainerTool(program, flags, ulimit_flags())
+            if not tool.image_exists(BASE_IMAGE):
+                return tool  # tried again once the base image exists
+            probe = sh(tool.run_cmd("--rm", "--network", "none", BASE_IMAGE, "true"), check=False,
                        capture=True, timeout=120)
             if probe.returncode == 0:
-                return engine
-            refusals.append(f"{engine.describe()}: {probe.stderr.strip()[-300:]}")
-    raise RigError("no working container engine: install podman and runc (apt-get install podman runc), "
+                return tool
+            refusals.append(f"{tool.describe()}: {probe.stderr.strip()[-300:]}")
+    raise RigError("no working container tool: install podman and runc (apt-get install podman runc), "
                    "or docker, or set GRADER_CONTAINER_ENGINE" + "".join(f"\n  {r}" for r in refusals))
 
 
-def build_base(engine: Engine) -> tuple[Engine, dict]:
+def build_base(tool: ContainerTool) -> tuple[ContainerTool, dict]:
     """The Debian image, from a debootstrap'd root file system; each step skipped when already done.
-    Returns the engine re-probed on that image (the runtime's flags can only be tried on an image)."""
+    Returns the tool re-probed on that image (the runtime's flags can only be tried on an image)."""
     timings = {}
-    if not engine.image_exists(BASE_IMAGE):
+    if not tool.image_exists(BASE_IMAGE):
         if not shutil.which("debootstrap"):
             raise RigError("debootstrap is missing: apt-get install debootstrap")
         rootfs = CACHE / "rootfs"
@@ -157,24 +157,24 @@ def build_base(engine: Engine) -> tuple[Engine, dict]:
         log(f"importing {rootfs} as {BASE_IMAGE}")
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "--exclude", "./.complete", "-c", "."],
                                stdout=subprocess.PIPE)
-        sh(engine.cmd("import", "-", BASE_IMAGE), stdin=tar.stdout, capture=True)
+        sh(tool.cmd("import", "-", BASE_IMAGE), stdin=tar.stdout, capture=True)
         if tar.wait() != 0:
             raise RigError("tar of the root file system failed")
         timings["import_s"] = round(time.monotonic() - t0, 1)
-    engine = find_engine()
-    if not engine.image_exists(GRADESCOPE_IMAGE):
+    tool = find_container_tool()
+    if not tool.image_exists(GRADESCOPE_IMAGE):
         t0 = time.monotonic()
         log(f"building {GRADESCOPE_IMAGE}: {BASE_IMAGE} + {' '.join(GRADESCOPE_PACKAGES)}")
         name = f"grader-rig-build-{os.getpid()}"
         script = ("set -e; apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
                   f"--no-install-recommends {' '.join(GRADESCOPE_PACKAGES)} >/dev/null; apt-get clean")
         try:
-            sh(engine.run_cmd("--name", name, BASE_IMAGE, "sh", "-c", script), capture=True)
-            sh(engine.cmd("commit", name, GRADESCOPE_IMAGE), capture=True)
+            sh(tool.run_cmd("--name", name, BASE_IMAGE, "sh", "-c", script), capture=True)
+            sh(tool.cmd("commit", name, GRADESCOPE_IMAGE), capture=True)
         finally:
-            sh(engine.cmd("rm", "-f", name), check=False, capture=True)
+            sh(tool.cmd("rm", "-f", name), check=False, capture=True)
         timings["gradescope_base_s"] = round(time.monotonic() - t0, 1)
-    return engine, timings
+    return tool, timings
 
 
 def ca_bundle_flags() -> list[str]:
@@ -203,23 +203,23 @@ def export_zip(assignment: str, out: Path) -> None:
 KEEP_AUTOGRADERS = 6
 
 
-def prune_autograders(engine: Engine, *, keep: str) -> None:
+def prune_autograders(tool: ContainerTool, *, keep: str) -> None:
     """Every code change makes a new zip and so a new ~470 MB image: keep only the newest few."""
-    listed = sh(engine.cmd("images", "--format", "{{.Repository}}:{{.Tag}}"), check=False, capture=True)
-    # Both engines list the newest first.
+    listed = sh(tool.cmd("images", "--format", "{{.Repository}}:{{.Tag}}"), check=False, capture=True)
+    # Both tools list the newest first.
     ours = [i for i in listed.stdout.split() if i.split("/")[-1].startswith(AUTOGRADER_IMAGE + ":")]
     old = [i for i in ours if not i.endswith(keep)][KEEP_AUTOGRADERS - 1:]
     if old:
-        sh(engine.cmd("rmi", "-f", *old), check=False, capture=True)
+        sh(tool.cmd("rmi", "-f", *old), check=False, capture=True)
         log(f"removed {len(old)} older autograder images")
 
 
-def build_autograder(engine: Engine, zip_path: Path, *, bare: bool = False) -> tuple[str, dict]:
+def build_autograder(tool: ContainerTool, zip_path: Path, *, bare: bool = False) -> tuple[str, dict]:
     """The autograder image, as Gradescope builds it: the zip in /autograder/source, setup.sh as root.
     `bare`: first remove venv and pip, leaving the interpreter alone (as on Gradescope's Ubuntu images)."""
     digest = hashlib.sha256(zip_path.read_bytes()).hexdigest()[:12] + ("-bare" if bare else "")
     image = f"{AUTOGRADER_IMAGE}:{digest}"
-    if engine.image_exists(image):
+    if tool.image_exists(image):
         return image, {"setup_cached": True}
     name = f"grader-rig-setup-{os.getpid()}"
     script = ("apt-get remove -y -qq python3-venv python3.11-venv python3-pip >/dev/null 2>&1; "
@@ -232,17 +232,17 @@ def build_autograder(engine: Engine, zip_path: Path, *, bare: bool = False) -> t
     t0 = time.monotonic()
     log(f"building {image}: setup.sh in {GRADESCOPE_IMAGE}")
     try:
-        proc = sh(engine.run_cmd("--name", name, "-v", f"{zip_path}:/run/autograder.zip:ro",
+        proc = sh(tool.run_cmd("--name", name, "-v", f"{zip_path}:/run/autograder.zip:ro",
                                  *ca_bundle_flags(), GRADESCOPE_IMAGE, "bash", "-c", script),
                   check=False, capture=True, timeout=1200)
         CACHE.mkdir(parents=True, exist_ok=True)
         (CACHE / f"setup-{digest}.log").write_text(proc.stdout + proc.stderr)
         if proc.returncode != 0:
             raise RigError(f"setup.sh failed (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}")
-        sh(engine.cmd("commit", name, image), capture=True)
+        sh(tool.cmd("commit", name, image), capture=True)
     finally:
-        sh(engine.cmd("rm", "-f", name), check=False, capture=True)
-    prune_autograders(engine, keep=image)
+        sh(tool.cmd("rm", "-f", name), check=False, capture=True)
+    prune_autograders(tool, keep=image)
     ready = [ln for ln in proc.stdout.splitlines() if "grader ready" in ln]
     return image, {"setup_cached": False, "setup_s": round(time.monotonic() - t0, 1),
                    "setup_says": ready[-1] if ready else ""}
@@ -283,9 +283,9 @@ def expectation(submission: Path) -> Expectation:
     return Expectation(sub.name, None)
 
 
-def container_status(engine: Engine, image: str, *, docker: bool) -> dict:
+def container_status(tool: ContainerTool, image: str, *, docker: bool) -> dict:
     """What a process in such a container really gets: capabilities and seccomp mode, read from inside."""
-    proc = sh(engine.run_cmd("--rm", *(docker_flags() if docker else []), image,
+    proc = sh(tool.run_cmd("--rm", *(docker_flags() if docker else []), image,
                              "grep", "-E", "^(CapEff|Seccomp):", "/proc/self/status"), capture=True)
     fields = dict(line.split(":\t", 1) for line in proc.stdout.strip().splitlines())
     caps = int(fields["CapEff"].strip(), 16)
@@ -294,7 +294,7 @@ def container_status(engine: Engine, image: str, *, docker: bool) -> dict:
             "cap_sys_admin": bool(caps >> 21 & 1), "cap_sys_ptrace": bool(caps >> 19 & 1)}
 
 
-def run_submission(engine: Engine, image: str, submission: Path, *, limits: bool, docker: bool,
+def run_submission(tool: ContainerTool, image: str, submission: Path, *, limits: bool, docker: bool,
                    workdir: Path) -> dict:
     expected = expectation(submission)
     label, must_fail = expected.label, expected.must_fail
@@ -304,7 +304,7 @@ def run_submission(engine: Engine, image: str, submission: Path, *, limits: bool
     (case / "results").mkdir(parents=True)
     shutil.copytree(submission, case / "submission")
     name = f"grader-rig-run-{os.getpid()}-{case.name}"[:60]
-    cmd = engine.run_cmd("--rm", "--name", name, *(GRADESCOPE_LIMITS if limits else []),
+    cmd = tool.run_cmd("--rm", "--name", name, *(GRADESCOPE_LIMITS if limits else []),
                          *(docker_flags() if docker else []),
                          "-v", f"{case / 'submission'}:/autograder/submission",
                          "-v", f"{case / 'results'}:/autograder/results",
@@ -341,19 +341,19 @@ def run_submission(engine: Engine, image: str, submission: Path, *, limits: bool
 
 
 def cmd_build(args) -> int:
-    engine = find_engine()
+    tool = find_container_tool()
     t0 = time.monotonic()
-    engine, timings = build_base(engine)
-    size = sh(engine.cmd("image", "inspect", "--format", "{{.Size}}", GRADESCOPE_IMAGE), capture=True)
-    report = {"engine": engine.describe(), "total_s": round(time.monotonic() - t0, 1), **timings,
+    tool, timings = build_base(tool)
+    size = sh(tool.cmd("image", "inspect", "--format", "{{.Size}}", GRADESCOPE_IMAGE), capture=True)
+    report = {"tool": tool.describe(), "total_s": round(time.monotonic() - t0, 1), **timings,
               "gradescope_base_bytes": int(size.stdout.strip() or 0)}
     print(json.dumps(report, indent=2))
     return 0
 
 
 def cmd_run(args) -> int:
-    engine = find_engine()
-    engine, build = build_base(engine)
+    tool = find_container_tool()
+    tool, build = build_base(tool)
     subs = [Path(s) for s in args.submissions] or [CHECKOUT / "reference" / args.assignment]
     for s in subs:
         if not s.is_dir():
@@ -369,19 +369,19 @@ def cmd_run(args) -> int:
         else:
             export_zip(args.assignment, zip_path)
         export_s = round(time.monotonic() - t0, 1)
-        image, setup = build_autograder(engine, zip_path, bare=args.bare_python)
-    status = container_status(engine, image, docker=args.docker)
+        image, setup = build_autograder(tool, zip_path, bare=args.bare_python)
+    status = container_status(tool, image, docker=args.docker)
     log(f"in the container: CapEff {status['cap_eff']}, seccomp mode {status['seccomp']}")
     runs = []
     for s in subs:
         for limits in ([False, True] if args.both else [args.limits]):
-            r = run_submission(engine, image, s, limits=limits, docker=args.docker, workdir=workdir)
+            r = run_submission(tool, image, s, limits=limits, docker=args.docker, workdir=workdir)
             log(f"{r['submission']}{' (Docker defaults)' if args.docker else ''}"
                 f"{' (--cpus 0.5 --memory 768m)' if limits else ''}: "
                 f"{r.get('score')}/{r.get('max_score')} tier={r.get('tier')} in {r['seconds']} s; "
                 + ("as expected" if r.get("ok") else r.get("problem", "")))
             runs.append(r)
-    report = {"engine": engine.describe(), "image": image, "export_s": export_s, **build, **setup,
+    report = {"tool": tool.describe(), "image": image, "export_s": export_s, **build, **setup,
               "container": status, "runs": runs}
     text = json.dumps(report, indent=2)
     if args.json:
@@ -392,12 +392,12 @@ def cmd_run(args) -> int:
 
 def cmd_clean(args) -> int:
     """Every image and file the rig made (the next build starts from debootstrap again)."""
-    engine = find_engine() if (shutil.which("podman") or shutil.which("docker")) else None
-    if engine is not None:
-        listed = sh(engine.cmd("images", "--format", "{{.Repository}}:{{.Tag}}"), capture=True).stdout.split()
+    tool = find_container_tool() if (shutil.which("podman") or shutil.which("docker")) else None
+    if tool is not None:
+        listed = sh(tool.cmd("images", "--format", "{{.Repository}}:{{.Tag}}"), capture=True).stdout.split()
         ours = [i for i in listed if i.split("/")[-1].split(":")[0] in (BASE_IMAGE, GRADESCOPE_IMAGE, AUTOGRADER_IMAGE)]
         if ours:
-            sh(engine.cmd("rmi", "-f", *ours), capture=True)
+            sh(tool.cmd("rmi", "-f", *ours), capture=True)
         log(f"removed {len(ours)} images")
     shutil.rmtree(CACHE, ignore_errors=True)
     log(f"removed {CACHE}")
@@ -415,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--limits", action="store_true", help="Gradescope's default limits: --cpus 0.5 --memory 768m")
     r.add_argument("--both", action="store_true", help="each submission without and with the limits")
     r.add_argument("--docker", action="store_true",
-                   help="Docker's default capabilities and seccomp profile instead of the engine's (as Gradescope)")
+                   help="Docker's default capabilities and seccomp profile instead of the tool's (as Gradescope)")
     r.add_argument("--bare-python", action="store_true",
                    help="run setup.sh on an image with python3 but without its venv module and pip")
     r.add_argument("--zip", metavar="FILE", help="grade with this autograder zip instead of exporting one")

@@ -55,7 +55,7 @@ class ClusterBackend:
         self.course, self.address = course, address
         from grader import i18n
 
-        self.options = {"sandbox": sandbox, "jobs": jobs, "seed": seed, "run_as": run_as,
+        self.options: dict[str, Any] = {"sandbox": sandbox, "jobs": jobs, "seed": seed, "run_as": run_as,
                         "require_isolation": require_isolation, "language": i18n.language()}
         self.client = client if client is not None else connect(address, connect_timeout, tls=tls,
                                                                 insecure=insecure)

@@ -72,7 +72,9 @@ class Gate(Protocol):
     """What the scheduler asks before each run's start (StartGate here; cluster.ClusterCapacity)."""
 
     held_seconds: float  # time starts waited for a crowded machine
-    busy_notice: str | None  # said once when starts have waited a while
+
+    @property
+    def busy_notice(self) -> str | None: ...  # said once when starts have waited a while (read only)
 
     def may_start(self) -> bool: ...  # True: start now; False: it waited a little, ask again
 

@@ -83,7 +83,7 @@ def _slots() -> int | None:
 
 def _own_sessions() -> list[psutil.Process]:
     """The grading sessions this process started (its children running the grader's pytest plugin)."""
-    out = []
+    out: list[psutil.Process] = []
     try:
         children = psutil.Process().children()
     except psutil.Error:

@@ -6,10 +6,13 @@ import os
 import sys
 import threading
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from grader.i18n import _, ljust
 from grader.results import SubmissionResult
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 
 def line_for(student: str, assignment: str, result: SubmissionResult) -> str:
@@ -82,7 +85,7 @@ class BarProgress(Progress):
         self.bar = Progress(SpinnerColumn(), TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("remaining"),
                             TimeRemainingColumn(), console=self.console, transient=False)
-        self.task = None
+        self.task: TaskID | None = None
         self._lock = threading.Lock()
 
     def start(self, total: int, done: int) -> None:

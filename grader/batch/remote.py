@@ -37,12 +37,13 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from grader.batch.pack import unpack
 from grader.batch.warm import StarterGone
 
 if TYPE_CHECKING:
+    from grader.batch.warm import WarmStarter
     from grader.sandbox import Tier
 
 VERSION = 1
@@ -51,7 +52,8 @@ _admission = threading.Lock()
 _serial = threading.Lock()  # one server at a time on this worker, when its tier shares the host's port
 _gate = None
 _in_flight = 0
-_starter = None  # this worker's warm session starter (batch/warm.py), started with its first task
+# this worker's warm session starter (batch/warm.py), started with its first task; False: it cannot start
+_starter: WarmStarter | Literal[False] | None = None
 
 
 def _worker_name() -> str:
@@ -98,7 +100,7 @@ def _admit() -> None:
         _gate.started()
 
 
-def _warm_starter():
+def _warm_starter() -> WarmStarter | None:
     """The worker's warm starter, or None (cold sessions) where it cannot start. Never closed: it exits
     when the worker process does (its stdin closes), and the sessions' tethers then end them."""
     global _starter

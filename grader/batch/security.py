@@ -153,13 +153,14 @@ def tls_files(address: str, *, ca_file: str | None = None, cert: str | None = No
     if config.get("tls_ca_file") or config.get("tls_cert"):
         root = config_root or Path.cwd()
 
-        def at(value: str | None) -> Path | None:
-            return None if not value else root / Path(value).expanduser()
+        def at(value: str) -> Path:
+            return root / Path(value).expanduser()
 
         if not (config.get("tls_ca_file") and config.get("tls_cert")):
             raise UsageError(_("grader.yaml: cluster: tls_ca_file and tls_cert go together (and tls_key, unless "
                                "the key is in the certificate file)"))
-        return TLSFiles(at(config["tls_ca_file"]), at(config["tls_cert"]), at(config.get("tls_key"))).check()
+        key_file = config.get("tls_key")
+        return TLSFiles(at(config["tls_ca_file"]), at(config["tls_cert"]), at(key_file) if key_file else None).check()
     return None
 
 
@@ -174,7 +175,8 @@ def make_security(address: str, tls: TLSFiles | None):  # -> distributed.Securit
         return Security(tls_ca_file=str(tls.ca_file), tls_client_cert=str(tls.cert),
                         tls_client_key=str(tls.key) if tls.key else None, require_encryption=True)
     security = Security(require_encryption=True)  # distributed.comm.tls.{ca-file,client.cert,client.key}
-    if not (security.tls_ca_file and security.tls_client_cert):
+    # Security sets its fields with setattr from its kwargs and Dask's configuration: mypy cannot see them
+    if not (security.tls_ca_file and security.tls_client_cert):  # type: ignore[attr-defined]
         raise UsageError(_("--cluster {address} needs the course's certificates: --tls-ca-file, --tls-cert and "
                            "--tls-key (or tls_ca_file, tls_cert, tls_key under cluster: in grader.yaml); "
                            "{recipe}").format(address=address, recipe=tls_recipe(*split_address(address)[1:])))

@@ -6,9 +6,8 @@ import time
 
 from grader.failure import BehaviourFailed
 from grader.i18n import N_, _
-from grader.sandbox import Run
-
-EVENT_WAITS = ("select", "pselect6", "poll", "ppoll", "epoll_wait", "epoll_pwait", "epoll_pwait2")
+from grader.sandbox import RunView
+from grader.sandbox.types import READINESS_SYSCALLS
 
 WINDOWS_NOTE = N_(
     "On Linux a socket returned by accept() is in blocking mode even when the listening socket is nonblocking "
@@ -18,7 +17,7 @@ WINDOWS_NOTE = N_(
 )
 
 
-def explain_stuck(run: Run, failure: BehaviourFailed) -> str:
+def explain_stuck(run: RunView, failure: BehaviourFailed) -> str:
     """A sentence or two on where the server sits; empty if it is not blocked anywhere telling."""
     try:
         snap = run.snapshot()
@@ -65,12 +64,12 @@ def explain_stuck(run: Run, failure: BehaviourFailed) -> str:
         lines.append(_("A blocking accept() waits for a new client while the connected ones wait for replies."))
     elif sc and sc[0] in ("nanosleep", "clock_nanosleep"):
         lines.append(_("It was sleeping when the reply was due: a sleep in the serving loop delays every client."))
-    if len(lines) == 1 and sc and sc[0] in EVENT_WAITS:
+    if len(lines) == 1 and sc and sc[0] in READINESS_SYSCALLS:
         return ""  # "waiting in epoll_wait()" alone explains nothing: an idle event loop looks just like that
     return " ".join(lines)
 
 
-def accepted_socket_blocking(run: Run) -> bool:
+def accepted_socket_blocking(run: RunView) -> bool:
     """The root cause concurrent_clients/uses_nonblocking judge, seen at the moment of a failure: the main
     thread sits in recv() on an accepted connection in blocking mode while the listener is nonblocking (the
     Linux/Windows difference of accept()). A blocking socket that is not what the server waits on is not it."""

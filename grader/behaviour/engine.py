@@ -21,7 +21,7 @@ from grader.harness.client import Event as TEvent
 from grader.harness.context import Context
 from grader.i18n import _, ngettext
 from grader.results import BehaviourResult, Event
-from grader.sandbox import Run, Sandbox, intake, with_deadline
+from grader.sandbox import RunView, Sandbox, intake, with_deadline
 from grader.sandbox.intake import Caps
 from grader.spec import Behaviour, Course, Spec, params_for
 from grader.verdict import Failure, Outcome, RunFacts, verdict
@@ -146,7 +146,7 @@ def _attempt(spec: Spec, behaviour: Behaviour, submission: Path, course: Course,
     return attempt
 
 
-def gone_soon(run: Run, wait: float = 1.0) -> bool:
+def gone_soon(run: RunView, wait: float = 1.0) -> bool:
     """Whether the run's main process is gone within `wait` seconds."""
     deadline = time.monotonic() + wait
     while run.alive() and time.monotonic() < deadline:
@@ -154,7 +154,7 @@ def gone_soon(run: Run, wait: float = 1.0) -> bool:
     return not run.alive()
 
 
-def exit_code_of(run: Run, wait: float = 1.0) -> int | None:
+def exit_code_of(run: RunView, wait: float = 1.0) -> int | None:
     """The code of a run whose main process is gone. Read before teardown: a sandbox's own pid 1 may not have
     reaped it yet, and stopping the run then would report the grader's SIGKILL (137) instead of the crash."""
     deadline = time.monotonic() + wait
@@ -199,6 +199,7 @@ def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: 
                         "judge the accepted socket left in blocking mode that the server was stuck on",
                         1 if " and " not in judges else 2).format(judges=judges)
         second = _attempt(with_windows_accept(spec), behaviour, submission, course, sandbox, seed, uid, left)
+        assert first.failure is not None  # should_regrade: only a failed first attempt is graded again
         first_failed = _("{note}; the first run failed: {summary}").format(note=note, summary=first.failure.summary)
         second.ctx.transcript.events.insert(0, TEvent(0.0, "grader", first_failed))
         final = second
@@ -216,11 +217,12 @@ def grade_behaviour(spec: Spec, behaviour: Behaviour, submission: Path, course: 
     return verdict(spec, behaviour, outcome)
 
 
-def run_facts(run: Run, attempt: Attempt | None = None) -> RunFacts:
+def run_facts(run: RunView, attempt: Attempt | None = None) -> RunFacts:
     """What the verdict needs from the last run, read after teardown, except whether a server died by itself
     (and its code), which only the moment of the failure tells."""
+    died_code = attempt.died_code if attempt is not None and attempt.died else None
     died = attempt is not None and attempt.died
-    code = attempt.died_code if died and attempt.died_code is not None else run.exit_code
+    code = died_code if died_code is not None else run.exit_code
     return RunFacts(exit_code=code, alive=run.alive(), died=died, stderr=run.stderr.text(),
                     stderr_tail=run.stderr.tail(3000), stdout_tail=run.stdout.tail(1500),
                     stdout_bytes=run.stdout.total, stderr_bytes=run.stderr.total, tier=run.tier,

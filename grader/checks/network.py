@@ -148,7 +148,7 @@ def _fd_count(ctx: Context, snap: Snapshot | None = None) -> int:
     n = (snap or ctx.snapshot()).fd_count()
     if n is None:
         raise NotObservable(_("the server's open file descriptors"),
-                            _("not visible to the {observer} observer").format(observer=ctx.server.observer.name))
+                            _("not visible to the {observer} observer").format(observer=ctx.server.observer_name))
     return n
 
 
@@ -160,7 +160,7 @@ def _close_wait(ctx: Context, snap: Snapshot | None = None) -> int:
     snap = snap or ctx.snapshot()
     if snap.sockets is None:
         raise NotObservable(_("the server's socket states"),
-                            _("not visible to the {observer} observer").format(observer=ctx.server.observer.name))
+                            _("not visible to the {observer} observer").format(observer=ctx.server.observer_name))
     return len(snap.in_state("CLOSE_WAIT"))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from grader.checks.registry import BehaviourFailed, check
+from grader.harness.client import Client
 from grader.harness.context import Context
 from grader.i18n import _
 from grader.spec.params import NonblockingParams, ThreadParams
@@ -14,7 +15,7 @@ from grader.spec.params import NonblockingParams, ThreadParams
 def single_thread(ctx: Context, p: ThreadParams) -> None:
     """While serving several clients, the server is one process with one thread (observed, not asked)."""
     ctx.start()
-    clients = []
+    clients: list[Client] = []
     for i in range(p.clients):
         # Load for the observation, not a judgement: a server that stops accepting (a listen(5) backlog full
         # while it blocks in recv) is judged by concurrent_clients; its structure is observed with those
@@ -97,7 +98,7 @@ def _nonblocking_sockets(ctx: Context, p: NonblockingParams) -> None:
     snap = ctx.snapshot()
     if snap.sockets is None or (snap.sockets and all(snap.nonblocking(s.pid, s.fd) is None for s in snap.sockets)):
         raise NotObservable(_("the O_NONBLOCK flag of the server's sockets"),
-                            _("not visible to the {observer} observer").format(observer=ctx.server.observer.name))
+                            _("not visible to the {observer} observer").format(observer=ctx.server.observer_name))
     blocking = []
     accepted = 0
     for s in snap.sockets:

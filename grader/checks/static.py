@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ast
 import time
+from typing import Any
 
 from grader.checks.registry import BehaviourFailed, check
 from grader.harness.context import Context
 from grader.harness.evidence import matches
 from grader.i18n import _
+from grader.sandbox.types import READINESS_SYSCALLS
 from grader.spec.params import PatchParams, UsesParams
 
 
@@ -142,16 +144,16 @@ def judge_readiness_wait(ctx: Context, p: UsesParams, hit: tuple[str, int]) -> N
         c.poke(ctx.payload(16))
     time.sleep(0.2)
     ctx.require_alive(_("with idle clients connected"))
-    if ctx.server.observer.name == "psutil":
+    if ctx.server.observer_name == "psutil":
         raise NotObservable(_("which system call the server waits in"),
-                            _("not visible to the {observer} observer").format(observer=ctx.server.observer.name))
+                            _("not visible to the {observer} observer").format(observer=ctx.server.observer_name))
     seen = evidence.sample_main_thread(ctx.server, p.wait_samples_seconds)
     ctx.require_alive(_("with idle clients connected"))
     known = sum(n for k, n in seen.items() if k != "unknown")
     if not known:
         raise NotObservable(_("which system call the server waits in"),
                             _("its /proc/PID/syscall is not readable here"))
-    waiting = sum(n for k, n in seen.items() if k in evidence.READINESS_WAITS)
+    waiting = sum(n for k, n in seen.items() if k in READINESS_SYSCALLS)
     how = evidence.describe_waits(seen)
     ctx.log(_("with {n} idle client(s) connected, its main thread was {how}").format(n=len(clients), how=how))
     if waiting * 2 >= known:
@@ -167,7 +169,7 @@ def judge_readiness_wait(ctx: Context, p: UsesParams, hit: tuple[str, int]) -> N
         return
     name, line = hit
     where = f"{ctx.spec.entry}:{line}"
-    top = next((k for k, _n in seen.most_common() if k not in evidence.READINESS_WAITS and k != "unknown"), "")
+    top = next((k for k, _n in seen.most_common() if k not in READINESS_SYSCALLS and k != "unknown"), "")
     if top in ("nanosleep", "clock_nanosleep"):
         instead = _("between polls it sleeps in {call}").format(call=top)
     elif top == "running":
@@ -198,7 +200,7 @@ def run_for_evidence(ctx: Context, p: UsesParams) -> None:
 
     ctx.start()
     connections = 0
-    serving: dict | None = None
+    serving: dict[str, Any] | None = None
     if ctx.spec.kind == "server":
         clients = [ctx.client(f"client{i + 1}") for i in range(max(2, p.greenlets_at_least))]
         connections = len(clients)
@@ -222,7 +224,7 @@ def run_for_evidence(ctx: Context, p: UsesParams) -> None:
         raise
 
 
-def _who_serves(ctx: Context) -> dict | None:
+def _who_serves(ctx: Context) -> dict[str, Any] | None:
     """Which processes hold the server's connection sockets right now: {'listener': pid, 'children': {pid: n},
     'processes': n}; None where socket owners are not observable."""
     snap = ctx.snapshot()

@@ -144,8 +144,8 @@ def run(args: argparse.Namespace) -> int:
                             fresh=args.fresh, progress=progress)
     batch = outcome.batch
     if batch is not None and batch.outcome.errors:
-        _job, exc = batch.outcome.errors[0]
-        raise exc
+        _job, error = batch.outcome.errors[0]
+        raise error
     if batch is not None and batch.outcome.interrupted:
         print(_("interrupted: the mutants graded so far are saved in {path}; run the same command again to "
                 "continue").format(path=out / "batch" / "journal.jsonl"))

@@ -124,7 +124,7 @@ def export_classroom(course: Course, spec: Spec, out_dir: Path, *, install: str 
     if gdir.exists():
         shutil.rmtree(gdir)
     for rel, data in files.items():
-        dest = out_dir / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(data)
+        target = out_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
     return Export(path=workflow, files=sorted(files), notes=notes)

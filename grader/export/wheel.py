@@ -17,8 +17,12 @@ import re
 import sys
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import grader
+
+if TYPE_CHECKING:
+    import email.message
 
 DIST = "grader"
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -50,7 +54,8 @@ def project_metadata() -> dict:
                 "scripts": dict(proj.get("scripts", {"grader": "grader.cli:main"})),
                 "license": _license_of(proj.get("license"))}
     try:
-        md = importlib.metadata.metadata(DIST)
+        # an email.message.Message subclass at runtime; the PackageMetadata protocol has .get() only from 3.12
+        md = cast("email.message.Message", importlib.metadata.metadata(DIST))
         reqs = [r for r in (importlib.metadata.requires(DIST) or []) if "extra ==" not in r]
         eps = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="console_scripts")
                if ep.value.startswith("grader.")}

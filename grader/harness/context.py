@@ -10,7 +10,7 @@ from pathlib import Path
 from grader.failure import BehaviourFailed, NotObservable
 from grader.harness.client import Client, Transcript
 from grader.i18n import _
-from grader.sandbox import Launch, Limits, Run, Sandbox, Snapshot, intake
+from grader.sandbox import Launch, Limits, RunView, Sandbox, Snapshot, intake
 from grader.sandbox.standalone import SITE_DIR
 from grader.spec import Behaviour, Course, Spec
 
@@ -59,7 +59,7 @@ class Context:
         self.rng = random.Random(seed)
         self.evidence_nonce = secrets.token_hex(8)  # marks the records of the grader's observer in its runs
         self.transcript = Transcript()
-        self.runs: list[Run] = []
+        self.runs: list[RunView] = []
         self.teardowns: list = []
         self._clients: list[Client] = []
 
@@ -98,7 +98,7 @@ class Context:
                       Limits(output_cap_bytes=d.output_cap_bytes), env=env, pythonpath=pythonpath,
                       run_as=self.run_as)
 
-    def start(self) -> Run:
+    def start(self) -> RunView:
         """Start the submission; for a server, wait until it listens on the spec's address."""
         run = self.sandbox.start(self.launch())
         self.runs.append(run)
@@ -109,7 +109,7 @@ class Context:
         return run
 
     @property
-    def server(self) -> Run:
+    def server(self) -> RunView:
         return self.runs[-1]
 
     def wait_exit(self, timeout: float) -> int | None:
@@ -131,7 +131,7 @@ class Context:
         """(seconds since start, line) of the program's stdout, stamped as each line arrived."""
         return list(self.server.stdout.lines)
 
-    def wait_listening(self, run: Run) -> None:
+    def wait_listening(self, run: RunView) -> None:
         """Wait for LISTEN on the spec's address. On a loaded machine the start-up timeout is stretched
         (up to 3x): by the time the server spent waiting for a CPU, and for as long as it is still starting
         (runnable, in disk I/O, or its CPU time still growing: an interpreter importing gevent on a slow or
@@ -183,7 +183,7 @@ class Context:
         if not observable and run.alive():
             raise NotObservable(_("the server's listening socket"),
                                 _("its sockets are not visible to the {observer} observer").format(
-                                    observer=run.observer.name))
+                                    observer=run.observer_name))
         if elsewhere:
             there = ", ".join(sorted(elsewhere))
             self.transcript.log("grader", _("listening on {there}, not on {address}").format(
@@ -208,7 +208,7 @@ class Context:
             reason="never_listened", evidence={"stage": "start"},
         )
 
-    def _cap_cpu(self, run: Run) -> float | None:
+    def _cap_cpu(self, run: RunView) -> float | None:
         """Once a server listens, hold it to the course's `server_cpus_once_listening` (where the tier has
         CPU cgroups), so a server that spins by design does not take a whole core from the batch's other
         runs. idle_cpu counts the time the cap holds it back as busy. The cap, or None if none was set."""

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 from grader.failure import BehaviourFailed
 from grader.i18n import _
+from grader.sandbox.types import READINESS_SYSCALLS
 
-READINESS_WAITS = frozenset({"select", "pselect6", "poll", "ppoll", "epoll_wait", "epoll_pwait", "epoll_pwait2"})
-# modules whose use shows as a wait in one of READINESS_WAITS, and the calls the observer watches for them
+# modules whose use shows as a wait in one of READINESS_SYSCALLS, and the calls the observer watches for them
 READINESS_MODULES = {"select": ("select.select", "select.poll", "select.epoll"),
                      "selectors": ("select.select", "select.poll", "select.epoll")}
 
@@ -177,7 +177,7 @@ def require_none_forbidden(ctx, forbidden: list[str], matches, sample_seconds: f
         if matches(name.partition(".")[0], forbidden):
             raise _forbidden(ctx, _("called {call} at run time ({where})").format(call=f"`{name}()`", where=where),
                              forbidden)
-    bad = {name: n for name, n in waits.items() if name in READINESS_WAITS}
+    bad = {name: n for name, n in waits.items() if name in READINESS_SYSCALLS}
     if bad:
         name, n = max(bad.items(), key=lambda kv: kv[1])
         raise _forbidden(ctx, _("waited in {call}() at run time ({n} of {total} samples of its threads, from "

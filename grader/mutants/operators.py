@@ -139,6 +139,12 @@ def receiver(call: ast.Call) -> str:
     return dotted(call.func.value) if isinstance(call.func, ast.Attribute) else ""
 
 
+def callee(call: ast.Call) -> ast.Attribute:
+    """The `<something>.<name>` of a call that method_call() or call_stmt() found."""
+    assert isinstance(call.func, ast.Attribute), "not a method call"
+    return call.func
+
+
 def unparse(node: ast.AST) -> str:
     text = ast.unparse(node)
     first = text.splitlines()[0] if text else text
@@ -192,9 +198,14 @@ def inserted(body: list[ast.stmt], index: int, new: list[ast.stmt]) -> Iterator[
         body[:] = before
 
 
-def _is_patch_all(node: ast.AST) -> bool:
+def _patch_all(node: ast.AST) -> ast.Call | None:
+    """The call if `node` is the statement `monkey.patch_all()` (or `gevent.monkey.patch_all()`)."""
     c = call_stmt(node, "patch_all")
-    return c is not None and dotted(c.func) in ("monkey.patch_all", "gevent.monkey.patch_all")
+    return c if c is not None and dotted(c.func) in ("monkey.patch_all", "gevent.monkey.patch_all") else None
+
+
+def _is_patch_all(node: ast.AST) -> bool:
+    return _patch_all(node) is not None
 
 
 # --- sockets ------------------------------------------------------------------------------------------------
@@ -272,14 +283,16 @@ def connection_error_uncaught(tree: ast.Module) -> Iterator[str]:
         if not isinstance(node, ast.Try):
             continue
         for i, handler in enumerate(list(node.handlers)):
-            if not _catches_connection_error(handler):
+            if handler.type is None or not _catches_connection_error(handler):
                 continue
             rest = node.handlers[:i] + node.handlers[i + 1:]
+            new: ast.stmt | list[ast.stmt]
             if rest or node.finalbody:
-                new: ast.AST | list[ast.stmt] = ast.Try(body=node.body, handlers=rest, orelse=node.orelse if rest
-                                                        else [], finalbody=node.finalbody)
+                kept = ast.Try(body=node.body, handlers=rest, orelse=node.orelse if rest else [],
+                               finalbody=node.finalbody)
                 if not rest:  # try/finally: the else block runs after the body either way
-                    new.body = node.body + node.orelse
+                    kept.body = node.body + node.orelse
+                new = kept
             else:
                 new = node.body + node.orelse
             with site.replaced(new):
@@ -323,7 +336,7 @@ def send_for_sendall(tree: ast.Module) -> Iterator[str]:
         call = method_call(site.node, "sendall")
         if call:
             new = copy.copy(call)
-            new.func = ast.Attribute(value=call.func.value, attr="send", ctx=ast.Load())
+            new.func = ast.Attribute(value=callee(call).value, attr="send", ctx=ast.Load())
             with site.replaced(new):
                 yield f"{ast.unparse(call)} -> send()"
 
@@ -367,6 +380,7 @@ def select_timeout_zero(tree: ast.Module) -> Iterator[str]:
     CPU)."""
     for site in _select_calls(tree):
         call = site.node
+        assert isinstance(call, ast.Call)  # _select_calls() finds calls only
         positional = 3 if dotted(call.func) == "select.select" else 0
         if len(call.args) < positional:
             continue
@@ -391,6 +405,7 @@ def busy_polling(tree: ast.Module) -> Iterator[str]:
         if not call or receiver(call) not in names:
             continue
         sock = receiver(call)
+        assert isinstance(listen_site.node, ast.stmt)  # statements() holds statements only
         for site in statements(tree):
             node = site.node
             if isinstance(node, ast.Assign) and (acc := method_call(node.value, "accept")) and receiver(acc) == sock \
@@ -420,9 +435,10 @@ def patch_all_removed(tree: ast.Module) -> Iterator[str]:
 def patch_all_without_parens(tree: ast.Module) -> Iterator[str]:
     """`monkey.patch_all` written without the parentheses: nothing is patched."""
     for site in statements(tree):
-        if _is_patch_all(site.node):
-            with site.replaced(ast.Expr(site.node.value.func)):
-                yield f"{unparse(site.node)} -> {ast.unparse(site.node.value.func)}"
+        call = _patch_all(site.node)
+        if call is not None:
+            with site.replaced(ast.Expr(call.func)):
+                yield f"{unparse(site.node)} -> {ast.unparse(call.func)}"
 
 
 @operator
@@ -437,7 +453,8 @@ def patch_all_after_imports(tree: ast.Module) -> Iterator[str]:
         last = later[-1]
         after = unparse(tree.body[last])
         moved = tree.body[:i] + tree.body[i + 1:last + 1] + [node] + tree.body[last + 1:]
-        with Site(tree, "body", None, tree.body).replaced(moved):
+        with inserted(tree.body, 0, []):  # restores the whole body afterwards
+            tree.body[:] = moved
             yield f"{unparse(node)} moved after {after}"
 
 
@@ -446,17 +463,18 @@ def from_time_import_sleep_first(tree: ast.Module) -> Iterator[str]:
     """`from time import sleep` above `monkey.patch_all()`: the name keeps the blocking sleep."""
     if not any(_is_patch_all(s) for s in tree.body):
         return
-    calls = [s for s in sites(tree) if isinstance(s.node, ast.Call) and dotted(s.node.func) == "time.sleep"]
+    calls = [s.node for s in sites(tree) if isinstance(s.node, ast.Call) and dotted(s.node.func) == "time.sleep"]
     if not calls:
         return
     with inserted(tree.body, 0, [stmt("from time import sleep")]):
-        for site in calls:
-            site.node.func, site.node._old_func = ast.Name("sleep", ast.Load()), site.node.func
+        old_funcs = [call.func for call in calls]
+        for call in calls:
+            call.func = ast.Name("sleep", ast.Load())
         try:
             yield "from time import sleep before the patch; time.sleep() -> sleep()"
         finally:
-            for site in calls:
-                site.node.func = site.node._old_func
+            for call, func in zip(calls, old_funcs, strict=True):
+                call.func = func
 
 
 @operator
@@ -465,7 +483,9 @@ def patch_socket_only(tree: ast.Module) -> Iterator[str]:
     for site in statements(tree):
         if _is_patch_all(site.node):
             new = copy.deepcopy(site.node)
-            new.value.func.attr = "patch_socket"
+            copied = _patch_all(new)
+            assert copied is not None  # a copy of monkey.patch_all()
+            callee(copied).attr = "patch_socket"
             with site.replaced(new):
                 yield f"{unparse(site.node)} -> {unparse(new)}"
 
@@ -501,7 +521,7 @@ def join_dropped(tree: ast.Module) -> Iterator[str]:
     """`join()` / `gevent.joinall()` missing: the main program does not wait for its workers."""
     for site in statements(tree):
         call = call_stmt(site.node, "join", "joinall")
-        if call and (call.func.attr == "joinall" or receiver(call)):
+        if call and (callee(call).attr == "joinall" or receiver(call)):
             with site.replaced([]):
                 yield f"{unparse(site.node)} deleted"
 
@@ -513,7 +533,7 @@ def yield_instead_of_join(tree: ast.Module) -> Iterator[str]:
         return
     for site in statements(tree):
         call = call_stmt(site.node, "join", "joinall")
-        if call and (call.func.attr == "joinall" or receiver(call)):
+        if call and (callee(call).attr == "joinall" or receiver(call)):
             with site.replaced(stmt("gevent.sleep(0)")):
                 yield f"{unparse(site.node)} -> gevent.sleep(0)"
 
@@ -523,9 +543,11 @@ def join_timeout_too_short(tree: ast.Module) -> Iterator[str]:
     """`join(timeout=...)` shorter than the work: the main program stops waiting before the workers end."""
     for site in statements(tree):
         call = call_stmt(site.node, "join", "joinall")
-        if call and (call.func.attr == "joinall" or receiver(call)) and not call.keywords:
+        if call and (callee(call).attr == "joinall" or receiver(call)) and not call.keywords:
             new = copy.deepcopy(site.node)
-            new.value.keywords = [ast.keyword("timeout", ast.Constant(0.05))]
+            copied = call_stmt(new, "join", "joinall")
+            assert copied is not None  # a copy of the join statement
+            copied.keywords = [ast.keyword("timeout", ast.Constant(0.05))]
             with site.replaced(new):
                 yield f"{unparse(site.node)} -> {unparse(new)}"
 
@@ -559,7 +581,8 @@ def spawn_inline(tree: ast.Module) -> Iterator[str]:
             with site.replaced(ast.Call(func=call.args[0], args=call.args[1:], keywords=call.keywords)):
                 yield f"{ast.unparse(call)} -> {ast.unparse(call.args[0])}(...) inline"
         start = method_call(site.node, "start")
-        if start and not start.args and isinstance(start.func.value, ast.Call) \
+        if start and not start.args and isinstance(start.func, ast.Attribute) \
+                and isinstance(start.func.value, ast.Call) \
                 and dotted(start.func.value.func) in ("threading.Thread", "Thread"):
             new = copy.copy(start)
             new.func = ast.Attribute(value=start.func.value, attr="run", ctx=ast.Load())
@@ -587,7 +610,8 @@ def thread_joined_at_once(tree: ast.Module) -> Iterator[str]:
     """Each thread joined right after it is started: the connections are served one after another."""
     for site in statements(tree):
         start = call_stmt(site.node, "start")
-        if start and not start.args and isinstance(start.func.value, ast.Call) \
+        if start and not start.args and isinstance(start.func, ast.Attribute) \
+                and isinstance(start.func.value, ast.Call) \
                 and dotted(start.func.value.func) in ("threading.Thread", "Thread"):
             made = ast.Assign(targets=[ast.Name("_t", ast.Store())], value=start.func.value, lineno=0)
             with site.replaced([made, stmt("_t.start()"), stmt("_t.join()")]):
@@ -639,8 +663,8 @@ def reply_not_upper(tree: ast.Module) -> Iterator[str]:
     for site in sites(tree):
         call = method_call(site.node, "upper")
         if call and not call.args:
-            with site.replaced(call.func.value):
-                yield f"{ast.unparse(call)} -> {ast.unparse(call.func.value)}"
+            with site.replaced(callee(call).value):
+                yield f"{ast.unparse(call)} -> {ast.unparse(callee(call).value)}"
 
 
 @operator(generic=True)
@@ -714,10 +738,11 @@ NUMBERS_LEFT_ALONE = ("recv", "listen", "setsockopt", "setblocking", "settimeout
 @operator(generic=True)
 def number_off_by_one(tree: ast.Module) -> Iterator[str]:
     """A number off by one (`range(1, 5)` for five workers, port 9001)."""
-    skip = {id(a) for node in ast.walk(tree) if method_call(node, *NUMBERS_LEFT_ALONE) for a in node.args}
+    skip = {id(a) for node in ast.walk(tree) if (call := method_call(node, *NUMBERS_LEFT_ALONE)) for a in call.args}
     for site in sites(tree):
         node = site.node
-        if isinstance(node, ast.Constant) and type(node.value) in (int, float) and id(node) not in skip \
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
+                and not isinstance(node.value, bool) and id(node) not in skip \
                 and not isinstance(site.parent, ast.Subscript) and node.value >= 0:
             for delta in (-1, 1):
                 with site.replaced(ast.Constant(node.value + delta)):

@@ -1,6 +1,6 @@
 """What a class report shows, computed once from the results (the HTML and Markdown reports render it).
 
-Pure functions over RunResults: no files, no clocks (the caller passes `generated_at`).
+Pure functions over SubmissionResults: no files, no clocks (the caller passes `generated_at`).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from grader.i18n import N_, _
@@ -103,7 +104,7 @@ def step_summary(result: SubmissionResult) -> str:
     return "\n".join(lines)
 
 
-def emit(runner_result: dict, markdown: str | None = None, env: dict | None = None) -> None:
+def emit(runner_result: dict, markdown: str | None = None, env: Mapping[str, str] | None = None) -> None:
     """Write `result=<base64>` to $GITHUB_OUTPUT and the Markdown to $GITHUB_STEP_SUMMARY, when set."""
     env = os.environ if env is None else env
     if env.get("GITHUB_OUTPUT"):

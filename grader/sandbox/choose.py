@@ -11,6 +11,7 @@ import re
 import sys
 import time
 from dataclasses import replace
+from typing import Any
 
 from grader.errors import UsageError
 from grader.i18n import N_, _
@@ -131,7 +132,7 @@ class DeadlineSandbox:
         self._inner = inner
         self._deadline = time.monotonic() + seconds
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
     def start(self, launch: Launch) -> RunView:

@@ -16,7 +16,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import psutil
 
 
 class Frozen(Exception):
@@ -26,9 +29,10 @@ class Frozen(Exception):
 class Freezable(Protocol):
     """What freezing needs from a run: its cgroup (or None) and its processes."""
 
-    cgroup: object | None
+    @property
+    def cgroup(self) -> object | None: ...  # read-only here: any run's cgroup type (or None) will do
 
-    def processes(self) -> list: ...
+    def processes(self) -> list[psutil.Process]: ...
 
 
 def _cgroup_dir(run: Freezable) -> Path | None:

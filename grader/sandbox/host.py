@@ -17,17 +17,22 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from grader.errors import UsageError
 from grader.runtime import current, student_python
 from grader.sandbox.standalone import LAUNCHER
 from grader.sandbox.types import Launch
 
+if TYPE_CHECKING:
+    from grader.sandbox.cgroup import CgroupLayout, RunCgroup
+
 TCP_HASH = 1024  # buckets of a run's own TCP hash table (launch.py own_tcp_hash): cheap /proc/net/tcp reads
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
-_cgroups = None
+_cgroups: CgroupLayout | Literal[False] | None = None  # None: not detected yet; False: none here
 _cgroups_lock = threading.Lock()
 
 
@@ -35,7 +40,7 @@ def is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def cgroup_layout():
+def cgroup_layout() -> CgroupLayout | None:
     """The machine's cgroup layout, detected once (None when not root / not Linux)."""
     global _cgroups
     from grader.sandbox.cgroup import detect
@@ -106,14 +111,14 @@ def unprivileged(uid: tuple[int, int] | None) -> tuple[int, int] | None:
     return uid
 
 
-def launcher_argv(launch: Launch, scratch: Path, *modes: str, cgroup=None, uid: tuple[int, int] | None = None,
-                  extra: list[str] | None = None) -> list[str]:
+def launcher_argv(launch: Launch, scratch: Path, *modes: str, cgroup: RunCgroup | None = None,
+                  uid: tuple[int, int] | None = None, extra: list[str] | None = None) -> list[str]:
     lim = launch.limits
     uid = unprivileged(uid)
     argv = [sys.executable, "-I", "-S", str(LAUNCHER), *modes, "--tcp-hash", str(TCP_HASH)]
     if cgroup is not None:
-        for p in cgroup.join_paths:
-            argv += ["--cgroup-procs", str(p)]
+        for procs_file in cgroup.join_paths:
+            argv += ["--cgroup-procs", str(procs_file)]
     argv += ["--nofile", str(lim.nofile), "--fsize", str(lim.fsize_bytes), "--cpu", str(lim.cpu_seconds),
              "--cwd", str(scratch / "sub")]
     if uid is not None:
@@ -128,8 +133,9 @@ def launcher_argv(launch: Launch, scratch: Path, *modes: str, cgroup=None, uid: 
 class NetnsSockets:
     """A thread living in the run's network namespace that makes sockets on request (needs root)."""
 
-    def __init__(self, ns_path: str, open_ns=None) -> None:
-        self._requests: queue.Queue = queue.Queue()
+    def __init__(self, ns_path: str, open_ns: Callable[[str], int] | None = None) -> None:
+        # (family, where to put the socket or the error); None: stop
+        self._requests: queue.Queue[tuple[int, queue.Queue[socket.socket | OSError]] | None] = queue.Queue()
         self._ready = threading.Event()
         self._error: OSError | None = None
         self._open_ns = open_ns or (lambda path: os.open(path, os.O_RDONLY))
@@ -164,7 +170,7 @@ class NetnsSockets:
                 reply.put(exc)
 
     def socket(self, family: int) -> socket.socket:
-        reply: queue.Queue = queue.Queue(maxsize=1)
+        reply: queue.Queue[socket.socket | OSError] = queue.Queue(maxsize=1)
         self._requests.put((family, reply))
         got = reply.get(timeout=5)
         if isinstance(got, Exception):
@@ -175,7 +181,7 @@ class NetnsSockets:
         self._requests.put(None)
 
 
-def port_lock(address: tuple[str, int]):
+def port_lock(address: tuple[str, int]) -> BinaryIO:
     path = Path(tempfile.gettempdir()) / f"grader-port-{address[1]}.lock"
     # read-only is enough for flock, and works on a lock file another user (e.g. root) created
     fh = os.fdopen(os.open(path, os.O_RDONLY | os.O_CREAT, 0o644), "rb")  # held until _on_stopped

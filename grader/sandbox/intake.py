@@ -25,11 +25,16 @@ import shutil
 import stat
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grader.failure import BehaviourFailed
 from grader.i18n import _
+
+if TYPE_CHECKING:
+    from grader.spec.model import Defaults
 
 MiB = 1 << 20
 IGNORED_DIRS = frozenset({"__pycache__", ".git", ".venv"})  # never copied, never looked into
@@ -70,7 +75,7 @@ class SubmissionRejected(BehaviourFailed):
         return SubmissionRejected(self.name, self.rule, self.caps)
 
 
-def caps_of(defaults) -> Caps:
+def caps_of(defaults: Defaults) -> Caps:
     """The caps of a course's `defaults` (grader.yaml)."""
     return Caps(defaults.submission_max_bytes, defaults.submission_max_entries, defaults.entry_max_bytes)
 
@@ -113,7 +118,7 @@ class _Walk:
     def reject(self, rel: str, rule: str) -> SubmissionRejected:
         return SubmissionRejected(shown(rel), rule, self.caps)
 
-    def copy_dir(self, src_fd: int, dst_fd: int, rel_dir: str, pending: list) -> None:
+    def copy_dir(self, src_fd: int, dst_fd: int, rel_dir: str, pending: list[tuple[int, int, str]]) -> None:
         names = []
         with os.scandir(src_fd) as it:  # stops listing past the cap: a million names are never all held
             for e in it:
@@ -151,7 +156,8 @@ class _Walk:
             else:
                 raise self.reject(rel, _("{kind}; submit regular files only").format(kind=_kind(st.st_mode)))
 
-    def _open_checked(self, src_fd: int, name: str, rel: str, st: os.stat_result, flags: int, is_kind) -> int:
+    def _open_checked(self, src_fd: int, name: str, rel: str, st: os.stat_result, flags: int,
+                      is_kind: Callable[[int], bool]) -> int:
         """Open `name` without following a link; the descriptor must be the very entry lstat saw."""
         try:
             fd = os.open(name, flags | _O_NOFOLLOW | _O_CLOEXEC, dir_fd=src_fd)

@@ -24,9 +24,12 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from grader.i18n import _
+from grader.sandbox.host import python_paths
 from grader.sandbox.standalone import LAUNCHER, PROCFS_SOURCE
+from grader.sandbox.types import READINESS_SYSCALLS
 
 FD_SYSCALLS = {"read", "write", "recvfrom", "recvmsg", "sendto", "accept", "accept4"}
 
@@ -127,7 +130,7 @@ class Snapshot:
         name, args = main.syscall
         if name in FD_SYSCALLS and args:
             return _("blocked in {call}() on {fd}").format(call=name, fd=self.describe_fd(main.pid, args[0]))
-        if name in ("select", "pselect6", "poll", "ppoll", "epoll_wait", "epoll_pwait", "epoll_pwait2"):
+        if name in READINESS_SYSCALLS:
             return _("waiting in {call}() (an event loop waiting for readiness)").format(call=name)
         if name in ("nanosleep", "clock_nanosleep"):
             return _("sleeping in {call}()").format(call=name)
@@ -144,7 +147,7 @@ class Snapshot:
 EMPTY = Snapshot((), ())
 
 
-def from_plain(data: dict) -> Snapshot:
+def from_plain(data: dict[str, Any]) -> Snapshot:
     """A Snapshot from procfs.snapshot()'s JSON-safe dict (read here or by an observer process)."""
     procs = []
     for p in data.get("processes", []):
@@ -202,12 +205,10 @@ class UidObserver(Observer):
         os.write(source_w, PROCFS_SOURCE.read_bytes())  # ~10 KB: fits the pipe's buffer
         os.close(source_w)
         argv = [sys.executable, "-I", "-S", "-", str(theirs.fileno())]
-        become: dict = {}
+        become: dict[str, Any] = {}  # Popen's user/group/extra_groups
         if os.geteuid() == 0:  # only root may change uid; anyone may observe as themselves
             setpriv = shutil.which("setpriv")
             if setpriv:  # through the launcher, which exposes an interpreter under a closed folder (/root)
-                from grader.sandbox.host import python_paths
-
                 expose = [arg for p in python_paths() for arg in ("--expose", p)]
                 argv = [sys.executable, "-I", "-S", str(LAUNCHER), *expose, "--exec", "--", setpriv,
                         f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--", *argv]
@@ -252,7 +253,7 @@ class UidObserver(Observer):
             return ObservationError(f"the observer process is gone: {said}")
         return ObservationError(f"the observer process is gone ({exc})" if exc else "the observer process is gone")
 
-    def _ask(self, msg: dict) -> dict:
+    def _ask(self, msg: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             try:
                 self._wfile.write(json.dumps(msg).encode() + b"\n")
@@ -262,7 +263,7 @@ class UidObserver(Observer):
                 raise self._gone(exc) from None
         if not line:
             raise self._gone()
-        reply = json.loads(line)
+        reply: dict[str, Any] = json.loads(line)
         if "error" in reply:
             raise ObservationError(f"the observer failed: {reply['error']}")
         return reply
@@ -271,11 +272,13 @@ class UidObserver(Observer):
         return from_plain(self._ask({"op": "snapshot", "pids": pids}))
 
     def pids_in_pidns(self, pidns: str) -> list[int]:
-        return self._ask({"op": "pidns", "ns": pidns})["pids"]
+        pids: list[int] = self._ask({"op": "pidns", "ns": pidns})["pids"]
+        return pids
 
     def readlink(self, path: str) -> str:
         try:
-            return self._ask({"op": "readlink", "path": path})["target"]
+            target: str = self._ask({"op": "readlink", "path": path})["target"]
+            return target
         except ObservationError as exc:
             raise OSError(str(exc)) from None
 
@@ -329,7 +332,8 @@ class PsutilObserver(Observer):
                         continue
                     cpu = p.cpu_times()
                     try:
-                        nfds = p.num_fds() if hasattr(p, "num_fds") else p.num_handles()
+                        # num_handles: Windows only; the stubs declare it for win32 alone and mypy checks as Linux
+                        nfds = p.num_fds() if hasattr(p, "num_fds") else p.num_handles()  # type: ignore[attr-defined]
                     except psutil.Error:
                         nfds = None
                     threads = p.num_threads()

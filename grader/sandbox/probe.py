@@ -20,6 +20,7 @@ from grader.sandbox.types import Launch, Limits
 
 if TYPE_CHECKING:
     from grader.sandbox.tiers.base import Tier
+    from grader.sandbox.types import RunView
 
 # Trusted code: the grader's own, not a submission. Binds an ephemeral port (no collision in tier C).
 PROBE_SERVER = """\
@@ -61,7 +62,7 @@ def prove(tier: Tier, timeout: float = 15.0) -> str | None:
                     survivors=teardown.survivors)
 
 
-def _observe_and_reach(run, timeout: float) -> str | None:
+def _observe_and_reach(run: RunView, timeout: float) -> str | None:
     deadline = time.monotonic() + timeout
     port = None
     while port is None:
@@ -71,7 +72,7 @@ def _observe_and_reach(run, timeout: float) -> str | None:
             return _("cannot observe the run: {error}").format(error=exc) + container_hint()
         if snap.sockets is None:
             return _("cannot read the fds of the run's uid through {observer}").format(
-                observer=run.observer.name) + container_hint()
+                observer=run.observer_name) + container_hint()
         port = next((s.local[1] for s in snap.in_state("LISTEN")), None)
         if port is not None:
             break

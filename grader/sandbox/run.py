@@ -33,6 +33,8 @@ from grader.sandbox.standalone import procfs
 from grader.sandbox.types import Teardown
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from grader.sandbox.cgroup import RunCgroup
     from grader.sandbox.tiers.base import Held
     from grader.sandbox.types import Limits
@@ -52,7 +54,7 @@ class Run:
     poll_interval = 0.1
     polls_resources = True  # RSS / task-count polling (tiers without a cgroup)
 
-    def __init__(self, popen: subprocess.Popen, scratch: Path, limits: Limits, t0: float) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes], scratch: Path, limits: Limits, t0: float) -> None:
         self.popen = popen
         self.scratch = scratch
         self.limits = limits
@@ -115,7 +117,8 @@ class Run:
         """Host pid of the submission's main process (None once it has exited)."""
         if self._main is None and (self.popen.poll() is not None or not self._try_find()):
             return None
-        return self._main if _alive(self._main, self._init) else None
+        main = self._main  # set by _try_find() above (mypy cannot see that)
+        return main if main is not None and _alive(main, self._init) else None
 
     def processes(self) -> list[psutil.Process]:
         """The submission's live processes: the main one first, then every other descendant of init."""
@@ -141,6 +144,11 @@ class Run:
                     continue
         return _main_first([p for p in procs if _not_zombie(p)], self._main)
 
+    @property
+    def observer_name(self) -> str:
+        """How this run is observed ("procfs", "procfs as the run's uid", "psutil"), for "not observable here"."""
+        return self.observer.name
+
     def snapshot(self) -> Snapshot:
         """The submission's processes, threads, fds, sockets, CPU and where it waits, as plain data; the
         only way checks observe a run. After the run is gone: an empty snapshot."""
@@ -148,7 +156,7 @@ class Run:
             return EMPTY
         return self.observer.snapshot([p.pid for p in self.processes()])
 
-    def frozen(self):
+    def frozen(self) -> AbstractContextManager[str]:
         """A context in which every process of the run is held still (grader/sandbox/freeze.py): events the
         grader delivers meanwhile are all there when the server next runs. Raises Frozen if it cannot."""
         from grader.sandbox.freeze import frozen
@@ -437,7 +445,8 @@ def _main_first(procs: list[psutil.Process], main: int | None) -> list[psutil.Pr
 class NamespacedRun(Run):
     """launcher/bwrap -> init (pid 1 of the run's pid namespace) -> main, reached through setns()."""
 
-    def __init__(self, popen, scratch, limits, t0, cgroup=None) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes], scratch: Path, limits: Limits, t0: float,
+                 cgroup: RunCgroup | None = None) -> None:
         super().__init__(popen, scratch, limits, t0)
         self.cgroup = cgroup
         self._pidns: str | None = None
@@ -452,7 +461,7 @@ class NamespacedRun(Run):
             pass  # it died already, or setns() is not allowed here: socket() says so
         self._read_pidns(self.observer)
 
-    def _read_pidns(self, observer) -> None:
+    def _read_pidns(self, observer: Observer) -> None:
         if self._pidns is None and self._init is not None:
             try:  # needs ptrace access to init: root with CAP_SYS_PTRACE, or the observer as the run's uid
                 self._pidns = observer.readlink(f"/proc/{self._init}/ns/pid")

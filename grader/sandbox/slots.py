@@ -12,7 +12,9 @@ import fcntl
 import os
 import pwd
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 import psutil
 
@@ -22,10 +24,10 @@ LOCK_DIR = Path("/run/grader-slots")
 
 
 class Slot:
-    def __init__(self, index: int, fh) -> None:
+    def __init__(self, index: int, fh: TextIO) -> None:
         self.index = index
         self.uid = self.gid = UID_BASE + index
-        self._fh = fh
+        self._fh: TextIO | None = fh
 
     def release(self) -> None:
         if self._fh is not None:
@@ -81,7 +83,7 @@ def _live_uids() -> dict[int, tuple[int, int]]:
     return found
 
 
-def _live_uids_psutil():
+def _live_uids_psutil() -> Iterator[tuple[int, tuple[int, int]]]:
     for p in psutil.process_iter(["uids", "status"]):
         try:
             if p.info["uids"] and p.info["status"] != psutil.STATUS_ZOMBIE:

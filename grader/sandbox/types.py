@@ -9,7 +9,7 @@ import threading
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from grader.sandbox.observe import Snapshot
@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 TIER_NAMES: tuple[str, ...] = ("bwrap", "netns", "userns", "plain")  # best first
 LEVELS: tuple[str, ...] = ("A", "B", "C")  # best first
 OBSERVE_MODES: tuple[str, ...] = ("auto", "procfs", "psutil")
+# The system calls a process waits in for readiness (an event loop: select, poll, epoll and their variants), as
+# the main thread's syscall in a Snapshot names them; the observer, the evidence and the diagnosis read this one.
+READINESS_SYSCALLS: frozenset[str] = frozenset(
+    {"select", "pselect6", "poll", "ppoll", "epoll_wait", "epoll_pwait", "epoll_pwait2"})
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,6 @@ class Sandbox(Protocol):
 
     name: str  # bwrap / netns / userns / plain
     level: str  # A / B / C
-    tier: str  # "bwrap (tier A)": what results record
     description: str
     fallback_reason: str | None  # why a better tier was not used ('' / None when this is the best)
     shares_host_port: bool  # servers share the host's ports: one server at a time
@@ -62,6 +65,9 @@ class Sandbox(Protocol):
     per_run_uid: bool
     cgroup_limits: bool
     own_network: bool
+
+    @property
+    def tier(self) -> str: ...  # "bwrap (tier A)": what results record
 
     def start(self, launch: Launch) -> RunView: ...
 
@@ -84,6 +90,7 @@ class Output(Protocol):
     """A run's stdout or stderr as the checks read it (grader.sandbox.output.CappedOutput)."""
 
     total: int  # bytes written, kept or not
+    lines: list[tuple[float, str]]  # (seconds since start, line) as each line arrived (stdout of a script)
     frames: EvidenceFrames  # the grader observer's records, taken out of stderr
     closed: threading.Event  # set once the stream ended
 
@@ -94,15 +101,20 @@ class Output(Protocol):
     def wait_closed(self, timeout: float) -> bool: ...
 
 
+@runtime_checkable
 class RunView(Protocol):
     """What a check, the harness and the engine may use of a started run: the seam between grading and the
     sandbox. `grader.sandbox.run.Run` implements it for every tier, `tests/fakes.py`'s FakeRun for the unit
     layer; mypy (`make lint`) holds both to it. Everything about the processes comes through `snapshot()`."""
 
     tier: str  # "bwrap (tier A)": the tier it runs in, for results
-    stdout: Output
-    stderr: Output
     memory_peak: int | None  # bytes, from a cgroup, once stopped; None where not measured
+
+    @property
+    def stdout(self) -> Output: ...
+
+    @property
+    def stderr(self) -> Output: ...
 
     @property
     def observer_name(self) -> str: ...  # "procfs", "procfs as uid N", "psutil": named in "not observable"

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from grader.errors import SpecError, UsageError
 from grader.i18n import _
@@ -208,7 +208,7 @@ def load_spec(path: Path) -> Spec:
                                 name=b.check, kinds=" or ".join(check.kinds), kind=spec.kind))
         try:
             check.params.model_validate(b.params)
-        except Exception as exc:  # pydantic ValidationError
+        except ValidationError as exc:
             raise spec_error_from(exc, check.params, data, node, path, where + ("params",)) from None
     return spec.model_copy(update={"name": path.parent.name, "path": path.resolve(), "untranslated": untranslated})
 

@@ -28,11 +28,19 @@ in enums), and the options are read by `parse_args` below, not argparse (argpars
 benchmarks/behaviour_cpu.py).
 """
 
-import _signal as signal
+import _signal as signal  # type: ignore[import-not-found]  # the C module behind `signal`: no stubs
 import ctypes
 import os
 import resource
 import sys
+
+# not `from typing import TYPE_CHECKING`: importing typing would cost this launcher's every start (see above);
+# type checkers treat any name TYPE_CHECKING as true, so the annotations' names come from here, never at runtime
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+    from collections.abc import Iterable
+    from typing import NoReturn
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -50,32 +58,32 @@ SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 libc = ctypes.CDLL(None, use_errno=True)
 
 
-def die_with_parent():
+def die_with_parent() -> None:
     try:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except AttributeError:  # not Linux
         pass
 
 
-def _check(ret, what):
+def _check(ret: int, what: str) -> None:
     if ret != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
-def unshare(flags):
+def unshare(flags: int) -> None:
     _check(libc.unshare(flags), "unshare")
 
 
-def mount(source, target, fstype, flags, data=None):
-    def enc(s):
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    def enc(s: str | bytes | None) -> bytes | None:
         return s.encode() if isinstance(s, str) else s
 
     _check(libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
            f"mount {target}")
 
 
-def loopback_up():
+def loopback_up() -> None:
     import fcntl
     import socket
     import struct
@@ -89,7 +97,7 @@ def loopback_up():
 TCP_CHILD_EHASH = "/proc/sys/net/ipv4/tcp_child_ehash_entries"
 
 
-def own_tcp_hash(entries, in_new_netns):
+def own_tcp_hash(entries: int | None, in_new_netns: bool) -> bool:
     """Give the run's network namespace a TCP hash table of its own, `entries` buckets, instead of the
     host's (Linux >= 6.1: net.ipv4.tcp_child_ehash_entries). Every read of the run's /proc/net/tcp walks the
     whole table its namespace uses: the host's 262,144 buckets cost 4.5 ms of CPU per file and snapshot,
@@ -112,17 +120,17 @@ def own_tcp_hash(entries, in_new_netns):
     return True
 
 
-def status_code(status):
+def status_code(status: int) -> int:
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
-def join_cgroups(paths):
+def join_cgroups(paths: list[str]) -> None:
     for path in paths:
         with open(path, "w") as fh:
             fh.write("0")
 
 
-def set_rlimits(opts):
+def set_rlimits(opts: "Options") -> None:
     wanted = [("RLIMIT_NOFILE", opts.nofile), ("RLIMIT_FSIZE", opts.fsize), ("RLIMIT_CORE", 0),
               ("RLIMIT_CPU", opts.cpu), ("RLIMIT_NPROC", opts.nproc)]
     for name, value in wanted:
@@ -135,7 +143,7 @@ def set_rlimits(opts):
         resource.setrlimit(lim, (value, value + 1 if name == "RLIMIT_CPU" and hard != value else value))
 
 
-def _blocked_ancestor(path):
+def _blocked_ancestor(path: str) -> str | None:
     """The outermost ancestor of `path` that a uid other than its owner may not enter, or None."""
     parts = os.path.abspath(path).split("/")[1:-1]
     cur = ""
@@ -146,8 +154,8 @@ def _blocked_ancestor(path):
     return None
 
 
-def expose(paths):
-    blocked = {}
+def expose(paths: list[str]) -> None:
+    blocked: dict[str, list[str]] = {}
     for p in paths:
         anc = _blocked_ancestor(p)
         if anc:
@@ -167,7 +175,7 @@ def expose(paths):
         os.close(fd)
 
 
-def enter_userns(tcp_hash=0):
+def enter_userns(tcp_hash: int = 0) -> None:
     """A new user namespace (the caller's uid/gid mapped to themselves) and everything that needs one."""
     uid, gid = os.getuid(), os.getgid()
     unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS)
@@ -181,7 +189,7 @@ def enter_userns(tcp_hash=0):
     loopback_up()
 
 
-def private_mounts(work, tmp_bytes, program=None):
+def private_mounts(work: str | None, tmp_bytes: int | None, program: str | None = None) -> None:
     """In the run's own mount namespace: a /proc that shows only its pid namespace (so not the grader, its
     env or its argv); a small private /tmp and /dev/shm; the submission's copy read-only."""
     try:
@@ -218,14 +226,14 @@ def private_mounts(work, tmp_bytes, program=None):
         sys.stderr.write(f"grader-launch: note: cannot make a private /tmp: {exc}\n")
 
 
-def drop_privileges(uid, gid):
+def drop_privileges(uid: int, gid: int | None) -> None:
     os.setgroups([])
     gid = uid if gid is None else gid
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
 
 
-def exec_submission(opts, argv, close_fds=()):
+def exec_submission(opts: "Options", argv: list[str], close_fds: "Iterable[int]" = ()) -> "NoReturn":
     try:
         for fd in close_fds:
             os.close(fd)
@@ -243,7 +251,7 @@ def exec_submission(opts, argv, close_fds=()):
         os._exit(126)
 
 
-def serve_socket_request(stub):
+def serve_socket_request(stub: "socket.socket") -> bool:
     """One request: a byte naming the address family; the reply carries a fresh TCP socket (or an errno)."""
     import socket
 
@@ -266,7 +274,7 @@ def serve_socket_request(stub):
     return True
 
 
-def init_loop(child, stub_fd=None):
+def init_loop(child: int, stub_fd: int | None = None) -> "NoReturn":
     """pid 1 of the run: reap every orphan, serve socket requests, exit with the submission's status."""
     import select
     import socket
@@ -302,7 +310,7 @@ def init_loop(child, stub_fd=None):
             stub = None
 
 
-def subreaper_loop(child):
+def subreaper_loop(child: int) -> "NoReturn":
     """No namespaces: we are the child subreaper, so orphans of the submission become our children.
     When its main process exits, kill whatever it left behind and reap it all."""
     import time
@@ -327,9 +335,9 @@ def subreaper_loop(child):
     os._exit(status)
 
 
-def _children():
+def _children() -> list[int]:
     me = str(os.getpid())
-    kids = []
+    kids: list[int] = []
     try:
         names = os.listdir("/proc")
     except OSError:
@@ -355,7 +363,27 @@ STRINGS = ("cwd",)
 
 
 class Options:
-    def __init__(self):
+    # set by __init__ (setattr) and parse_args: the names of FLAGS, INTS, LISTS and STRINGS with "-" as "_"
+    exec: bool
+    netns: bool
+    pidns: bool
+    userns: bool
+    subreaper: bool
+    stub_fd: int | None
+    uid: int | None
+    gid: int | None
+    nofile: int | None
+    fsize: int | None
+    cpu: int | None
+    nproc: int | None
+    tmp_bytes: int | None
+    tcp_hash: int
+    cgroup_procs: list[str]
+    expose: list[str]
+    cwd: str | None
+    argv: list[str]
+
+    def __init__(self) -> None:
         for name in FLAGS:
             setattr(self, name.replace("-", "_"), False)
         for name in INTS + STRINGS:
@@ -366,12 +394,12 @@ class Options:
         self.argv = []
 
 
-def usage_error(message):
+def usage_error(message: str) -> "NoReturn":
     sys.stderr.write(f"usage: launch.py [options] -- PROGRAM ARGS...\nlaunch.py: error: {message}\n")
     sys.exit(2)
 
 
-def parse_args(args):
+def parse_args(args: list[str]) -> Options:
     """`--flag`, `--name VALUE` or `--name=VALUE`, then `--` and the program's argv (the grader builds these
     argvs; an unknown option or a bad value is a usage error, exit status 2, as argparse would make it)."""
     opts = Options()
@@ -409,7 +437,7 @@ def parse_args(args):
     return opts
 
 
-def main():
+def main() -> None:
     opts = parse_args(sys.argv[1:])
     argv = opts.argv
     die_with_parent()

@@ -15,6 +15,10 @@ import struct
 from dataclasses import dataclass
 from functools import lru_cache
 
+TYPE_CHECKING = False  # not `from typing import ...`: the observer process would pay for importing typing
+if TYPE_CHECKING:
+    from typing import Any
+
 TCP_STATES = {
     "01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1", "05": "FIN_WAIT2",
     "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING",
@@ -34,7 +38,9 @@ _SYSCALLS = {
 
 
 @dataclass(frozen=True)
-class TcpSocket:
+class TcpEntry:
+    """One row of /proc/net/tcp(6). The grader's Snapshot turns it into an observe.TcpSocket (with pid and fd)."""
+
     local: tuple[str, int]
     remote: tuple[str, int]
     state: str
@@ -54,16 +60,16 @@ def _addr(hexaddr: str) -> tuple[str, int]:
     return ip, int(port, 16)
 
 
-def tcp_sockets(pid: int) -> list[TcpSocket]:
+def tcp_sockets(pid: int) -> list[TcpEntry]:
     """Every TCP socket in the network namespace of `pid` (the whole table, not only the process's)."""
-    out: list[TcpSocket] = []
+    out: list[TcpEntry] = []
     for name in ("tcp", "tcp6"):
         try:
             with open(f"/proc/{pid}/net/{name}") as fh:
                 next(fh, None)
                 for line in fh:
                     f = line.split()
-                    out.append(TcpSocket(_addr(f[1]), _addr(f[2]), TCP_STATES.get(f[3], f[3]), int(f[9])))
+                    out.append(TcpEntry(_addr(f[1]), _addr(f[2]), TCP_STATES.get(f[3], f[3]), int(f[9])))
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
     return out
@@ -188,7 +194,7 @@ def _sched(pid: int) -> tuple[float, float, int]:
     return run / 1e9, wait / 1e9, len(tids)
 
 
-def _fds(pid: int) -> list[dict] | None:
+def _fds(pid: int) -> list[dict[str, int | None]] | None:
     """Each open fd with its socket inode and O_NONBLOCK bit; None when this reader may not look."""
     try:
         names = os.listdir(f"/proc/{pid}/fd")
@@ -198,7 +204,7 @@ def _fds(pid: int) -> list[dict] | None:
         return []
     except OSError:
         return None
-    out = []
+    out: list[dict[str, int | None]] = []
     for n in names:
         try:
             target = os.readlink(f"/proc/{pid}/fd/{n}")
@@ -210,12 +216,12 @@ def _fds(pid: int) -> list[dict] | None:
     return out
 
 
-def snapshot(pids: list[int]) -> dict:
+def snapshot(pids: list[int]) -> dict[str, Any]:
     """Everything the checks observe about `pids`, JSON-safe: per process its state, CPU, runnable time,
     threads, fds (None: not readable here) and the syscall its main thread waits in; and the TCP sockets the
     processes hold, with their states (matched by inode in each process's own network namespace)."""
     procs, socks = [], []
-    tables: dict[str, dict[int, TcpSocket]] = {}
+    tables: dict[str, dict[int, TcpEntry]] = {}
     for pid in pids:
         st = _stat(pid)
         if st is None or st[0] in ("Z", "X"):

@@ -12,14 +12,14 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from grader.i18n import _
 from grader.sandbox.observe import Observer, PsutilObserver, UidObserver
 
 if TYPE_CHECKING:
     from grader.sandbox.run import Run
-    from grader.sandbox.types import Launch
+    from grader.sandbox.types import Launch, RunView
 
 CAP_SYS_PTRACE = 19
 CAP_SYS_ADMIN = 21
@@ -86,15 +86,17 @@ class Held:
 class Tier:
     """Base of the four tiers. Subclasses set the capabilities and implement `problem` and `_spawn`."""
 
-    name: ClassVar[str] = ""
-    level: ClassVar[str] = ""  # A best
+    # Not ClassVar: the Sandbox protocol (types.py) declares these as attributes, and netns/userns set
+    # cgroup_limits per instance (from the machine's cgroup layout).
+    name: str = ""
+    level: str = ""  # A best
     description: str = ""
     # Capabilities callers read:
-    shares_host_port: ClassVar[bool] = False  # servers use the host's real port: one server at a time
-    isolates_filesystem: ClassVar[bool] = False  # the submission sees a minimal read-only root, not the host's
-    per_run_uid: ClassVar[bool] = False  # (as root) every parallel run has its own unprivileged uid
-    cgroup_limits: ClassVar[bool] = False  # memory/process/CPU limits enforced by the kernel
-    own_network: ClassVar[bool] = True  # a network namespace of its own (socket states only the run's)
+    shares_host_port: bool = False  # servers use the host's real port: one server at a time
+    isolates_filesystem: bool = False  # the submission sees a minimal read-only root, not the host's
+    per_run_uid: bool = False  # (as root) every parallel run has its own unprivileged uid
+    cgroup_limits: bool = False  # memory/process/CPU limits enforced by the kernel
+    own_network: bool = True  # a network namespace of its own (socket states only the run's)
 
     def __init__(self, fallback_reason: str | None = None, observe: str = "auto", *, forced: bool = False,
                  rejected: dict[str, str] | None = None) -> None:
@@ -122,7 +124,7 @@ class Tier:
         """None if this tier can work on this machine, else why not (`quick`: without a trial start)."""
         return None
 
-    def start(self, launch: Launch) -> Run:
+    def start(self, launch: Launch) -> RunView:
         held = Held()
         try:
             run = self._spawn(launch, held)

@@ -118,8 +118,8 @@ class BwrapSandbox(Tier):
             inner = [self._setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--",
                      self._bwrap, "--args", str(fds[-1]), "--", student_python(), launch.entry]
             argv = [sys.executable, "-I", "-S", str(LAUNCHER), "--tcp-hash", str(TCP_HASH)]
-            for p in cg.join_paths:
-                argv += ["--cgroup-procs", str(p)]
+            for procs_file in cg.join_paths:
+                argv += ["--cgroup-procs", str(procs_file)]
             for p in [*python_paths(), *(str(p) for p in launch.pythonpath), str(scratch)]:
                 argv += ["--expose", p]
             argv += ["--nofile", str(lim.nofile), "--fsize", str(lim.fsize_bytes), "--cpu", str(lim.cpu_seconds),
@@ -161,9 +161,9 @@ def _bwrap_options(launch: Launch, scratch: Path, sites: list[str], lim: Limits)
     o += ["--proc", "/proc", "--dev", "/dev",
           "--perms", "1777", "--size", str(lim.tmp_bytes), "--tmpfs", "/tmp",  # noqa: S108 - its own
           "--perms", "1777", "--size", str(1 << 20), "--tmpfs", "/dev/shm"]  # noqa: S108
-    for p in python_paths():
-        if not (p == "/usr" or p.startswith("/usr/")):
-            o += ["--ro-bind", p, p]
+    for path in python_paths():
+        if not (path == "/usr" or path.startswith("/usr/")):
+            o += ["--ro-bind", path, path]
     for src, dest in zip(launch.pythonpath, sites, strict=True):
         o += ["--ro-bind", str(src), dest]
     o += ["--ro-bind", str(scratch / "sub"), SUBMISSION_DIR]

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import psutil
 
@@ -20,11 +21,17 @@ from grader.sandbox.run import Run, kill_pids
 from grader.sandbox.tiers.base import Held, Tier
 from grader.sandbox.types import Launch
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from grader.sandbox.types import Limits
+
 
 class PlainRun(Run):
     init_is_popen = True  # the launcher is the child subreaper
 
-    def __init__(self, popen, scratch, limits, t0, marker: str, uid: int) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes], scratch: Path, limits: Limits, t0: float, marker: str,
+                 uid: int) -> None:
         super().__init__(popen, scratch, limits, t0)
         self._marker = marker
         self._uid = uid

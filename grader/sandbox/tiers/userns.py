@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from grader.i18n import _
 from grader.sandbox.host import (
@@ -34,6 +35,12 @@ from grader.sandbox.run import NamespacedRun
 from grader.sandbox.standalone import LAUNCHER
 from grader.sandbox.tiers.base import Held, Tier
 from grader.sandbox.types import Launch
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from grader.sandbox.cgroup import RunCgroup
+    from grader.sandbox.types import Limits
 
 APPARMOR_HINT = ("unprivileged user namespaces are refused here (on Ubuntu >= 23.10, AppArmor: "
                  "`sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`, or run the grader with sudo; in a "
@@ -85,7 +92,8 @@ class StubSockets:
 class UsernsRun(NamespacedRun):
     kills_at_process_limit = False  # RLIMIT_NPROC (per user namespace) makes fork/thread creation fail
 
-    def __init__(self, popen, scratch, limits, t0, stub: socket.socket, cgroup=None) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes], scratch: Path, limits: Limits, t0: float, stub: socket.socket,
+                 cgroup: RunCgroup | None = None) -> None:
         self._stub = StubSockets(stub)
         super().__init__(popen, scratch, limits, t0, cgroup=cgroup)
 

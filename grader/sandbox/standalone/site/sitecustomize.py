@@ -22,8 +22,16 @@
 import os
 import sys
 
+# Nothing more is imported into the student's process for typing (no typing, no __future__): type checkers treat
+# any name TYPE_CHECKING as true, and annotations that need these names are strings
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import FrameType, ModuleType
+    from typing import Any
 
-def _observe(nonce, watch_modules, watch_calls, trace_greenlets, forbid_readiness=False):
+
+def _observe(nonce: str, watch_modules: set[str], watch_calls: list[str], trace_greenlets: bool,
+             forbid_readiness: bool = False) -> None:
     import fcntl
 
     cwd = os.getcwd()
@@ -35,22 +43,22 @@ def _observe(nonce, watch_modules, watch_calls, trace_greenlets, forbid_readines
             fd = fcntl.fcntl(2, fcntl.F_DUPFD_CLOEXEC, 10)  # a low RLIMIT_NOFILE
         except OSError:
             return
-    reported = set()
+    reported: set[str | tuple[str, str]] = set()  # watched calls by name, imports as ("import", name)
     write = os.write
     prefix = b"\x1egrader-evidence " + nonce.encode() + b" "
 
-    def report(kind, text):
+    def report(kind: str, text: str) -> None:
         data = prefix + (kind + " " + text).encode("utf-8", "replace").replace(b"\x1e", b"?")[:1000] + b"\x1e"
         try:
             write(fd, data)
         except OSError:
             pass  # cut: the grader sees it from /proc
 
-    def student_frame(depth, direct):
+    def student_frame(depth: int, direct: bool) -> str:
         """'file:line' of the student's code that caused this, or ''. An import counts when the nearest frame
         outside the import machinery is the student's (an import made by a library is not theirs); a call
         counts unless it is made while a module is being imported (selectors probes epoll on import)."""
-        f = sys._getframe(depth)
+        f: FrameType | None = sys._getframe(depth)
         while f is not None:
             name = f.f_code.co_filename
             if not name.startswith(("/", "<")):  # `python server.py`: the main module's name is relative
@@ -64,7 +72,7 @@ def _observe(nonce, watch_modules, watch_calls, trace_greenlets, forbid_readines
             f = f.f_back
         return ""
 
-    def hook(event, args):
+    def hook(event: str, args: tuple[object, ...]) -> None:
         if event == "import" and args and isinstance(args[0], str):
             top = args[0].partition(".")[0]
             if (args[0] in watch_modules or top in watch_modules) and ("import", args[0]) not in reported:
@@ -73,13 +81,13 @@ def _observe(nonce, watch_modules, watch_calls, trace_greenlets, forbid_readines
                     reported.add(("import", args[0]))
                     report("import", f"{args[0]} {where}")
 
-    def wrap(module, attr):
+    def wrap(module: "ModuleType", attr: str) -> None:
         real = getattr(module, attr, None)
         if real is None:
             return
         name = f"{module.__name__}.{attr}"
 
-        def watched(*a, **k):
+        def watched(*a: object, **k: object) -> object:
             if name not in reported:
                 where = student_frame(2, direct=False)
                 if where:
@@ -108,18 +116,18 @@ def _observe(nonce, watch_modules, watch_calls, trace_greenlets, forbid_readines
         sys.addaudithook(hook)
     if trace_greenlets:
         try:
-            import greenlet
+            import greenlet  # type: ignore[import-untyped]  # no stubs (types-greenlet is not a dependency)
         except ImportError:
             return
         import weakref
 
         # Greenlets seen, weakly: a finished greenlet's id() is reused by the next one (a handler that answers
         # once and returns), so ids undercount; a WeakSet forgets the dead ones and keeps no memory alive.
-        seen = weakref.WeakSet()
+        seen: weakref.WeakSet[object] = weakref.WeakSet()
         ran = [0]
         counts = {50, 100, 200, 500, 1000}  # every count up to 20 is reported, then these
 
-        def trace(event, args):
+        def trace(event: str, args: "tuple[Any, Any]") -> None:  # (origin, target): greenlets
             if event in ("switch", "throw"):
                 target = args[1]
                 if target.parent is not None and type(target).__name__ != "Hub" and target not in seen:
@@ -141,7 +149,7 @@ _READINESS_SYSCALLS = {
 }
 
 
-def _forbid_readiness():
+def _forbid_readiness() -> str:
     """Install the seccomp filter (see 2. above). Returns '' or why it could not be installed."""
     import ctypes
     import platform
@@ -177,7 +185,7 @@ def _forbid_readiness():
     return ""
 
 
-def _erase_from_environ(name):
+def _erase_from_environ(name: str) -> None:
     """Overwrite NAME=... in the process's original environment block (what /proc/self/environ shows)."""
     try:
         import ctypes
@@ -210,10 +218,10 @@ if os.environ.get("GRADER_WINDOWS_ACCEPT") == "1":
 
     _accept = socket.socket.accept
 
-    def accept(self):
+    def accept(self: socket.socket) -> "tuple[socket.socket, Any]":
         conn, addr = _accept(self)
         if self.gettimeout() == 0.0:  # the listener is nonblocking
             conn.setblocking(False)
         return conn, addr
 
-    socket.socket.accept = accept
+    socket.socket.accept = accept  # type: ignore[method-assign]  # the emulation replaces the method on purpose
