@@ -16,6 +16,7 @@ from pathlib import Path
 
 from grader.behaviour.diagnose import accepted_socket_blocking, explain_stuck
 from grader.checks import library
+from grader.errors import UsageError
 from grader.failure import BehaviourFailed, NotObservable
 from grader.harness.client import Event as TEvent
 from grader.harness.context import Context
@@ -83,8 +84,6 @@ def user_ids(name: str | None) -> tuple[int, int] | None:
     try:
         pw = pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)
     except KeyError:
-        from grader.errors import UsageError
-
         raise UsageError(_("no such user {name} to run submissions as (create it, e.g. `{command}`)").format(
             name=repr(name), command=f"adduser --system {name}")) from None
     return pw.pw_uid, pw.pw_gid

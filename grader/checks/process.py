@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 
 from grader.checks.registry import BehaviourFailed, check
+from grader.checks.static import Imports, parse
+from grader.failure import NotObservable
 from grader.harness.client import Client
 from grader.harness.context import Context
+from grader.harness.evidence import matches, require_none_forbidden, stopped_by_kernel
 from grader.i18n import _
 from grader.spec.params import NonblockingParams, ThreadParams
 
@@ -67,8 +70,6 @@ def single_thread(ctx: Context, p: ThreadParams) -> None:
 def nonblocking_sockets(ctx: Context, p: NonblockingParams) -> None:
     """The listening socket and every accepted connection are in nonblocking mode (O_NONBLOCK, from /proc);
     a forbidden readiness system call, by any route, stops the program (the kernel's seccomp filter)."""
-    from grader.harness.evidence import stopped_by_kernel
-
     try:
         _nonblocking_sockets(ctx, p)
     except BehaviourFailed:
@@ -79,10 +80,6 @@ def nonblocking_sockets(ctx: Context, p: NonblockingParams) -> None:
 
 
 def _nonblocking_sockets(ctx: Context, p: NonblockingParams) -> None:
-    from grader.checks.static import Imports, parse
-    from grader.failure import NotObservable
-    from grader.harness.evidence import matches
-
     tree = parse(ctx)
     for mod, line in Imports(tree).modules:
         if matches(mod, p.forbidden_imports):
@@ -126,8 +123,6 @@ def _nonblocking_sockets(ctx: Context, p: NonblockingParams) -> None:
             _("the server had not accepted any of the connected clients"),
             expected=_("{n} accepted connections within {seconds} s").format(n=p.clients, seconds=f"{p.settle:.1f}"),
             observed=_("only the listening socket is open"), reason="no_accept")
-    from grader.harness.evidence import require_none_forbidden
-
     require_none_forbidden(ctx, p.forbidden_imports, matches)  # hidden from the AST is not hidden at run time
 
 

@@ -7,6 +7,8 @@ import time
 from typing import Any
 
 from grader.checks.registry import BehaviourFailed, check
+from grader.failure import NotObservable
+from grader.harness import evidence
 from grader.harness.context import Context
 from grader.harness.evidence import matches
 from grader.i18n import _
@@ -135,9 +137,6 @@ def judge_readiness_wait(ctx: Context, p: UsesParams, hit: tuple[str, int]) -> N
     """A readiness API named in the source is only a claim: with clients connected and idle, the server's
     main thread must be seen waiting in select/poll/epoll (the syscall it sits in, from /proc). A program that
     called it once at start, or polls with timeout 0 and sleeps in between, is seen sleeping or running."""
-    from grader.failure import NotObservable
-    from grader.harness import evidence
-
     ctx.start()
     clients = [ctx.client(f"idle{i + 1}") for i in range(p.idle_clients)]
     for c in clients:  # one exchange each (its content is echo's business), then they stay connected, silent
@@ -196,8 +195,6 @@ def run_for_evidence(ctx: Context, p: UsesParams) -> None:
     imports a forbidden module by a computed name, is caught by what really ran. A server gets
     `greenlets_at_least` clients connected at once: the greenlets that ran must cover them, and the
     connections must be served by the listening process (not forked children)."""
-    from grader.harness import evidence
-
     ctx.start()
     connections = 0
     serving: dict[str, Any] | None = None

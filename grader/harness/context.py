@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from grader.failure import BehaviourFailed, NotObservable
-from grader.harness.client import Client, Transcript
+from grader.harness.client import Client, Transcript, payload
+from grader.harness.evidence import observer_env
 from grader.i18n import _
 from grader.sandbox import Launch, Limits, RunView, Sandbox, Snapshot, intake
 from grader.sandbox.standalone import SITE_DIR
@@ -82,8 +83,6 @@ class Context:
         return intake.read_entry(self.validated(), self.spec.entry, self.course.defaults.entry_max_bytes)
 
     def launch(self) -> Launch:
-        from grader.harness.evidence import observer_env
-
         d = self.course.defaults
         params = self.behaviour.params
         # the grader's observer is in every run (sandbox/standalone/site/sitecustomize.py); what it watches
@@ -227,8 +226,6 @@ class Context:
         return c
 
     def payload(self, size: int) -> bytes:
-        from grader.harness.client import payload
-
         return payload(self.rng, size)
 
     def log(self, text: str) -> None:

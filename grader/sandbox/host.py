@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from grader.errors import UsageError
 from grader.runtime import current, student_python
+from grader.sandbox import intake
+from grader.sandbox.cgroup import detect
 from grader.sandbox.standalone import LAUNCHER
 from grader.sandbox.types import Launch
 
@@ -43,8 +45,6 @@ def is_root() -> bool:
 def cgroup_layout() -> CgroupLayout | None:
     """The machine's cgroup layout, detected once (None when not root / not Linux)."""
     global _cgroups
-    from grader.sandbox.cgroup import detect
-
     with _cgroups_lock:
         if _cgroups is None:
             _cgroups = detect() if sys.platform == "linux" and is_root() else False
@@ -85,8 +85,6 @@ def netns_problem(quick: bool = False) -> str | None:
 def prepare_scratch(launch: Launch, readable: bool = False) -> Path:
     """A private copy of the submission: the run never touches the original folder (grader/sandbox/intake.py
     copies it without following links or opening special files, within caps)."""
-    from grader.sandbox import intake
-
     return intake.prepare(launch.submission, readable=readable or launch.run_as is not None)
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from grader.i18n import _
 from grader.sandbox.host import python_paths
-from grader.sandbox.standalone import LAUNCHER, PROCFS_SOURCE
+from grader.sandbox.standalone import LAUNCHER, PROCFS_SOURCE, procfs
 from grader.sandbox.types import READINESS_SYSCALLS
 
 FD_SYSCALLS = {"read", "write", "recvfrom", "recvmsg", "sendto", "accept", "accept4"}
@@ -172,13 +172,9 @@ class Observer:
     name = "procfs"
 
     def snapshot(self, pids: list[int]) -> Snapshot:
-        from grader.sandbox.standalone import procfs
-
         return from_plain(procfs.snapshot(pids))
 
     def pids_in_pidns(self, pidns: str) -> list[int]:
-        from grader.sandbox.standalone import procfs
-
         return procfs.pids_in_pidns(pidns, os.getpid())
 
     def readlink(self, path: str) -> str:

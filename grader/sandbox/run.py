@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import psutil
 
 from grader.i18n import _
+from grader.sandbox.freeze import frozen
 from grader.sandbox.host import NetnsSockets
 from grader.sandbox.observe import EMPTY, Observer, Snapshot
 from grader.sandbox.output import CappedOutput
@@ -159,8 +160,6 @@ class Run:
     def frozen(self) -> AbstractContextManager[str]:
         """A context in which every process of the run is held still (grader/sandbox/freeze.py): events the
         grader delivers meanwhile are all there when the server next runs. Raises Frozen if it cannot."""
-        from grader.sandbox.freeze import frozen
-
         return frozen(self)
 
     def alive(self) -> bool:

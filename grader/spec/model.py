@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from grader import i18n
 from grader.errors import SpecError, UsageError
 from grader.i18n import _
 from grader.spec.params import DECLARED
@@ -133,8 +134,6 @@ class Course(Strict):
     @field_validator("language")
     @classmethod
     def _known_language(cls, value: str | None) -> str | None:
-        from grader import i18n
-
         if value is None:
             return None
         lang = i18n.normalize(value)

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from grader.i18n import _
+from grader.sandbox import slots
+from grader.sandbox.host import require_free, unprivileged
 from grader.sandbox.observe import Observer, PsutilObserver, UidObserver
 
 if TYPE_CHECKING:
@@ -63,12 +65,8 @@ class Held:
 
     def slot_uid(self, launch: Launch, needed: bool) -> tuple[int, int] | None:
         """The uid the run is started as: --run-as, else (when `needed`: root) a fresh slot's own uid."""
-        from grader.sandbox.host import unprivileged
-
         uid = unprivileged(launch.run_as)
         if uid is None and needed:
-            from grader.sandbox import slots
-
             slot = slots.acquire()
             self.add(slot.release)
             uid = (slot.uid, slot.gid)
@@ -146,8 +144,6 @@ class Tier:
     def require_free(self, address: tuple[str, int]) -> None:
         """A UsageError now (not once per behaviour) when the runs would need a host port that is taken."""
         if self.shares_host_port:
-            from grader.sandbox.host import require_free
-
             require_free(address)
 
     @property

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from grader.i18n import _
 from grader.runtime import student_python
+from grader.sandbox.cgroup import RunCgroup
 from grader.sandbox.host import (
     TCP_HASH,
     cgroup_layout,
@@ -91,8 +92,6 @@ class BwrapSandbox(Tier):
         return bwrap_problem(quick)
 
     def _spawn(self, launch: Launch, held: Held) -> BwrapRun:
-        from grader.sandbox.cgroup import RunCgroup
-
         lim = launch.limits
         layout = cgroup_layout()
         if layout is None or layout.v2 is None:

@@ -24,6 +24,7 @@ import time
 from typing import TYPE_CHECKING
 
 from grader.i18n import _
+from grader.sandbox.cgroup import RunCgroup
 from grader.sandbox.host import (
     cgroup_layout,
     is_root,
@@ -129,8 +130,6 @@ class UsernsSandbox(Tier):
         uid = held.slot_uid(launch, needed=is_root())
         cg = None
         if self._layout is not None:
-            from grader.sandbox.cgroup import RunCgroup
-
             lim = launch.limits
             try:
                 cg = RunCgroup.create(self._layout, memory_bytes=lim.memory_bytes, processes=lim.processes,
