@@ -123,7 +123,7 @@ def _nonblocking_sockets(ctx: Context, p: NonblockingParams) -> None:
             _("the server had not accepted any of the connected clients"),
             expected=_("{n} accepted connections within {seconds} s").format(n=p.clients, seconds=f"{p.settle:.1f}"),
             observed=_("only the listening socket is open"), reason="no_accept")
-    require_none_forbidden(ctx, p.forbidden_imports, matches)  # hidden from the AST is not hidden at run time
+    require_none_forbidden(ctx, p.forbidden_imports)  # hidden from the AST is not hidden at run time
 
 
 def _kind(kind: str) -> str:

@@ -212,7 +212,7 @@ def run_for_evidence(ctx: Context, p: UsesParams) -> None:
         serving = _who_serves(ctx)
     else:
         ctx.wait_exit(p.run_timeout)
-    evidence.require_none_forbidden(ctx, p.forbidden_imports, matches, sample_seconds=0)
+    evidence.require_none_forbidden(ctx, p.forbidden_imports, sample_seconds=0)
     try:
         evidence.require_greenlets(ctx, p.greenlets_at_least, connections=connections, serving=serving)
     except BehaviourFailed as exc:

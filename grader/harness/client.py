@@ -12,6 +12,7 @@ import string
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from grader.failure import BehaviourFailed
@@ -60,8 +61,8 @@ def preview(data: bytes, limit: int = 24) -> str:
 class Client:
     """One TCP connection of the grader to the submission."""
 
-    def __init__(self, make_socket, address: tuple[str, int], transcript: Transcript, name: str,
-                 timeout: float = 2.0, quiet: bool = False) -> None:
+    def __init__(self, make_socket: Callable[[int], socket.socket], address: tuple[str, int], transcript: Transcript,
+                 name: str, timeout: float = 2.0, quiet: bool = False) -> None:
         self._make_socket = make_socket
         self.quiet = quiet
         self.address = address

@@ -11,7 +11,7 @@ from grader.failure import BehaviourFailed, NotObservable
 from grader.harness.client import Client, Transcript, payload
 from grader.harness.evidence import observer_env
 from grader.i18n import _
-from grader.sandbox import Launch, Limits, RunView, Sandbox, Snapshot, intake
+from grader.sandbox import Launch, Limits, RunView, Sandbox, Snapshot, Teardown, intake
 from grader.sandbox.standalone import SITE_DIR
 from grader.spec import Behaviour, Course, Spec
 
@@ -32,7 +32,7 @@ class _StartProgress:
     def __init__(self) -> None:
         self.samples: list[tuple[float, float]] = []  # (when, CPU seconds so far)
 
-    def still_starting(self, now: float, snap) -> bool:
+    def still_starting(self, now: float, snap: Snapshot) -> bool:
         cpu = sum((p.run_seconds if p.run_seconds is not None else p.cpu_seconds) for p in snap.processes)
         self.samples.append((now, cpu))
         while len(self.samples) > 2 and self.samples[1][0] <= now - PROGRESS_WINDOW:
@@ -61,7 +61,7 @@ class Context:
         self.evidence_nonce = secrets.token_hex(8)  # marks the records of the grader's observer in its runs
         self.transcript = Transcript()
         self.runs: list[RunView] = []
-        self.teardowns: list = []
+        self.teardowns: list[Teardown] = []
         self._clients: list[Client] = []
 
     # --- the submission --------------------------------------------------------------------------------

@@ -16,10 +16,14 @@ import fnmatch
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from grader.failure import BehaviourFailed
 from grader.i18n import _
-from grader.sandbox.types import READINESS_SYSCALLS
+from grader.sandbox.types import READINESS_SYSCALLS, RunView
+
+if TYPE_CHECKING:
+    from grader.harness.context import Context
 
 # modules whose use shows as a wait in one of READINESS_SYSCALLS, and the calls the observer watches for them
 READINESS_MODULES = {"select": ("select.select", "select.poll", "select.epoll"),
@@ -55,7 +59,7 @@ def observer_env(nonce: str, forbidden_modules: list[str], trace_greenlets: bool
     return env
 
 
-def gather(run, nonce: str, settle: float = 1.0) -> Evidence:
+def gather(run: RunView, nonce: str, settle: float = 1.0) -> Evidence:
     """The observer's records of `run` (waiting up to `settle` s for its hello to be drained)."""
     frames = run.stderr.frames
     deadline = time.monotonic() + settle
@@ -79,11 +83,11 @@ def gather(run, nonce: str, settle: float = 1.0) -> Evidence:
     return ev
 
 
-def channel_cut(run, ev: Evidence) -> bool:
+def channel_cut(run: RunView, ev: Evidence) -> bool:
     """True when the observer's channel in the running program is no longer the stderr pipe the grader
     drains (closed, or replaced). False when it is intact, or cannot be checked (the program is gone, or its
     fds are not observable here): then only the records count."""
-    inode = getattr(run.stderr, "pipe_inode", None)
+    inode = run.stderr.pipe_inode
     main = run.snapshot().main
     if main is None or not main.fds_listed or ev.channel_fd is None or inode is None:
         return False  # gone, or which fd is which is not observable here (psutil only counts them)
@@ -93,10 +97,10 @@ def channel_cut(run, ev: Evidence) -> bool:
     return entry.pipe != inode
 
 
-def sample_waits(run, seconds: float, interval: float = 0.02) -> Counter:
+def sample_waits(run: RunView, seconds: float, interval: float = 0.02) -> Counter[str]:
     """How often the program's processes were seen waiting in each system call, sampled for `seconds`
     from the run's snapshots (the main thread of each; a backend that cannot see syscalls adds nothing)."""
-    seen: Counter = Counter()
+    seen: Counter[str] = Counter()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         for proc in run.snapshot().processes:
@@ -106,10 +110,10 @@ def sample_waits(run, seconds: float, interval: float = 0.02) -> Counter:
     return seen
 
 
-def sample_main_thread(run, seconds: float, interval: float = 0.02) -> Counter:
+def sample_main_thread(run: RunView, seconds: float, interval: float = 0.02) -> Counter[str]:
     """What the main process's main thread was doing, sampled for `seconds` from the run's snapshots: the
     system call it waited in, `running` (on a CPU or runnable), or `unknown` (not readable here)."""
-    seen: Counter = Counter()
+    seen: Counter[str] = Counter()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         main = run.snapshot().main
@@ -123,7 +127,7 @@ def sample_main_thread(run, seconds: float, interval: float = 0.02) -> Counter:
     return seen
 
 
-def describe_waits(seen: Counter) -> str:
+def describe_waits(seen: Counter[str]) -> str:
     """`sleeping in clock_nanosleep() in 25 of 30 samples; running on a CPU in 5 of 30 samples` (most frequent
     first; samples that caught the thread between states are left out)."""
     total = sum(n for name, n in seen.items() if name != "unknown")  # a moment between two reads
@@ -150,7 +154,7 @@ def unobserved(what: str) -> BehaviourFailed:
         observed=what, reason="unobserved")
 
 
-def require_observed(run, ev: Evidence) -> None:
+def require_observed(run: RunView, ev: Evidence) -> None:
     if not ev.hello:
         raise unobserved(_("its observer never reported (the program did not start Python normally, or "
                            "stderr was closed before it ran)"))
@@ -159,7 +163,7 @@ def require_observed(run, ev: Evidence) -> None:
                            "ran: a run that silences the grader counts as not observed").format(fd=ev.channel_fd))
 
 
-def require_none_forbidden(ctx, forbidden: list[str], matches, sample_seconds: float = 0.5) -> None:
+def require_none_forbidden(ctx: Context, forbidden: list[str], sample_seconds: float = 0.5) -> None:
     """Fail when the running program used a forbidden module: imported by its own code, a watched call,
     or (for select/selectors) a thread seen waiting in select/poll/epoll."""
     run = ctx.server
@@ -190,7 +194,7 @@ SIGSYS = 31
 SIGSYS_EXITS = (-SIGSYS, 128 + SIGSYS)  # killed by the signal: as the process's parent, or a sandbox's init, says
 
 
-def stopped_by_kernel(ctx, forbidden: list[str]) -> BehaviourFailed | None:
+def stopped_by_kernel(ctx: Context, forbidden: list[str]) -> BehaviourFailed | None:
     """The failure to report when the run was killed by the grader's seccomp filter (SIGSYS, the filter on):
     the program made a readiness system call by some route the observer in the process did not see."""
     run = ctx.server
@@ -231,7 +235,7 @@ def stopped_by_kernel(ctx, forbidden: list[str]) -> BehaviourFailed | None:
         reason="forbidden_syscall", evidence={"exit_code": run.exit_code})
 
 
-def _forbidden(ctx, what: str, forbidden: list[str]) -> BehaviourFailed:
+def _forbidden(ctx: Context, what: str, forbidden: list[str]) -> BehaviourFailed:
     return BehaviourFailed(_("the program {what}, which this assignment forbids").format(what=what),
                            expected=_("no use of {modules}, also not hidden from the source").format(
                                modules=", ".join(forbidden)),
@@ -239,8 +243,8 @@ def _forbidden(ctx, what: str, forbidden: list[str]) -> BehaviourFailed:
                            reason="structure")
 
 
-def require_greenlets(ctx, at_least: int, drain_seconds: float = 3.0, connections: int = 0,
-                      serving: dict | None = None) -> None:
+def require_greenlets(ctx: Context, at_least: int, drain_seconds: float = 3.0, connections: int = 0,
+                      serving: dict[str, Any] | None = None) -> None:
     """At least `at_least` greenlets ran (and, for a server with `connections` clients connected at once, at
     least one per connection), and the connections were served by the listening process, not by others."""
     run = ctx.server

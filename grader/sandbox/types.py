@@ -91,6 +91,7 @@ class Output(Protocol):
 
     total: int  # bytes written, kept or not
     lines: list[tuple[float, str]]  # (seconds since start, line) as each line arrived (stdout of a script)
+    pipe_inode: int | None  # the pipe's inode (stderr: the grader observer's channel is checked by it)
     frames: EvidenceFrames  # the grader observer's records, taken out of stderr
     closed: threading.Event  # set once the stream ended
 
