@@ -396,20 +396,6 @@ def verdict_rows(out: Path) -> list[dict[str, str]]:
         return sorted(csv.DictReader(fh), key=lambda r: (r["student"], r["assignment"]))
 
 
-def most_at_once_on_a_worker(results) -> int:
-    """The most runs one worker was grading at the same moment (starts are known to the second: a run
-    counts from a second after its start)."""
-    import datetime as dt
-
-    most = 0
-    for worker in {r.worker for r in results}:
-        spans = [(dt.datetime.fromisoformat(r.started_at).timestamp(), r.duration) for r in results
-                 if r.worker == worker]
-        for t, _ in spans:
-            most = max(most, sum(1 for s, d in spans if s <= t + 1.0 < s + d))
-    return most
-
-
 def journal_runs(out: Path) -> Counter:
     """Runs per (student, assignment) in the journal (complete lines only: it may be being written)."""
     text = (out / "journal.jsonl").read_text(encoding="utf-8")
@@ -430,9 +416,9 @@ def test_cluster_batch_gives_the_local_gradebook_and_says_which_worker_graded_wh
     workers = {r.worker for r in remote.results}
     assert workers <= set(dask_cluster.workers.values())
     assert len(workers) == 2  # both workers took runs
-    # a one-thread worker grades several runs at once, as the local batch would on one core: a task leaves
-    # the worker's thread pool once it starts (its run mostly waits)
-    assert most_at_once_on_a_worker(remote.results) >= 2
+    # that a one-thread worker can grade several runs at once is proven without timing in
+    # test_a_one_thread_worker_starts_its_next_task_while_the_first_waits (how many it does start is its start
+    # gate's business: on a busy machine it holds starts, by design)
     md = (tmp_path / "cluster" / "report.md").read_text(encoding="utf-8")
     assert "## Where each run was graded" in md
     assert all(f"| {w} |" in md for w in workers)
@@ -537,3 +523,37 @@ def test_the_submission_digest_neither_follows_links_nor_reads_devices(tmp_path:
     assert submission_digest(sub) != hostile  # a link is hashed by its target text
     (sub / "server.py").write_text("print('changed')\n")
     assert submission_digest(sub) not in (clean, hostile)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("secedes", [True, False])
+def test_a_one_thread_worker_starts_its_next_task_while_the_first_waits(dask_cluster, tmp_path, secedes) -> None:
+    """A grading task leaves the worker's thread pool once it starts (remote._secede: its run mostly waits), so a
+    one-thread worker starts its next task while the first still runs, as the local batch runs several per core.
+    Two tasks on one worker meet at a barrier: with secede both are there at once; without it the second
+    starts only after the first gave up waiting (the proof fails the other way). No timing is judged."""
+    from distributed import Client
+
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    patience = 60.0 if secedes else 3.0
+
+    def task(i: int) -> int:
+        import time as clock
+
+        from grader.batch import remote
+
+        if secedes:
+            remote._secede()
+        (barrier / str(i)).touch()
+        deadline = clock.monotonic() + patience
+        while len(list(barrier.iterdir())) < 2 and clock.monotonic() < deadline:
+            clock.sleep(0.02)
+        return len(list(barrier.iterdir()))  # how many had arrived when this one stopped waiting
+
+    worker = dask_cluster.workers["w1"]
+    with Client(dask_cluster.address, timeout=30, set_as_default=False) as client:
+        futures = [client.submit(task, i, workers=[worker], allow_other_workers=False, pure=False)
+                   for i in range(2)]
+        seen = sorted(f.result(timeout=120) for f in futures)
+    assert seen == ([2, 2] if secedes else [1, 2])

@@ -337,9 +337,10 @@ def test_a_slot_whose_uid_still_has_a_process_is_skipped_not_reused():
                                  "sleep", "30"])
     try:
         deadline = time.monotonic() + 10
-        while not slots.processes_of(busy) and time.monotonic() < deadline:
+        while squatter.pid not in slots.processes_of(busy) and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert slots.processes_of(busy) == [squatter.pid]
+        # `in`, not `==`: another grader on this machine (a benchmark, a second suite) may be using that uid too
+        assert squatter.pid in slots.processes_of(busy)
         second = slots.acquire()
         try:
             assert second.uid not in (first.uid, busy)
